@@ -1,0 +1,103 @@
+"""The interlock error hierarchy.
+
+Every error a user can cause is an :class:`InterlockError`; it carries what went wrong, which
+plugin and component were involved (when any), and a hint that says how to fix it. The CLI
+prints ``str(error)`` as one line and exits non-zero; anything else is a bug.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ArtifactError",
+    "ArtifactExistsError",
+    "ArtifactIntegrityError",
+    "ArtifactNotFoundError",
+    "DatasetError",
+    "DeviceUnavailableError",
+    "ExportError",
+    "InterlockError",
+    "MissingDependencyError",
+    "PluginError",
+    "SignatureMismatch",
+    "SpecViolation",
+]
+
+
+class InterlockError(Exception):
+    """Root of every error interlock raises on purpose.
+
+    ``plugin`` and ``component`` name the culprit when a plugin is involved; ``hint`` says how
+    to fix the problem. ``str(error)`` is a single line meant for people.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        hint: str | None = None,
+        plugin: str | None = None,
+        component: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+        self.plugin = plugin
+        self.component = component
+
+    def __str__(self) -> str:
+        text = self.message
+        if self.hint:
+            text = f"{text} (hint: {self.hint})"
+        return text
+
+
+class PluginError(InterlockError):
+    """A plugin failed to load, broke the hook contract, or raised while doing its job."""
+
+
+class SpecViolation(InterlockError):
+    """A component returned something the written spec forbids."""
+
+
+class DatasetError(InterlockError):
+    """A dataset could not be opened, read or written; the message names the URI."""
+
+
+class ArtifactError(InterlockError):
+    """A model artifact could not be saved, found or loaded."""
+
+
+class ArtifactNotFoundError(ArtifactError):
+    """No artifact answers to the given reference."""
+
+
+class ArtifactExistsError(ArtifactError):
+    """An artifact version already exists; versions are immutable."""
+
+
+class ArtifactIntegrityError(ArtifactError):
+    """An artifact's files do not match its manifest, or a path leaves the artifact."""
+
+
+class SignatureMismatch(InterlockError):
+    """Inputs do not match a model's signature; names the tensor, expected and received."""
+
+
+class DeviceUnavailableError(InterlockError):
+    """The requested device (for example ``cuda``) is not available to a runtime."""
+
+
+class ExportError(InterlockError):
+    """A framework model could not be exported to an artifact."""
+
+
+class MissingDependencyError(InterlockError):
+    """An optional dependency is missing; the hint names the extra to install."""
+
+    def __init__(self, package: str, extra: str, *, purpose: str) -> None:
+        super().__init__(
+            f"{purpose} needs the Python package {package!r}, which is not installed",
+            hint=f"pip install 'interlock[{extra}]'",
+        )
+        self.package = package
+        self.extra = extra

@@ -1,0 +1,119 @@
+"""The interlock hook specifications: what a plugin may implement.
+
+A plugin is any module or object with functions named after these hooks and marked with
+:data:`interlock.hookimpl`; it is registered through the ``interlock`` entry-point group::
+
+    [project.entry-points.interlock]
+    acme = "acme_interlock.plugin"
+
+Every hook takes no arguments and returns a list of components; interlock collects the lists of
+all plugins, attributes each component to the plugin that returned it, and resolves components
+by name. A hook must be cheap: import heavy libraries inside component methods, not at module
+import or in the hook. None of these hooks is ``firstresult``. All were added in version 0.1.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from interlock._markers import hookspec
+
+if TYPE_CHECKING:
+    from interlock._artifact import ArtifactStore
+    from interlock._dataset import DatasetFormat
+    from interlock._executor import Executor
+    from interlock._exporter import Exporter
+    from interlock._runtime import Runtime
+    from interlock._server import Server
+
+__all__ = [
+    "interlock_artifact_stores",
+    "interlock_dataset_formats",
+    "interlock_executors",
+    "interlock_exporters",
+    "interlock_runtimes",
+    "interlock_servers",
+]
+
+
+@hookspec
+def interlock_dataset_formats() -> list[DatasetFormat]:
+    """Return the dataset formats this plugin provides.
+
+    :returns: :class:`interlock.DatasetFormat` instances, each with a unique ``name`` and the
+        file ``extensions`` used to infer it from a URI.
+
+    ``firstresult``: no. Spec: ``specs/v1/plugins.md`` and ``specs/v1/dataset.md``.
+
+    .. versionadded:: 0.1
+    """
+    raise NotImplementedError
+
+
+@hookspec
+def interlock_artifact_stores() -> list[type[ArtifactStore]]:
+    """Return the artifact store classes this plugin provides.
+
+    :returns: subclasses of :class:`interlock.ArtifactStore` (classes, not instances: interlock
+        instantiates one per root URI), each with a unique ``name`` and the fsspec
+        ``protocols`` it serves.
+
+    ``firstresult``: no. Spec: ``specs/v1/artifact.md``.
+
+    .. versionadded:: 0.1
+    """
+    raise NotImplementedError
+
+
+@hookspec
+def interlock_exporters() -> list[Exporter]:
+    """Return the exporters this plugin provides.
+
+    :returns: :class:`interlock.Exporter` instances; :func:`interlock.export` asks each, in
+        priority order, whether it ``can_export`` the given model.
+
+    ``firstresult``: no. Spec: ``specs/v1/runtime.md`` (exporters section).
+
+    .. versionadded:: 0.1
+    """
+    raise NotImplementedError
+
+
+@hookspec
+def interlock_runtimes() -> list[Runtime]:
+    """Return the inference runtimes this plugin provides.
+
+    :returns: :class:`interlock.Runtime` instances, each with a unique ``name`` and the
+        ``devices`` it supports.
+
+    ``firstresult``: no. Spec: ``specs/v1/runtime.md``.
+
+    .. versionadded:: 0.1
+    """
+    raise NotImplementedError
+
+
+@hookspec
+def interlock_servers() -> list[Server]:
+    """Return the servers this plugin provides.
+
+    :returns: :class:`interlock.Server` instances, each with a unique ``name``.
+
+    ``firstresult``: no. Spec: ``specs/v1/serving.md``.
+
+    .. versionadded:: 0.1
+    """
+    raise NotImplementedError
+
+
+@hookspec
+def interlock_executors() -> list[Executor]:
+    """Return the batch executors this plugin provides.
+
+    :returns: :class:`interlock.Executor` instances, each with a unique ``name``.
+
+    ``firstresult``: no. Spec: ``specs/v1/plugins.md``.
+
+    .. versionadded:: 0.1
+    """
+    raise NotImplementedError
