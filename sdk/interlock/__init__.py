@@ -36,6 +36,7 @@ _EXPORTS: dict[str, str] = {
     "DeviceUnavailableError": "_errors",
     "ExportError": "_errors",
     "MissingDependencyError": "_errors",
+    "OverloadedError": "_errors",
     # datasets
     "Dataset": "_dataset",
     "DatasetFormat": "_dataset",
@@ -105,6 +106,7 @@ if TYPE_CHECKING:
         ExportError,
         InterlockError,
         MissingDependencyError,
+        OverloadedError,
         PluginError,
         SignatureMismatch,
         SpecViolation,

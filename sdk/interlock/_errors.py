@@ -17,6 +17,7 @@ __all__ = [
     "ExportError",
     "InterlockError",
     "MissingDependencyError",
+    "OverloadedError",
     "PluginError",
     "SignatureMismatch",
     "SpecViolation",
@@ -101,3 +102,11 @@ class MissingDependencyError(InterlockError):
         )
         self.package = package
         self.extra = extra
+
+
+class OverloadedError(InterlockError):
+    """A server or model queue is full; retry after ``retry_after`` seconds (HTTP 503)."""
+
+    def __init__(self, message: str, *, retry_after: float = 1.0, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint or "retry later, or raise the queue limit")
+        self.retry_after = retry_after
