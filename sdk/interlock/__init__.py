@@ -88,42 +88,89 @@ def __getattr__(name: str) -> Any:
 def __dir__() -> list[str]:
     return __all__
 
-
-if TYPE_CHECKING:
-    from interlock._artifact import Artifact, ArtifactStore
-    from interlock._artifact_io import load_artifact, open_store, save_artifact
-    from interlock._batch import predict_dataset
-    from interlock._component import FALLBACK_PRIORITY, Component
-    from interlock._dataset import Dataset, DatasetFormat
-    from interlock._dataset_io import open_dataset, write_dataset
-    from interlock._errors import (
-        ArtifactError,
-        ArtifactExistsError,
-        ArtifactIntegrityError,
-        ArtifactNotFoundError,
-        DatasetError,
-        DeviceUnavailableError,
-        ExportError,
-        InterlockError,
-        MissingDependencyError,
-        OverloadedError,
-        PluginError,
-        SignatureMismatch,
-        SpecViolation,
+if TYPE_CHECKING:  # for type checkers and IDEs; kept equal to _EXPORTS by a test
+    from interlock._artifact import (
+        Artifact as Artifact,
+        ArtifactStore as ArtifactStore,
     )
-    from interlock._executor import BatchJob, Executor
-    from interlock._exporter import ExportedModel, Exporter
-    from interlock._exporter_io import export
-    from interlock._manifest import FileEntry, LineageEntry, Manifest, OnnxInfo, Producer
-    from interlock._markers import hookimpl, hookspec
-    from interlock._plugins import PluginInfo, Registry, discover_plugins, get_registry, reset_registry
-    from interlock._runtime import Predictor, Runtime
-    from interlock._runtime_io import load_predictor
-    from interlock._server import Server
+    from interlock._artifact_io import (
+        load_artifact as load_artifact,
+        open_store as open_store,
+        save_artifact as save_artifact,
+    )
+    from interlock._batch import (
+        predict_dataset as predict_dataset,
+    )
+    from interlock._component import (
+        Component as Component,
+        FALLBACK_PRIORITY as FALLBACK_PRIORITY,
+    )
+    from interlock._dataset import (
+        Dataset as Dataset,
+        DatasetFormat as DatasetFormat,
+    )
+    from interlock._dataset_io import (
+        open_dataset as open_dataset,
+        write_dataset as write_dataset,
+    )
+    from interlock._errors import (
+        ArtifactError as ArtifactError,
+        ArtifactExistsError as ArtifactExistsError,
+        ArtifactIntegrityError as ArtifactIntegrityError,
+        ArtifactNotFoundError as ArtifactNotFoundError,
+        DatasetError as DatasetError,
+        DeviceUnavailableError as DeviceUnavailableError,
+        ExportError as ExportError,
+        InterlockError as InterlockError,
+        MissingDependencyError as MissingDependencyError,
+        OverloadedError as OverloadedError,
+        PluginError as PluginError,
+        SignatureMismatch as SignatureMismatch,
+        SpecViolation as SpecViolation,
+    )
+    from interlock._executor import (
+        BatchJob as BatchJob,
+        Executor as Executor,
+    )
+    from interlock._exporter import (
+        ExportedModel as ExportedModel,
+        Exporter as Exporter,
+    )
+    from interlock._exporter_io import (
+        export as export,
+    )
+    from interlock._manifest import (
+        FileEntry as FileEntry,
+        LineageEntry as LineageEntry,
+        Manifest as Manifest,
+        OnnxInfo as OnnxInfo,
+        Producer as Producer,
+    )
+    from interlock._markers import (
+        hookimpl as hookimpl,
+        hookspec as hookspec,
+    )
+    from interlock._plugins import (
+        PluginInfo as PluginInfo,
+        Registry as Registry,
+        discover_plugins as discover_plugins,
+        get_registry as get_registry,
+        reset_registry as reset_registry,
+    )
+    from interlock._runtime import (
+        Predictor as Predictor,
+        Runtime as Runtime,
+    )
+    from interlock._runtime_io import (
+        load_predictor as load_predictor,
+    )
+    from interlock._server import (
+        Server as Server,
+    )
     from interlock._signature import (
-        ColumnMapping,
-        InputBinding,
-        OutputBinding,
-        Signature,
-        TensorSpec,
+        ColumnMapping as ColumnMapping,
+        InputBinding as InputBinding,
+        OutputBinding as OutputBinding,
+        Signature as Signature,
+        TensorSpec as TensorSpec,
     )

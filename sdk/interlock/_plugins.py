@@ -160,10 +160,10 @@ def discover_plugins() -> list[PluginInfo]:
             continue
         if ep.name in block:
             info.status = "blocked"
-        elif allow and ep.name not in allow:
-            info.status = "not allowed"
         elif not autoload and ep.name not in allow:
             info.status = "autoload disabled"
+        elif allow and ep.name not in allow:
+            info.status = "not allowed"
         infos[ep.name] = info
     return sorted(infos.values(), key=lambda i: i.name)
 
@@ -203,10 +203,10 @@ class Registry:
     def register(self, plugin: object, name: str | None = None) -> PluginInfo:
         """Register a plugin object (module, class or instance) that has hook functions."""
         info = PluginInfo(
-            name=name or getattr(plugin, "__name__", type(plugin).__name__),
+            name=name or str(getattr(plugin, "__name__", type(plugin).__name__)),
             distribution=None,
             version=None,
-            module=getattr(plugin, "__name__", repr(plugin)),
+            module=str(getattr(plugin, "__name__", repr(plugin))),
         )
         self._add(plugin, info)
         self.plugins.append(info)
