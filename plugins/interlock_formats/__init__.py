@@ -1,1 +1,8 @@
-"""placeholder"""
+"""interlock's reference dataset formats: Parquet, Arrow IPC (Feather v2), CSV and JSON Lines.
+
+Registered through the ``interlock`` entry-point group exactly as a vendor's plugin is, at
+:data:`interlock.FALLBACK_PRIORITY` so that any vendor format of the same name takes precedence.
+Reading goes through ``pyarrow.dataset`` (projection and filter push-down, hive partitions).
+"""
+
+__all__: list[str] = []

@@ -1,1 +1,18 @@
-"""placeholder"""
+"""Entry point of the reference formats plugin: the ``interlock_dataset_formats`` hook.
+
+Only light modules are imported here; pyarrow is imported when a format is first used.
+"""
+
+from __future__ import annotations
+
+from interlock._dataset import DatasetFormat
+from interlock._markers import hookimpl
+from interlock_formats.formats import ArrowIpcFormat, CsvFormat, JsonLinesFormat, ParquetFormat
+
+__all__ = ["interlock_dataset_formats"]
+
+
+@hookimpl(trylast=True)
+def interlock_dataset_formats() -> list[DatasetFormat]:
+    """The four reference formats."""
+    return [ParquetFormat(), ArrowIpcFormat(), CsvFormat(), JsonLinesFormat()]
