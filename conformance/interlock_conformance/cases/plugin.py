@@ -1,0 +1,92 @@
+"""Cases about the plugin as a whole: it loads, and its hooks return well-formed components
+(spec: plugins.md)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from interlock._plugins import KINDS, PluginInfo
+
+from interlock_conformance.markers import component_kind, requirement
+
+pytestmark = component_kind("plugin")
+
+#: Libraries too heavy to import when interlock merely loads plugins (PLG-006).
+HEAVY_MODULES = (
+    "pyarrow",
+    "numpy",
+    "pandas",
+    "polars",
+    "onnx",
+    "onnxruntime",
+    "torch",
+    "tensorflow",
+    "sklearn",
+    "grpc",
+    "uvicorn",
+    "ray",
+)
+
+
+@requirement("PLG-001", "PLG-002", "PLG-003", "PLG-007")
+def test_plugin_loads_from_its_entry_point(plugin_info: PluginInfo) -> None:
+    """The entry point imports, its hooks are known and run, and a distribution owns it."""
+    assert plugin_info.status == "loaded", (
+        f"plugin {plugin_info.origin} did not load: {plugin_info.error}"
+    )
+    assert plugin_info.distribution, (
+        f"plugin {plugin_info.name!r} is not registered by an installed distribution"
+    )
+    assert plugin_info.components, (
+        f"plugin {plugin_info.origin} loaded but its hooks returned no component"
+    )
+
+
+@requirement("PLG-010", "PLG-011", "PLG-012")
+def test_components_have_a_kind_a_name_and_capabilities(plugin_info: PluginInfo) -> None:
+    """Every component is of its hook's interface, named, and declares a set of strings."""
+    for claim in plugin_info.components:
+        spec = KINDS[claim.kind]
+        component = claim.component
+        if spec.returns_classes:
+            assert isinstance(component, type) and issubclass(component, spec.base), (
+                f"{spec.hook} returned {component!r}, not a subclass of {spec.base.__name__}"
+            )
+        else:
+            assert isinstance(component, spec.base), (
+                f"{spec.hook} returned {component!r}, not an instance of {spec.base.__name__}"
+            )
+        assert isinstance(component.name, str) and component.name.strip(), (
+            f"{spec.label} {component!r} has no name"
+        )
+        capabilities = component.capabilities
+        assert isinstance(capabilities, set | frozenset), (
+            f"{spec.label} {component.name!r} declares capabilities as "
+            f"{type(capabilities).__name__}; declare a frozenset of strings"
+        )
+        odd = sorted(repr(c) for c in capabilities if not isinstance(c, str) or not c.strip())
+        assert not odd, f"{spec.label} {component.name!r} claims capabilities {', '.join(odd)}"
+
+
+@requirement("PLG-006")
+def test_plugin_module_imports_only_light_modules(plugin_info: PluginInfo) -> None:
+    """Importing the plugin's entry-point module in a fresh interpreter pulls in no heavy
+    library (NumPy, pyarrow, ONNX, runtimes, frameworks, servers)."""
+    module = plugin_info.module.split(":", 1)[0]
+    probe = (
+        "import importlib, json, sys\n"
+        f"importlib.import_module({module!r})\n"
+        f"heavy = {list(HEAVY_MODULES)!r}\n"
+        "print(json.dumps(sorted(m for m in heavy if m in sys.modules)))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, f"importing {module} failed: {done.stderr.strip()[-500:]}"
+    imported = json.loads(done.stdout.strip().splitlines()[-1])
+    assert not imported, (
+        f"importing the plugin module {module} imports {', '.join(imported)}; import heavy "
+        "libraries inside component methods instead"
+    )

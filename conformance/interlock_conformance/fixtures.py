@@ -1,0 +1,59 @@
+"""The fixtures every conformance case may use; registered as a pytest plugin by the session.
+
+``component`` itself is not here: the session parametrizes it directly, one value per component
+of the kind the case targets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+import pytest
+
+from interlock._plugins import PluginInfo
+
+from interlock_conformance.vectors import VectorIndex, load_vector_index
+
+if TYPE_CHECKING:
+    from interlock_conformance.session import ConformanceSession
+
+__all__ = ["conformance", "memory_root", "plugin_info", "vectors"]
+
+
+@pytest.fixture(scope="session")
+def conformance(request: pytest.FixtureRequest) -> ConformanceSession:
+    """The running conformance session."""
+    from interlock_conformance.pytest_plugin import SESSION_PLUGIN_NAME
+
+    from interlock_conformance.session import ConformanceSession
+
+    session = request.config.pluginmanager.get_plugin(SESSION_PLUGIN_NAME)
+    assert isinstance(session, ConformanceSession), "the conformance session is not running"
+    return session
+
+
+@pytest.fixture(scope="session")
+def plugin_info(conformance: ConformanceSession) -> PluginInfo:
+    """The plugin under test, as the registry loaded it."""
+    return conformance.plugin
+
+
+@pytest.fixture(scope="session")
+def vectors() -> VectorIndex:
+    """The golden vectors (``specs/v1/vectors``), checked against their checksums."""
+    return load_vector_index()
+
+
+@pytest.fixture
+def memory_root() -> Iterator[str]:
+    """A fresh ``memory://`` directory URI, removed after the case."""
+    import uuid
+
+    import fsspec
+
+    path = f"/interlock-conformance/{uuid.uuid4().hex}"
+    yield f"memory://{path}"
+    fs = fsspec.filesystem("memory")
+    if fs.exists(path):
+        fs.rm(path, recursive=True)

@@ -1,0 +1,259 @@
+"""The certification report (``report.json``): its model, its verdict rules and its files.
+
+The JSON Schema of :class:`Report` is published as ``specs/v1/schemas/report.schema.json``
+(spec: conformance.md). ``junit.xml`` and ``summary.md`` are written from the same object.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Final, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from interlock_conformance.requirements import Requirement
+
+__all__ = [
+    "REPORT_FILES",
+    "REPORT_VERSION",
+    "CaseFailure",
+    "CaseResult",
+    "ComponentSummary",
+    "Counts",
+    "Environment",
+    "PluginSummary",
+    "Report",
+    "RequirementResult",
+    "judge_requirements",
+    "read_report",
+    "write_reports",
+]
+
+REPORT_VERSION: Final = "1"
+
+#: The files a certification run writes, in its report directory.
+REPORT_FILES = ("report.json", "junit.xml", "summary.md")
+
+RequirementStatus = Literal["passed", "failed", "not claimed", "not tested"]
+CaseOutcome = Literal["passed", "failed", "not claimed"]
+Verdict = Literal["certified", "not certified"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class PluginSummary(_Strict):
+    """The plugin under test, as its entry point and distribution describe it."""
+
+    name: str = Field(description="Entry-point name in the 'interlock' group.")
+    distribution: str | None = Field(description="Distribution that registers it.")
+    version: str | None = Field(description="Version of that distribution.")
+    module: str = Field(description="What the entry point refers to.")
+    status: str = Field(description="Load status: 'loaded' or why not (see plugins.md).")
+    error: str | None = Field(default=None, description="Why it failed to load, if it did.")
+
+
+class ComponentSummary(_Strict):
+    """One component the plugin provides."""
+
+    kind: str
+    name: str
+    capabilities: list[str] = Field(description="Capabilities it claims, sorted.")
+    description: str = ""
+
+
+class Environment(_Strict):
+    """Where the suite ran."""
+
+    python: str = Field(description="Python version and implementation.")
+    platform: str
+    packages: dict[str, str] = Field(
+        description="Versions of interlock and the libraries it builds on."
+    )
+
+
+class CaseFailure(_Strict):
+    """Why one case failed."""
+
+    case: str
+    component: str | None
+    message: str
+
+
+class CaseResult(_Strict):
+    """One conformance case run against one component (or deselected as not claimed)."""
+
+    id: str = Field(description="module::function[parameters], stable across runs.")
+    kind: str = Field(description="Component kind the case targets, or 'plugin'.")
+    component: str | None = Field(description="Component name; null for plugin-wide cases.")
+    requirements: list[str] = Field(description="Requirement IDs the case checks.")
+    capabilities: list[str] = Field(description="Capabilities the case needs.")
+    outcome: CaseOutcome
+    missing_capabilities: list[str] = Field(
+        default_factory=list, description="For 'not claimed': the capabilities not claimed."
+    )
+    duration_s: float = Field(default=0.0, ge=0)
+    message: str | None = Field(default=None, description="One-line reason for a failure.")
+    details: str | None = Field(default=None, description="Traceback of a failure, shortened.")
+
+
+class RequirementResult(_Strict):
+    """The verdict on one requirement of the spec."""
+
+    id: str
+    level: Literal["MUST", "SHOULD", "MAY"]
+    file: str = Field(description="Spec file that defines it, relative to specs/v1.")
+    text: str
+    status: RequirementStatus
+    cases: list[str] = Field(description="IDs of the cases that check it for this plugin.")
+    failures: list[CaseFailure] = Field(default_factory=list)
+
+
+class Counts(_Strict):
+    """How many requirements and cases ended each way."""
+
+    requirements: dict[RequirementStatus, int]
+    cases: dict[CaseOutcome, int]
+
+
+class Report(_Strict):
+    """``report.json``: the outcome of certifying one plugin against spec v1."""
+
+    report_version: Literal["1"] = REPORT_VERSION
+    spec_version: str = Field(description="Version of the written standard (specs/v<N>).")
+    suite_version: str = Field(description="Version of interlock whose suite ran.")
+    plugin: PluginSummary
+    components: list[ComponentSummary]
+    environment: Environment
+    started_at: AwareDatetime
+    finished_at: AwareDatetime
+    duration_s: float = Field(ge=0)
+    vectors_sha256: str | None = Field(
+        description="sha256 of the golden vectors' CHECKSUMS.sha256: which vectors were used."
+    )
+    requirements: list[RequirementResult]
+    cases: list[CaseResult]
+    counts: Counts
+    verdict: Verdict = Field(
+        description="'certified' iff the run completed and no requirement failed."
+    )
+    error: str | None = Field(
+        default=None, description="Why the run did not complete, when it did not."
+    )
+
+    def requirement(self, ident: str) -> RequirementResult:
+        """The result for one requirement ID; ``KeyError`` if the spec has no such ID."""
+        for result in self.requirements:
+            if result.id == ident:
+                return result
+        raise KeyError(ident)
+
+    def failed(self) -> list[RequirementResult]:
+        """The requirements that failed."""
+        return [r for r in self.requirements if r.status == "failed"]
+
+    def to_json_bytes(self) -> bytes:
+        """``report.json`` as written: indented, fields in model order."""
+        return self.model_dump_json(indent=2).encode() + b"\n"
+
+
+def judge_requirements(
+    requirements: Mapping[str, Requirement], cases: Iterable[CaseResult]
+) -> list[RequirementResult]:
+    """Turn case outcomes into one status per requirement (spec: conformance.md).
+
+    A requirement fails if any case citing it failed, passes if every case citing it that ran
+    passed, is "not claimed" if every case citing it was deselected for a capability the
+    component does not claim, and "not tested" if no case ran for it.
+    """
+    by_requirement: dict[str, list[CaseResult]] = {ident: [] for ident in requirements}
+    for case in cases:
+        for ident in case.requirements:
+            by_requirement.setdefault(ident, []).append(case)
+    results = []
+    for ident, requirement in requirements.items():
+        citing = by_requirement[ident]
+        outcomes = {case.outcome for case in citing}
+        status: RequirementStatus
+        if not citing:
+            status = "not tested"
+        elif "failed" in outcomes:
+            status = "failed"
+        elif "passed" in outcomes:
+            status = "passed"
+        else:
+            status = "not claimed"
+        results.append(
+            RequirementResult(
+                id=ident,
+                level=requirement.level,
+                file=requirement.file,
+                text=requirement.text,
+                status=status,
+                cases=[case.id for case in citing],
+                failures=[
+                    CaseFailure(case=case.id, component=case.component, message=case.message or "")
+                    for case in citing
+                    if case.outcome == "failed"
+                ],
+            )
+        )
+    return results
+
+
+def count(results: Iterable[RequirementResult], cases: Iterable[CaseResult]) -> Counts:
+    """Tally requirement statuses and case outcomes (every status present, zeros included)."""
+    requirement_counts: dict[RequirementStatus, int] = {
+        "passed": 0,
+        "failed": 0,
+        "not claimed": 0,
+        "not tested": 0,
+    }
+    case_counts: dict[CaseOutcome, int] = {"passed": 0, "failed": 0, "not claimed": 0}
+    for result in results:
+        requirement_counts[result.status] += 1
+    for case in cases:
+        case_counts[case.outcome] += 1
+    return Counts(requirements=requirement_counts, cases=case_counts)
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    # A reader (a CI step, a person) never sees a half-written report.
+    handle, staging = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(data)
+        os.chmod(staging, 0o644)  # mkstemp makes it private; reports are for CI and people
+        os.replace(staging, path)
+    except BaseException:
+        Path(staging).unlink(missing_ok=True)
+        raise
+
+
+def write_reports(report: Report, directory: str | os.PathLike[str]) -> dict[str, Path]:
+    """Write ``report.json``, ``junit.xml`` and ``summary.md`` into ``directory`` (created if
+    needed), each atomically; returns their paths by file name."""
+    from interlock_conformance.junit import junit_xml
+    from interlock_conformance.summary import summary_markdown
+
+    target = Path(directory)
+    target.mkdir(parents=True, exist_ok=True)
+    contents = {
+        "report.json": report.to_json_bytes(),
+        "junit.xml": junit_xml(report),
+        "summary.md": summary_markdown(report).encode("utf-8"),
+    }
+    written = {}
+    for name, data in contents.items():
+        _write_atomically(target / name, data)
+        written[name] = target / name
+    return written
+
+
+def read_report(path: str | os.PathLike[str]) -> Report:
+    """Read and validate a ``report.json``."""
+    return Report.model_validate_json(Path(path).read_bytes())

@@ -1,0 +1,86 @@
+"""``summary.md``: the report as a page a person reads (or a CI job posts on a pull request)."""
+
+from __future__ import annotations
+
+from interlock_conformance.report import Report, RequirementResult
+
+__all__ = ["summary_markdown"]
+
+_MARK = {
+    "passed": "passed",
+    "failed": "**FAILED**",
+    "not claimed": "not claimed",
+    "not tested": "not tested",
+}
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _short(text: str, limit: int = 110) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _requirement_row(result: RequirementResult) -> str:
+    return (
+        f"| {result.id} | {result.level} | {_MARK[result.status]} | {len(result.cases)} | "
+        f"{_cell(_short(result.text))} |"
+    )
+
+
+def summary_markdown(report: Report) -> str:
+    """The report as Markdown: verdict, plugin, components, requirements and failures."""
+    plugin = report.plugin
+    verdict = "CERTIFIED" if report.verdict == "certified" else "NOT CERTIFIED"
+    requirements = report.counts.requirements
+    cases = report.counts.cases
+    lines = [
+        f"# interlock conformance: {plugin.name}",
+        "",
+        f"**Verdict: {verdict}** against interlock spec v{report.spec_version}",
+        "",
+        "| | |",
+        "|---|---|",
+        f"| plugin | `{plugin.name}` ({plugin.module}) |",
+        f"| distribution | {plugin.distribution or 'unknown'} {plugin.version or ''} |",
+        f"| suite | interlock {report.suite_version} |",
+        f"| python | {report.environment.python} on {report.environment.platform} |",
+        f"| run | {report.started_at.isoformat()} ({report.duration_s:.1f} s) |",
+        f"| requirements | {requirements['passed']} passed, {requirements['failed']} failed, "
+        f"{requirements['not claimed']} not claimed, {requirements['not tested']} not tested |",
+        f"| cases | {cases['passed']} passed, {cases['failed']} failed, "
+        f"{cases['not claimed']} not claimed |",
+    ]
+    if report.error:
+        lines += ["", f"**The run did not complete:** {report.error}"]
+    lines += ["", "## Components", "", "| kind | name | capabilities |", "|---|---|---|"]
+    for component in report.components:
+        capabilities = ", ".join(f"`{c}`" for c in component.capabilities) or "none"
+        lines.append(f"| {component.kind} | `{component.name}` | {capabilities} |")
+    failed = report.failed()
+    if failed:
+        lines += ["", "## Failures", ""]
+        for result in failed:
+            lines.append(f"### {result.id} ({result.level}, {result.file})")
+            lines += ["", f"> {_cell(result.text)}", ""]
+            for failure in result.failures:
+                where = f" on `{failure.component}`" if failure.component else ""
+                lines.append(f"- `{failure.case}`{where}: {_cell(_short(failure.message, 400))}")
+            lines.append("")
+    checked = [r for r in report.requirements if r.status != "not tested"]
+    lines += [
+        "",
+        "## Requirements",
+        "",
+        "| ID | level | status | cases | requirement |",
+        "|---|---|---|---|---|",
+    ]
+    lines += [_requirement_row(result) for result in checked]
+    untested = [r.id for r in report.requirements if r.status == "not tested"]
+    if untested:
+        lines += [
+            "",
+            f"Not tested for this plugin's components ({len(untested)}): {', '.join(untested)}.",
+        ]
+    return "\n".join(lines).rstrip() + "\n"
