@@ -68,6 +68,14 @@ _EXPORTS: dict[str, str] = {
     "export": "_exporter_io",
     # serving and batch
     "Server": "_server",
+    "ServerHandle": "_server",
+    "ServerOptions": "_server_options",
+    "ModelRepository": "_repository",
+    "ServedModel": "_repository",
+    "BatchingOptions": "_batcher",
+    "DynamicBatcher": "_batcher",
+    "serve": "_serve",
+    "RunningServer": "_serve",
     "Executor": "_executor",
     "BatchJob": "_executor",
     "predict_dataset": "_batch",
@@ -100,6 +108,10 @@ if TYPE_CHECKING:  # for type checkers and IDEs; kept equal to _EXPORTS by a tes
     )
     from interlock._batch import (
         predict_dataset as predict_dataset,
+    )
+    from interlock._batcher import (
+        BatchingOptions as BatchingOptions,
+        DynamicBatcher as DynamicBatcher,
     )
     from interlock._component import (
         Component as Component,
@@ -161,11 +173,23 @@ if TYPE_CHECKING:  # for type checkers and IDEs; kept equal to _EXPORTS by a tes
         Predictor as Predictor,
         Runtime as Runtime,
     )
+    from interlock._repository import (
+        ModelRepository as ModelRepository,
+        ServedModel as ServedModel,
+    )
     from interlock._runtime_io import (
         load_predictor as load_predictor,
     )
+    from interlock._serve import (
+        RunningServer as RunningServer,
+        serve as serve,
+    )
     from interlock._server import (
         Server as Server,
+        ServerHandle as ServerHandle,
+    )
+    from interlock._server_options import (
+        ServerOptions as ServerOptions,
     )
     from interlock._signature import (
         ColumnMapping as ColumnMapping,

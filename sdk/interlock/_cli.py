@@ -85,20 +85,23 @@ def dataset_group() -> None:
 def dataset_info(uri: str, format_name: str | None, as_json: bool) -> None:
     """Show a dataset's format, schema, size and fingerprint."""
     dataset = interlock.open_dataset(uri, format=format_name)
-    info = {
+    schema: list[dict[str, Any]] = [
+        {"name": f.name, "type": str(f.type), "nullable": f.nullable} for f in dataset.schema
+    ]
+    info: dict[str, Any] = {
         "uri": uri,
         "format": dataset.format_name,
         "rows": dataset.count_rows(),
         "files": len(dataset.files()),
         "fingerprint": dataset.fingerprint(),
-        "schema": [{"name": f.name, "type": str(f.type), "nullable": f.nullable} for f in dataset.schema],
+        "schema": schema,
     }
     if as_json:
         _emit_json(info)
         return
     click.echo(f"uri:         {uri}\nformat:      {info['format']}\nrows:        {info['rows']}")
     click.echo(f"files:       {info['files']}\nfingerprint: {info['fingerprint']}\nschema:")
-    for field in info["schema"]:
+    for field in schema:
         null = "" if field["nullable"] else " not null"
         click.echo(f"  {field['name']}: {field['type']}{null}")
 

@@ -1,0 +1,186 @@
+"""What a predictor costs on top of calling onnxruntime directly.
+
+An MLP (64-256-256-10, float32, random weights, ReLU) is saved as an artifact and run three
+ways against raw ``onnxruntime.InferenceSession.run`` on the same model file, both sides with
+``intra_op_num_threads=1`` so that the comparison is fair and stable on a small machine:
+
+* ``Predictor.infer`` at batch 1: added microseconds per call (target <= 10 us);
+* ``Predictor.infer`` at batch 1024: throughput ratio (target >= 0.98);
+* ``Predictor.predict`` on record batches of 1024 rows, from 64 float32 columns gathered into
+  one tensor and from one ``fixed_size_list<float32, 64>`` column, against a hand-written
+  pyarrow -> NumPy -> onnxruntime -> pyarrow loop (target >= 0.95).
+
+Repetitions of the two sides alternate (and alternate which goes first); figures are medians.
+
+    python benchmarks/bench_infer.py [--reps 21] [--calls 1000] [--rows 1024]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+import pyarrow as pa
+from onnx import TensorProto, helper, numpy_helper
+
+import interlock
+
+FEATURES, HIDDEN, CLASSES = 64, 256, 10
+THREADS = {"intra_op_num_threads": 1, "inter_op_num_threads": 1}
+
+
+def mlp() -> Any:
+    """The benchmark model, built with onnx.helper."""
+    rng = np.random.default_rng(0)
+    sizes = [FEATURES, HIDDEN, HIDDEN, CLASSES]
+    nodes, weights, current = [], [], "x"
+    for layer, (fan_in, fan_out) in enumerate(zip(sizes, sizes[1:])):
+        w = (rng.standard_normal((fan_in, fan_out)) / np.sqrt(fan_in)).astype(np.float32)
+        b = (rng.standard_normal(fan_out) * 0.1).astype(np.float32)
+        weights += [numpy_helper.from_array(w, f"w{layer}"), numpy_helper.from_array(b, f"b{layer}")]
+        last = layer == len(sizes) - 2
+        nodes.append(helper.make_node("MatMul", [current, f"w{layer}"], [f"m{layer}"]))
+        nodes.append(helper.make_node("Add", [f"m{layer}", f"b{layer}"], ["y" if last else f"z{layer}"]))
+        if not last:
+            nodes.append(helper.make_node("Relu", [f"z{layer}"], [f"a{layer}"]))
+            current = f"a{layer}"
+    graph = helper.make_graph(
+        nodes,
+        "mlp",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", FEATURES])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", CLASSES])],
+        weights,
+    )
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=9)
+
+
+def raw_session(artifact: interlock.Artifact) -> ort.InferenceSession:
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = THREADS["intra_op_num_threads"]
+    options.inter_op_num_threads = THREADS["inter_op_num_threads"]
+    path = str(artifact.local_dir() / "model.onnx")
+    return ort.InferenceSession(path, sess_options=options, providers=["CPUExecutionProvider"])
+
+
+def timed(function: Callable[[], object], calls: int) -> tuple[float, float]:
+    """Wall-clock and this thread's CPU seconds per call over ``calls`` calls.
+
+    With one intra-op and one inter-op thread, onnxruntime computes on the calling thread, so
+    CPU time covers all the work and is not inflated when other processes share the cores.
+    """
+    wall, cpu = time.perf_counter(), time.thread_time()
+    for _ in range(calls):
+        function()
+    return (time.perf_counter() - wall) / calls, (time.thread_time() - cpu) / calls
+
+
+def compare(raw: Callable[[], object], ours: Callable[[], object], calls: int, reps: int) -> dict[str, float]:
+    """Medians per call of each side, on both clocks, and of the per-repetition differences."""
+    for _ in range(max(3, calls // 10)):  # warm both up
+        raw()
+        ours()
+    samples: dict[str, list[float]] = {k: [] for k in ("raw", "ours", "raw_cpu", "ours_cpu", "diff", "diff_cpu")}
+    for rep in range(reps):
+        if rep % 2:
+            o, oc = timed(ours, calls)
+            r, rc = timed(raw, calls)
+        else:
+            r, rc = timed(raw, calls)
+            o, oc = timed(ours, calls)
+        for key, value in zip(samples, (r, o, rc, oc, o - r, oc - rc)):
+            samples[key].append(value)
+    return {key: statistics.median(values) for key, values in samples.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--reps", type=int, default=21, help="alternating repetitions per case")
+    parser.add_argument("--calls", type=int, default=1000, help="calls per repetition at batch 1")
+    parser.add_argument("--rows", type=int, default=1024, help="rows of the large batches")
+    args = parser.parse_args()
+    big_calls = max(5, args.calls // 100)
+
+    with tempfile.TemporaryDirectory(prefix="interlock-bench-") as store:
+        model = mlp()
+        plain = interlock.save_artifact(model, store, name="mlp", version="1")
+        gathered = interlock.save_artifact(
+            model,
+            store,
+            name="mlp-columns",
+            version="1",
+            columns=interlock.ColumnMapping(
+                inputs=[
+                    interlock.InputBinding(tensor="x", columns=[f"f{i}" for i in range(FEATURES)])
+                ],
+                outputs=[interlock.OutputBinding(tensor="y", column="y")],
+            ),
+        )
+        session = raw_session(plain)
+        predictor = interlock.load_predictor(plain, **THREADS)
+        columns_predictor = interlock.load_predictor(gathered, **THREADS)
+        rng = np.random.default_rng(1)
+        rows: list[tuple[str, ...]] = []
+
+        def added(case: str, m: dict[str, float]) -> None:
+            verdict = "PASS" if m["diff_cpu"] * 1e6 <= 10 else "FAIL"
+            rows.append((case, "us/call", f"{m['raw_cpu'] * 1e6:,.1f}", f"{m['ours_cpu'] * 1e6:,.1f}",
+                         f"+{m['diff_cpu'] * 1e6:.2f} us", f"+{m['diff'] * 1e6:.2f} us", f"<= 10 us {verdict}"))
+
+        def throughput(case: str, m: dict[str, float], rows_per_call: int, target: float) -> None:
+            ratio_cpu, ratio_wall = m["raw_cpu"] / m["ours_cpu"], m["raw"] / m["ours"]
+            verdict = "PASS" if ratio_cpu >= target else "FAIL"
+            rows.append((case, "rows/s", f"{rows_per_call / m['raw_cpu']:,.0f}", f"{rows_per_call / m['ours_cpu']:,.0f}",
+                         f"{ratio_cpu:.3f}x", f"{ratio_wall:.3f}x", f">= {target} {verdict}"))
+
+        # infer at batch 1: the added fixed cost per call
+        one = {"x": rng.standard_normal((1, FEATURES)).astype(np.float32)}
+        added("infer, batch 1", compare(lambda: session.run(None, one), lambda: predictor.infer(one), args.calls, args.reps))
+
+        # infer at a large batch: throughput
+        big = {"x": rng.standard_normal((args.rows, FEATURES)).astype(np.float32)}
+        m = compare(lambda: session.run(None, big), lambda: predictor.infer(big), big_calls, args.reps)
+        throughput(f"infer, batch {args.rows}", m, args.rows, 0.98)
+
+        # predict from 64 float32 columns, against a hand-written loop
+        matrix = rng.standard_normal((args.rows, FEATURES)).astype(np.float32)
+        wide = pa.record_batch({f"f{i}": matrix[:, i].copy() for i in range(FEATURES)})
+
+        def by_hand_columns() -> pa.RecordBatch:
+            x = np.column_stack([column.to_numpy() for column in wide.columns])
+            y = session.run(None, {"x": x})[0]
+            return pa.record_batch({"y": pa.FixedSizeListArray.from_arrays(pa.array(y.reshape(-1)), CLASSES)})
+
+        m = compare(by_hand_columns, lambda: columns_predictor.predict(wide), big_calls, args.reps)
+        throughput(f"predict, {FEATURES} columns x {args.rows}", m, args.rows, 0.95)
+
+        # predict from one fixed_size_list column
+        listed = pa.record_batch({"x": pa.FixedSizeListArray.from_arrays(pa.array(matrix.reshape(-1)), FEATURES)})
+
+        def by_hand_list() -> pa.RecordBatch:
+            x = listed.column(0).flatten().to_numpy().reshape(-1, FEATURES)
+            y = session.run(None, {"x": x})[0]
+            return pa.record_batch({"y": pa.FixedSizeListArray.from_arrays(pa.array(y.reshape(-1)), CLASSES)})
+
+        m = compare(by_hand_list, lambda: predictor.predict(listed), big_calls, args.reps)
+        throughput(f"predict, fixed_size_list x {args.rows}", m, args.rows, 0.95)
+
+    print(f"onnxruntime {ort.__version__}, numpy {np.__version__}, pyarrow {pa.__version__}; "
+          f"MLP {FEATURES}-{HIDDEN}-{HIDDEN}-{CLASSES} float32; intra/inter-op threads 1; "
+          f"medians of {args.reps} alternating repetitions; raw/interlock columns in CPU time")
+    header = ("case", "unit", "raw", "interlock", "vs raw (CPU)", "vs raw (wall)", "target")
+    widths = (34, 8, 12, 12, 13, 14, 16)
+    print("  ".join(h.ljust(w) if i < 2 else h.rjust(w) for i, (h, w) in enumerate(zip(header, widths))))
+    for row in rows:
+        print("  ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))))
+
+
+if __name__ == "__main__":
+    main()

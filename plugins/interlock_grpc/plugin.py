@@ -1,0 +1,16 @@
+"""Hook implementations of the ``interlock_grpc`` plugin.
+
+Only light imports here: grpc and the generated stubs are imported when a server is created.
+"""
+
+from __future__ import annotations
+
+from interlock import hookimpl
+from interlock._server import Server
+from interlock_grpc.server import GrpcServer
+
+
+@hookimpl(trylast=True)
+def interlock_servers() -> list[Server]:
+    """The ``grpc`` server: the Open Inference Protocol over gRPC."""
+    return [GrpcServer()]

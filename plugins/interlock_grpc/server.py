@@ -1,0 +1,41 @@
+"""The ``grpc`` server component (light: grpc itself is imported by :meth:`GrpcServer.create`)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar
+
+from interlock._component import FALLBACK_PRIORITY
+from interlock._server import Server
+
+if TYPE_CHECKING:
+    from interlock._repository import ModelRepository
+    from interlock._server import ServerHandle
+    from interlock._server_options import ServerOptions
+
+__all__ = ["GrpcServer"]
+
+
+class GrpcServer(Server):
+    """The Open Inference Protocol's ``inference.GRPCInferenceService`` over ``grpc.aio``.
+
+    Reads ``host``, ``port`` (default 8001), ``token``, ``max_request_bytes``,
+    ``read_timeout_s`` (longest wait for a request message), ``max_connections`` (most RPCs in
+    flight; more are refused with ``UNAVAILABLE``) and ``server_name`` from
+    :class:`interlock.ServerOptions`, and from ``settings``:
+
+    ``max_response_bytes``
+        Largest response message sent (default: no limit); a larger one fails the call
+        with ``RESOURCE_EXHAUSTED``.
+    """
+
+    name: ClassVar[str] = "grpc"
+    capabilities: ClassVar[frozenset[str]] = frozenset({"grpc", "grpc.typed-contents", "grpc.auth"})
+    priority: ClassVar[int] = FALLBACK_PRIORITY
+    description: ClassVar[str] = "Open Inference Protocol over gRPC (grpc.aio)"
+    default_port: ClassVar[int] = 8001
+
+    def create(self, repository: ModelRepository, options: ServerOptions) -> ServerHandle:
+        """Return a not yet started gRPC server for ``repository``; binds nothing."""
+        from interlock_grpc._handle import GrpcServerHandle
+
+        return GrpcServerHandle(repository, options, default_port=self.default_port)

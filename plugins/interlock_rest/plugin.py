@@ -1,0 +1,18 @@
+"""Hook implementations of the ``interlock_rest`` plugin.
+
+Only light imports here: uvicorn, orjson and prometheus-client are imported when a server
+starts.
+"""
+
+from __future__ import annotations
+
+from interlock import hookimpl
+from interlock._server import Server
+
+from interlock_rest.server import RestServer
+
+
+@hookimpl(trylast=True)
+def interlock_servers() -> list[Server]:
+    """The ``rest`` server."""
+    return [RestServer()]

@@ -1,0 +1,218 @@
+"""``interlock.predict_dataset``: what the core checks before any executor runs, and how it
+holds executors to their contract (spec: batch.md)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pytest
+from sklearn.linear_model import LogisticRegression
+
+import interlock
+from interlock import hookimpl
+
+FEATURES = ["a", "b", "c"]
+
+
+@pytest.fixture(scope="module")
+def model() -> LogisticRegression:
+    x = np.random.default_rng(4).normal(size=(200, 3))
+    return LogisticRegression().fit(x, (x[:, 0] > x[:, 1]).astype(np.int64))
+
+
+@pytest.fixture()
+def table() -> pa.Table:
+    x = np.random.default_rng(5).normal(size=(50, 3))
+    return pa.table({"key": np.arange(50), **{n: x[:, i] for i, n in enumerate(FEATURES)}})
+
+
+@pytest.fixture()
+def dataset(table: pa.Table, tmp_path: Path) -> interlock.Dataset:
+    return interlock.write_dataset(table, str(tmp_path / "input.parquet"))
+
+
+@pytest.fixture()
+def artifact(model: LogisticRegression, table: pa.Table) -> interlock.Artifact:
+    # Saved in the default store ($INTERLOCK_STORE, per-test in conftest).
+    return interlock.export(model, table.select(FEATURES), name="scorer", version="3")
+
+
+class RecordingExecutor(interlock.Executor):
+    """A vendor executor that writes the kept columns only and remembers its job."""
+
+    name = "recording"
+
+    def __init__(self, summary: Any = None, crash: bool = False) -> None:
+        self.jobs: list[interlock.BatchJob] = []
+        self.summary = summary
+        self.crash = crash
+
+    def run(self, job: interlock.BatchJob) -> dict[str, Any]:
+        self.jobs.append(job)
+        if self.crash:
+            raise KeyError("engine lost")
+        if self.summary is not None:
+            return self.summary  # type: ignore[no-any-return]
+        reader = job.dataset.to_reader(columns=job.keep_columns)
+        schema = reader.schema.with_metadata(job.schema_metadata())
+        interlock.write_dataset(pa.Table.from_batches(list(reader), schema), job.output_uri)
+        return {"rows": 50, "batches": 1, "seconds": 0.1, "rows_per_second": 500.0,
+                "output_uri": job.output_uri}
+
+
+def register(executor: interlock.Executor) -> None:
+    class Plugin:
+        @hookimpl
+        def interlock_executors(self) -> list[interlock.Executor]:
+            return [executor]
+
+    interlock.get_registry().register(Plugin(), name="vendor")
+
+
+def test_the_job_an_executor_receives(
+    artifact: interlock.Artifact, dataset: interlock.Dataset, tmp_path: Path
+) -> None:
+    executor = RecordingExecutor()
+    register(executor)
+    output = str(tmp_path / "out.parquet")
+
+    summary = interlock.predict_dataset(
+        dataset.uri,
+        "scorer:3",
+        output,
+        executor="recording",
+        keep_columns=["key"],
+        batch_size=7,
+        runtime="reference",
+        runtime_options={"x": 1},
+        write_options={"compression": "zstd"},
+    )
+
+    assert summary["output_uri"] == output
+    [job] = executor.jobs
+    assert job.artifact.ref == artifact.ref
+    assert job.dataset.uri == dataset.uri
+    assert (job.runtime, job.device, job.batch_size, job.mode) == ("reference", "cpu", 7, "error")
+    assert job.input_columns == FEATURES and job.keep_columns == ["key"]
+    assert job.read_columns == [*FEATURES, "key"]
+    assert (job.runtime_options, job.write_options) == ({"x": 1}, {"compression": "zstd"})
+    assert job.lineage["dataset"]["fingerprint"] == dataset.fingerprint()
+    written = interlock.open_dataset(output)
+    assert json.loads(written.schema.metadata[b"interlock.lineage"]) == job.lineage
+
+
+def test_a_summary_without_the_required_keys_is_a_spec_violation(
+    artifact: interlock.Artifact, dataset: interlock.Dataset, tmp_path: Path
+) -> None:
+    register(RecordingExecutor(summary={"rows": 1}))
+
+    with pytest.raises(interlock.SpecViolation, match="BAT-006"):
+        interlock.predict_dataset(
+            dataset, artifact, str(tmp_path / "o.parquet"), executor="recording"
+        )
+
+
+def test_a_crashing_executor_is_a_plugin_error_naming_it(
+    artifact: interlock.Artifact, dataset: interlock.Dataset, tmp_path: Path
+) -> None:
+    register(RecordingExecutor(crash=True))
+
+    with pytest.raises(interlock.PluginError, match=r"'recording' from 'vendor'.*engine lost"):
+        interlock.predict_dataset(
+            dataset, artifact, str(tmp_path / "o.parquet"), executor="recording"
+        )
+
+
+def test_unknown_executor_lists_the_installed_ones(
+    artifact: interlock.Artifact, dataset: interlock.Dataset, tmp_path: Path
+) -> None:
+    with pytest.raises(interlock.PluginError, match=r"no executor named 'ray'.*local"):
+        interlock.predict_dataset(dataset, artifact, str(tmp_path / "o.parquet"), executor="ray")
+
+
+@pytest.mark.parametrize("mode", ["replace", "", "ERROR"])
+def test_unknown_mode_is_refused_before_reading(mode: str, artifact: interlock.Artifact) -> None:
+    with pytest.raises(interlock.DatasetError, match=f"unknown write mode '{mode}'"):
+        interlock.predict_dataset("/nonexistent/in.parquet", artifact, "/tmp/o.parquet", mode=mode)
+
+
+@pytest.mark.parametrize("batch_size", [0, -5, True, 2.5, "100"])
+def test_batch_size_must_be_a_positive_integer(
+    batch_size: Any, artifact: interlock.Artifact
+) -> None:
+    with pytest.raises(interlock.DatasetError, match="batch_size"):
+        interlock.predict_dataset(
+            "/nonexistent/in.parquet", artifact, "/tmp/o.parquet", batch_size=batch_size
+        )
+
+
+def test_missing_input_columns_name_the_column_and_tensor(
+    artifact: interlock.Artifact, table: pa.Table, tmp_path: Path
+) -> None:
+    renamed = interlock.write_dataset(
+        table.rename_columns(["key", "a", "B", "c"]), str(tmp_path / "renamed.parquet")
+    )
+    output = tmp_path / "o.parquet"
+
+    with pytest.raises(interlock.SignatureMismatch, match=r"lacks column\(s\) \['b'\].*'input'"):
+        interlock.predict_dataset(renamed, artifact, str(output))
+    assert not output.exists()
+
+
+def test_kept_columns_must_exist(
+    artifact: interlock.Artifact, dataset: interlock.Dataset, tmp_path: Path
+) -> None:
+    with pytest.raises(interlock.DatasetError, match=r"\['id'\]"):
+        interlock.predict_dataset(
+            dataset, artifact, str(tmp_path / "o.parquet"), keep_columns=["id"]
+        )
+
+
+def test_kept_columns_must_not_clash_with_predictions(
+    artifact: interlock.Artifact, table: pa.Table, tmp_path: Path
+) -> None:
+    source = interlock.write_dataset(
+        table.append_column("label", pa.array(["x"] * 50)), str(tmp_path / "labelled.parquet")
+    )
+
+    with pytest.raises(interlock.DatasetError, match="prediction columns"):
+        interlock.predict_dataset(
+            source, artifact, str(tmp_path / "o.parquet"), keep_columns=["label"]
+        )
+
+
+def test_output_must_not_be_the_input(
+    artifact: interlock.Artifact, dataset: interlock.Dataset
+) -> None:
+    with pytest.raises(interlock.DatasetError, match="is the dataset being read"):
+        interlock.predict_dataset(dataset, artifact, dataset.uri, mode="overwrite")
+
+
+def test_dataset_of_the_wrong_type_is_refused(
+    artifact: interlock.Artifact, table: pa.Table
+) -> None:
+    with pytest.raises(interlock.DatasetError, match="got a Table"):
+        interlock.predict_dataset(table, artifact, "/tmp/o.parquet")  # type: ignore[arg-type]
+
+
+def test_unknown_artifact_reference_lists_what_exists(
+    artifact: interlock.Artifact, dataset: interlock.Dataset, tmp_path: Path
+) -> None:
+    with pytest.raises(interlock.ArtifactNotFoundError, match="scorer"):
+        interlock.predict_dataset(dataset, "scorer:9", str(tmp_path / "o.parquet"))
+
+
+def test_artifact_reference_is_resolved_in_the_given_store(
+    model: LogisticRegression, table: pa.Table, dataset: interlock.Dataset, tmp_path: Path
+) -> None:
+    store = str(tmp_path / "other-store")
+    interlock.export(model, table.select(FEATURES), name="elsewhere", store=store)
+    output = str(tmp_path / "o.parquet")
+
+    summary = interlock.predict_dataset(dataset, "elsewhere", output, store=store)
+
+    assert summary["rows"] == 50

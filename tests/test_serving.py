@@ -1,0 +1,330 @@
+"""``interlock.serve``: lifecycle, batching across real HTTP clients, overload, SIGTERM drain."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import http.client
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import interlock
+import numpy as np
+import pytest
+import tritonclient.http as triton
+from serving_models import mlp_model, slow_model
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> str:
+    root = str(tmp_path_factory.mktemp("serving") / "store")
+    interlock.save_artifact(mlp_model(0), root, name="mlp", version="1")
+    interlock.save_artifact(slow_model(), root, name="slow", version="1")
+    return root
+
+
+def post(url: str, path: str, body: bytes) -> tuple[int, dict[str, str], bytes]:
+    conn = http.client.HTTPConnection(url.removeprefix("http://"), timeout=30)
+    try:
+        conn.request("POST", path, body=body)
+        response = conn.getresponse()
+        return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
+    finally:
+        conn.close()
+
+
+def slow_body(rows: int, value: float) -> bytes:
+    return json.dumps(
+        {
+            "inputs": [
+                {
+                    "name": "x",
+                    "shape": [rows, 512],
+                    "datatype": "FP32",
+                    "data": [value] * (rows * 512),
+                }
+            ]
+        }
+    ).encode()
+
+
+def test_serve_in_the_background_and_stop(store: str) -> None:
+    seen: list[interlock.RunningServer] = []
+    with interlock.serve(
+        ["mlp:1"], store=store, http_port=0, grpc_port=None, block=False, on_started=seen.append
+    ) as running:
+        assert seen == [running]
+        assert running.http_url is not None and re.fullmatch(
+            r"http://127\.0\.0\.1:\d+", running.http_url
+        )
+        assert running.grpc_address is None
+        assert running.repository.ready
+        client = triton.InferenceServerClient(running.http_url.removeprefix("http://"))
+        assert client.is_server_ready()
+        client.close()
+    assert running.stopped.is_set()
+    assert not running.repository.ready  # readiness went false before the servers closed
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", int(running.http_url.rsplit(":", 1)[1])), timeout=2)
+    running.stop()  # idempotent
+
+
+def test_serve_needs_a_server_and_a_free_port(store: str) -> None:
+    with pytest.raises(interlock.InterlockError, match="at least one server"):
+        interlock.serve([store], http_port=None, grpc_port=None, block=False)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(interlock.InterlockError, match=f"cannot listen on 127.0.0.1:{port}"):
+            interlock.serve([store], http_port=port, grpc_port=None, block=False)
+
+
+def test_serve_reports_unknown_models_and_runtimes(store: str) -> None:
+    with pytest.raises(interlock.ArtifactNotFoundError, match="no artifact named 'nope'"):
+        interlock.serve(["nope:1"], store=store, http_port=0, grpc_port=None, block=False)
+    with pytest.raises(interlock.PluginError, match="no runtime named 'tensorflow'"):
+        interlock.serve([store], runtime="tensorflow", http_port=0, grpc_port=None, block=False)
+
+
+def test_concurrent_http_callers_are_batched_and_get_their_own_rows(store: str) -> None:
+    predictor = interlock.load_predictor(interlock.load_artifact("mlp:1", store=store))
+    callers = 24
+    xs = [
+        np.random.default_rng(i).standard_normal((1 + i % 2, 64)).astype(np.float32)
+        for i in range(callers)
+    ]
+    with interlock.serve(
+        [store], http_port=0, grpc_port=None, block=False, max_batch_size=64, max_batch_delay_ms=40
+    ) as running:
+        assert running.http_url is not None
+        url = running.http_url.removeprefix("http://")
+        barrier = threading.Barrier(callers)
+
+        def call(x: np.ndarray) -> np.ndarray:
+            client = triton.InferenceServerClient(url)
+            try:
+                tensor = triton.InferInput("x", list(x.shape), "FP32")
+                tensor.set_data_from_numpy(x)
+                barrier.wait(10)
+                return client.infer("mlp", [tensor]).as_numpy("y")
+            finally:
+                client.close()
+
+        with concurrent.futures.ThreadPoolExecutor(callers) as pool:
+            outputs = list(pool.map(call, xs))
+        conn = http.client.HTTPConnection(url, timeout=10)
+        conn.request("GET", "/metrics")
+        metrics = conn.getresponse().read().decode()
+        conn.close()
+    for x, out in zip(xs, outputs, strict=True):
+        np.testing.assert_allclose(out, predictor.infer({"x": x})["y"], rtol=1e-5, atol=1e-5)
+    count = float(
+        re.search(r'interlock_batch_size_count\{model="mlp",version="1"\} (\S+)', metrics).group(1)
+    )  # type: ignore[union-attr]
+    total = float(
+        re.search(r'interlock_batch_size_sum\{model="mlp",version="1"\} (\S+)', metrics).group(1)
+    )  # type: ignore[union-attr]
+    assert total == sum(x.shape[0] for x in xs)
+    assert count < callers  # fewer runtime calls than requests: merged batches
+
+
+def test_an_overloaded_model_answers_503_with_retry_after_and_never_500(store: str) -> None:
+    with interlock.serve([store], http_port=0, grpc_port=None, block=False, max_queue=2) as running:
+        assert running.http_url is not None
+        url = running.http_url
+
+        def call(i: int) -> tuple[int, dict[str, str], bytes]:
+            return post(url, "/v2/models/slow/infer", slow_body(8, float(i)))
+
+        with concurrent.futures.ThreadPoolExecutor(16) as pool:
+            results = list(pool.map(call, range(32)))
+    statuses = [status for status, _, _ in results]
+    assert set(statuses) <= {200, 503}, statuses
+    assert statuses.count(503) > 0 and statuses.count(200) >= 2
+    for status, headers, body in results:
+        if status == 503:
+            assert int(headers["retry-after"]) >= 1
+            assert "requests in flight" in json.loads(body)["error"]
+
+
+def wait_for_queue(url: str, model: str, depth: int) -> None:
+    pattern = re.compile(rf'interlock_queue_depth{{model="{model}",version="1"}} (\S+)')
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        conn = http.client.HTTPConnection(url.removeprefix("http://"), timeout=10)
+        conn.request("GET", "/metrics")
+        match = pattern.search(conn.getresponse().read().decode())
+        conn.close()
+        if match and float(match.group(1)) >= depth:
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"{model} never held {depth} requests")
+
+
+LAUNCHER = """
+import sys
+import interlock
+
+def started(running):
+    print(running.http_url, flush=True)
+
+interlock.serve([sys.argv[1]], http_port=0, grpc_port=None, block=True, on_started=started)
+print("drained", flush=True)
+"""
+
+
+def test_sigterm_drains_in_flight_requests_then_exits(store: str, tmp_path: Path) -> None:
+    launcher = tmp_path / "launch.py"
+    launcher.write_text(LAUNCHER)
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    with subprocess.Popen(
+        [sys.executable, str(launcher), store],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    ) as process:
+        try:
+            assert process.stdout is not None and process.stderr is not None
+            url = process.stdout.readline().strip()
+            assert url.startswith("http://"), process.stderr.read()
+            in_flight = 4
+            with concurrent.futures.ThreadPoolExecutor(in_flight) as pool:
+                futures = [
+                    pool.submit(post, url, "/v2/models/slow/infer", slow_body(64, float(i)))
+                    for i in range(in_flight)
+                ]
+                wait_for_queue(
+                    url, "slow", 2
+                )  # requests are inside the model, not just on the wire
+                process.send_signal(signal.SIGTERM)
+                results = [f.result(60) for f in futures]
+            assert process.wait(30) == 0, process.stderr.read()
+            assert process.stdout.read().strip() == "drained"
+        finally:
+            if process.poll() is None:
+                process.kill()
+    for i, (status, _, body) in enumerate(results):
+        assert status == 200, body
+        (output,) = json.loads(body)["outputs"]
+        assert output["shape"] == [64, 512]
+        assert set(output["data"]) == {float(i)}
+
+
+def test_servers_are_resolved_by_name_so_a_vendor_server_takes_over(store: str) -> None:
+    from interlock_rest._handle import RestHandle
+    from interlock_rest.server import RestServer
+
+    class VendorRest(RestServer):
+        priority = 0  # beats the reference server's FALLBACK_PRIORITY
+        description = "a vendor's REST server"
+
+        def create(
+            self, repository: interlock.ModelRepository, options: interlock.ServerOptions
+        ) -> RestHandle:
+            handle = super().create(repository, options)
+            created.append(handle)
+            return handle
+
+    class VendorPlugin:
+        @interlock.hookimpl
+        def interlock_servers(self) -> list[interlock.Server]:
+            return [VendorRest()]
+
+    created: list[RestHandle] = []
+    interlock.get_registry().register(VendorPlugin(), name="vendor")
+    with interlock.serve(
+        ["mlp:1"], store=store, http_port=0, grpc_port=None, block=False
+    ) as running:
+        assert running.handles["rest"] is created[0]
+
+
+def test_rest_and_grpc_share_one_repository_token_and_metrics(store: str) -> None:
+    import tritonclient.grpc as triton_grpc
+
+    x = np.random.default_rng(9).standard_normal((2, 64)).astype(np.float32)
+    with interlock.serve([store], http_port=0, grpc_port=0, token="tok", block=False) as running:
+        assert running.http_url is not None and running.grpc_address is not None
+        grpc_client = triton_grpc.InferenceServerClient(running.grpc_address)
+        tensor = triton_grpc.InferInput("x", [2, 64], "FP32")
+        tensor.set_data_from_numpy(x)
+        via_grpc = grpc_client.infer(
+            "mlp", [tensor], headers={"authorization": "Bearer tok"}
+        ).as_numpy("y")
+        grpc_client.close()
+        http_client = triton.InferenceServerClient(running.http_url.removeprefix("http://"))
+        tensor_http = triton.InferInput("x", [2, 64], "FP32")
+        tensor_http.set_data_from_numpy(x)
+        headers = {"Authorization": "Bearer tok"}
+        via_rest = http_client.infer("mlp", [tensor_http], headers=headers).as_numpy("y")
+        http_client.close()
+        conn = http.client.HTTPConnection(running.http_url.removeprefix("http://"), timeout=10)
+        conn.request("GET", "/metrics", headers=headers)
+        metrics = conn.getresponse().read().decode()
+        conn.close()
+    np.testing.assert_array_equal(via_grpc, via_rest)
+    assert 'protocol="grpc",status="OK",version="1"} 1.0' in metrics
+    assert 'protocol="rest",status="200",version="1"} 1.0' in metrics
+    assert 'interlock_batch_size_count{model="mlp",version="1"} 2.0' in metrics
+
+
+def test_a_slow_model_does_not_block_other_requests(store: str) -> None:
+    rows = 384
+    header = json.dumps(
+        {
+            "inputs": [
+                {
+                    "name": "x",
+                    "shape": [rows, 512],
+                    "datatype": "FP32",
+                    "parameters": {"binary_data_size": rows * 2048},
+                }
+            ]
+        }
+    ).encode()
+    big = header + np.full((rows, 512), 2.0, dtype=np.float32).tobytes()
+
+    def slow_call(url: str) -> tuple[int, float]:
+        conn = http.client.HTTPConnection(url.removeprefix("http://"), timeout=60)
+        started = time.monotonic()
+        conn.request(
+            "POST",
+            "/v2/models/slow/infer",
+            body=big,
+            headers={"Inference-Header-Content-Length": str(len(header))},
+        )
+        response = conn.getresponse()
+        response.read()
+        conn.close()
+        return response.status, time.monotonic() - started
+
+    with interlock.serve([store], http_port=0, grpc_port=None, block=False) as running:
+        assert running.http_url is not None
+        url = running.http_url
+        for _ in range(3):  # the model's first calls are measured
+            assert post(url, "/v2/models/slow/infer", slow_body(1, 1.0))[0] == 200
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            slow = pool.submit(slow_call, url)
+            wait_for_queue(url, "slow", 1)
+            conn = http.client.HTTPConnection(url.removeprefix("http://"), timeout=60)
+            probes = []
+            while not slow.done():
+                started = time.monotonic()
+                conn.request("GET", "/v2/health/ready")
+                assert conn.getresponse().read() == b'{"ready":true}'
+                probes.append(time.monotonic() - started)
+                time.sleep(0.005)
+            conn.close()
+            status, duration = slow.result()
+    assert status == 200
+    # The loop kept answering while the model ran: many quick probes, not one long wait.
+    assert len(probes) >= 3, (probes, duration)
+    assert sorted(probes)[len(probes) // 2] < duration / 4
