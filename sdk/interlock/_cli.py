@@ -269,6 +269,100 @@ def predict_command(
         )
 
 
+# -- serving -------------------------------------------------------------------------------
+
+
+@cli.command("serve")
+@click.argument("sources", nargs=-1, required=True)
+@_store_option
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind (loopback by default).")
+@click.option("--http-port", default=8000, show_default=True, type=click.IntRange(min=0, max=65535))
+@click.option("--grpc-port", default=8001, show_default=True, type=click.IntRange(min=0, max=65535))
+@click.option("--no-http", is_flag=True, help="Do not start the REST server.")
+@click.option("--no-grpc", is_flag=True, help="Do not start the gRPC server.")
+@click.option("--token", envvar="INTERLOCK_TOKEN", default=None, help="Require this bearer token (or $INTERLOCK_TOKEN).")
+@click.option("--max-batch-size", default=1, show_default=True, type=click.IntRange(min=1), help="Above 1 turns on dynamic batching.")
+@click.option("--max-batch-delay-ms", default=2.0, show_default=True, type=click.FloatRange(min=0))
+@click.option("--max-queue", default=256, show_default=True, type=click.IntRange(min=1), help="Requests waiting per model before 503.")
+@click.option("--max-request-bytes", default=64 * 1024 * 1024, show_default=True, type=click.IntRange(min=1))
+@click.option("--runtime", default="onnxruntime", show_default=True)
+@click.option("--device", default="cpu", show_default=True)
+@click.option("--grace-seconds", default=10.0, show_default=True, type=click.FloatRange(min=0))
+def serve_command(
+    sources: tuple[str, ...],
+    store: str | None,
+    host: str,
+    http_port: int,
+    grpc_port: int,
+    no_http: bool,
+    no_grpc: bool,
+    token: str | None,
+    max_batch_size: int,
+    max_batch_delay_ms: float,
+    max_queue: int,
+    max_request_bytes: int,
+    runtime: str,
+    device: str,
+    grace_seconds: float,
+) -> None:
+    """Serve artifacts over the Open Inference Protocol (REST and gRPC) until SIGINT/SIGTERM.
+
+    SOURCES are artifact references (NAME, NAME:VERSION, NAME@sha256:...), artifact
+    directories, or store roots (every artifact and version in them).
+    """
+
+    def started(running: interlock.RunningServer) -> None:
+        for model in running.repository.models():
+            click.echo(f"model {model.name}:{model.version} ({model.runtime}) ready")
+        if running.http_url:
+            click.echo(f"REST (Open Inference Protocol) on {running.http_url}/v2")
+        if running.grpc_address:
+            click.echo(f"gRPC (inference.GRPCInferenceService) on {running.grpc_address}")
+        click.echo("press Ctrl-C or send SIGTERM to stop", err=True)
+
+    interlock.serve(
+        list(sources),
+        store=store,
+        host=host,
+        http_port=None if no_http else http_port,
+        grpc_port=None if no_grpc else grpc_port,
+        token=token,
+        max_batch_size=max_batch_size,
+        max_batch_delay_ms=max_batch_delay_ms,
+        max_queue=max_queue,
+        max_request_bytes=max_request_bytes,
+        runtime=runtime,
+        device=device,
+        grace_seconds=grace_seconds,
+        block=True,
+        on_started=started,
+    )
+    click.echo("stopped", err=True)
+
+
+# -- conformance ---------------------------------------------------------------------------
+
+
+@cli.command("certify")
+@click.argument("plugin")
+@click.option("--output", "output_dir", default="interlock-certification", show_default=True,
+              help="Directory for report.json, junit.xml and summary.md.")
+def certify_command(plugin: str, output_dir: str) -> None:
+    """Certify an installed plugin (by its entry-point name) against spec v1.
+
+    Exits 0 only when every claimed requirement passes.
+    """
+    try:
+        from interlock_conformance import certify
+    except ImportError as exc:
+        raise interlock.MissingDependencyError("pytest", "conformance", purpose="interlock certify") from exc
+
+    report = certify(plugin, output_dir)
+    click.echo(f"{report.verdict}: {plugin} (reports in {output_dir})")
+    if report.verdict != "certified":
+        sys.exit(1)
+
+
 # -- quickstart ----------------------------------------------------------------------------
 
 
