@@ -106,7 +106,7 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=1000, help="calls per repetition at batch 1")
     parser.add_argument("--rows", type=int, default=1024, help="rows of the large batches")
     args = parser.parse_args()
-    big_calls = max(5, args.calls // 100)
+    big_calls = max(10, args.calls // 25)
 
     with tempfile.TemporaryDirectory(prefix="interlock-bench-") as store:
         model = mlp()
@@ -134,11 +134,14 @@ def main() -> None:
             rows.append((case, "us/call", f"{m['raw_cpu'] * 1e6:,.1f}", f"{m['ours_cpu'] * 1e6:,.1f}",
                          f"+{m['diff_cpu'] * 1e6:.2f} us", f"+{m['diff'] * 1e6:.2f} us", f"<= 10 us {verdict}"))
 
-        def throughput(case: str, m: dict[str, float], rows_per_call: int, target: float) -> None:
+        def throughput(case: str, m: dict[str, float], rows_per_call: int, target: float | None) -> None:
             ratio_cpu, ratio_wall = m["raw_cpu"] / m["ours_cpu"], m["raw"] / m["ours"]
-            verdict = "PASS" if ratio_cpu >= target else "FAIL"
+            if target is None:
+                verdict = "(noise floor)"
+            else:
+                verdict = f">= {target} " + ("PASS" if ratio_cpu >= target else "FAIL")
             rows.append((case, "rows/s", f"{rows_per_call / m['raw_cpu']:,.0f}", f"{rows_per_call / m['ours_cpu']:,.0f}",
-                         f"{ratio_cpu:.3f}x", f"{ratio_wall:.3f}x", f">= {target} {verdict}"))
+                         f"{ratio_cpu:.3f}x", f"{ratio_wall:.3f}x", verdict))
 
         # infer at batch 1: the added fixed cost per call
         one = {"x": rng.standard_normal((1, FEATURES)).astype(np.float32)}
@@ -148,6 +151,12 @@ def main() -> None:
         big = {"x": rng.standard_normal((args.rows, FEATURES)).astype(np.float32)}
         m = compare(lambda: session.run(None, big), lambda: predictor.infer(big), big_calls, args.reps)
         throughput(f"infer, batch {args.rows}", m, args.rows, 0.98)
+
+        # control: the predictor's own session called raw, against the raw session; the
+        # difference is the noise floor of this machine (both sides do the same work)
+        own = predictor.session
+        m = compare(lambda: session.run(None, big), lambda: own.run(None, big), big_calls, args.reps)
+        throughput(f"control: raw vs raw, batch {args.rows}", m, args.rows, None)
 
         # predict from 64 float32 columns, against a hand-written loop
         matrix = rng.standard_normal((args.rows, FEATURES)).astype(np.float32)

@@ -216,3 +216,16 @@ def test_artifact_reference_is_resolved_in_the_given_store(
     summary = interlock.predict_dataset(dataset, "elsewhere", output, store=store)
 
     assert summary["rows"] == 50
+
+
+def test_paths_work_for_dataset_artifact_and_output(
+    artifact: interlock.Artifact, dataset: interlock.Dataset, tmp_path: Path
+) -> None:
+    output = tmp_path / "o.parquet"
+
+    summary = interlock.predict_dataset(
+        Path(dataset.uri), artifact.local_dir(), output, keep_columns=["key"]
+    )
+
+    assert summary["output_uri"] == str(output)
+    assert interlock.open_dataset(output).schema.names == ["key", "label", "probabilities"]

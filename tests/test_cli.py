@@ -119,3 +119,5 @@ def test_console_script_quickstart(tmp_path: Path) -> None:
     assert report["predict"]["rows"] == 2000
     assert report["predict"]["agreement_with_sklearn"] == 1.0
     assert (tmp_path / "qs" / "predictions.parquet").exists()
+    for call in ("rest_json", "rest_binary", "grpc"):
+        assert report["serving"][call] == {"rows": 16, "equal_to_in_process": True}

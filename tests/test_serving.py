@@ -199,12 +199,11 @@ def test_sigterm_drains_in_flight_requests_then_exits(store: str, tmp_path: Path
             in_flight = 4
             with concurrent.futures.ThreadPoolExecutor(in_flight) as pool:
                 futures = [
-                    pool.submit(post, url, "/v2/models/slow/infer", slow_body(64, float(i)))
+                    pool.submit(post, url, "/v2/models/slow/infer", slow_body(128, float(i)))
                     for i in range(in_flight)
                 ]
-                wait_for_queue(
-                    url, "slow", 2
-                )  # requests are inside the model, not just on the wire
+                # At least one request is inside the model, not just on the wire.
+                wait_for_queue(url, "slow", 1)
                 process.send_signal(signal.SIGTERM)
                 results = [f.result(60) for f in futures]
             assert process.wait(30) == 0, process.stderr.read()
@@ -215,7 +214,7 @@ def test_sigterm_drains_in_flight_requests_then_exits(store: str, tmp_path: Path
     for i, (status, _, body) in enumerate(results):
         assert status == 200, body
         (output,) = json.loads(body)["outputs"]
-        assert output["shape"] == [64, 512]
+        assert output["shape"] == [128, 512]
         assert set(output["data"]) == {float(i)}
 
 

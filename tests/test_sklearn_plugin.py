@@ -12,8 +12,10 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 from sklearn.base import BaseEstimator
+from sklearn.decomposition import PCA
 from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
 from sklearn.linear_model import LinearRegression, LogisticRegression
+from sklearn.multioutput import MultiOutputClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
@@ -236,6 +238,10 @@ def test_metadata_and_producer_describe_the_model(data: tuple[Any, ...], store: 
     recorded = artifact.manifest.metadata["sklearn"]
     assert recorded["version"] == sklearn.__version__
     assert recorded["estimator"] == "sklearn.pipeline.Pipeline"
+    logistic = interlock.export(model[-1], x, name="step", store=store)
+    assert logistic.manifest.metadata["sklearn"]["estimator"] == (
+        "sklearn.linear_model.LogisticRegression"
+    )
     assert recorded["classes"] == [0, 1, 2]
     assert [s["estimator"] for s in recorded["steps"]] == ["StandardScaler", "LogisticRegression"]
     producer = artifact.manifest.producer
@@ -255,6 +261,41 @@ def test_training_dataset_fingerprint_is_in_the_lineage(
     assert entry.uri == dataset.uri
     assert entry.fingerprint == dataset.fingerprint()
     assert entry.role == "training"
+
+
+def test_transformers_keep_skl2onnx_output_names(data: tuple[Any, ...], store: str) -> None:
+    x, _, _, table = data
+    model = PCA(n_components=2).fit(x)
+
+    artifact = interlock.export(model, table, name="pca", store=store)
+
+    assert [(b.tensor, b.column) for b in artifact.columns.outputs] == [("variable", "variable")]
+    for runtime, out in predict_all(artifact, table.to_batches()[0]).items():
+        got = out["variable"].flatten().to_numpy().reshape(-1, 2)
+        np.testing.assert_allclose(got, model.transform(x), atol=1e-5, err_msg=runtime)
+
+
+def test_opset_input_name_and_batch_dimension_options(data: tuple[Any, ...], store: str) -> None:
+    x, binary, _, table = data
+    model = LogisticRegression().fit(x, binary)
+
+    artifact = interlock.export(
+        model,
+        table,
+        name="tuned",
+        store=store,
+        options={"target_opset": 15, "input_name": "features", "batch_dim": "rows"},
+    )
+
+    assert artifact.manifest.onnx.opsets[""] == 15
+    assert artifact.signature.inputs[0].model_dump() == {
+        "name": "features",
+        "dtype": "float64",
+        "shape": ["rows", 4],
+    }
+    assert all(spec.shape[0] == "rows" for spec in artifact.signature.outputs)
+    for runtime, out in predict_all(artifact, table.to_batches()[0]).items():
+        np.testing.assert_array_equal(out["label"].to_numpy(), model.predict(x), err_msg=runtime)
 
 
 # -- mistakes users make -------------------------------------------------------------------
@@ -344,6 +385,14 @@ def test_model_skl2onnx_cannot_convert_is_an_export_error(data: tuple[Any, ...])
 
     with pytest.raises(interlock.ExportError, match="skl2onnx could not convert HandMade"):
         export_model(model, data[3])
+
+
+def test_outputs_that_are_not_tensors_are_refused(data: tuple[Any, ...]) -> None:
+    x, binary, three, table = data
+    model = MultiOutputClassifier(LogisticRegression()).fit(x, np.stack([binary, three], axis=1))
+
+    with pytest.raises(interlock.ExportError, match="'probabilities' is a sequence"):
+        export_model(model, table)
 
 
 def test_missing_skl2onnx_names_the_extra(

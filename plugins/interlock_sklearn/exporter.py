@@ -95,7 +95,7 @@ class SklearnExporter(Exporter):
         metadata: dict[str, Any] = {
             "sklearn": {
                 "version": sklearn.__version__,
-                "estimator": f"{type(model).__module__}.{type(model).__qualname__}",
+                "estimator": _public_name(type(model)),
                 "converter": f"skl2onnx {skl2onnx.__version__}",
                 "float_dtype": opts.float_dtype,
                 **_details(model),
@@ -213,6 +213,13 @@ def _check_graph(onnx_model: Any, model: Any, opts: Any) -> None:
             f"{_one_line(exc)}",
             hint=hint,
         ) from exc
+
+
+def _public_name(cls: type) -> str:
+    """``sklearn.linear_model.LogisticRegression``: scikit-learn's public import path, which
+    leaves out its private modules (``_logistic``)."""
+    public = [part for part in cls.__module__.split(".") if not part.startswith("_")]
+    return ".".join([*public, cls.__qualname__])
 
 
 def _one_line(exc: BaseException) -> str:

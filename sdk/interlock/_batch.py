@@ -8,6 +8,7 @@ found through the plugin registry.
 from __future__ import annotations
 
 import datetime as _dt
+import os
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -16,7 +17,7 @@ from interlock._executor import BatchJob, Executor
 from interlock._plugins import get_registry, plugin_boundary
 
 if TYPE_CHECKING:
-    from interlock._artifact import Artifact
+    from interlock._artifact import Artifact, ArtifactStore
     from interlock._dataset import Dataset
 
 __all__ = ["LINEAGE_VERSION", "WRITE_MODES", "predict_dataset"]
@@ -28,9 +29,9 @@ _SUMMARY_KEYS = ("rows", "batches", "seconds", "rows_per_second", "output_uri")
 
 
 def predict_dataset(
-    dataset: Dataset | str,
-    artifact: Artifact | str,
-    output_uri: str,
+    dataset: Dataset | str | os.PathLike[str],
+    artifact: Artifact | str | os.PathLike[str],
+    output_uri: str | os.PathLike[str],
     *,
     executor: str = "local",
     runtime: str = "onnxruntime",
@@ -40,13 +41,13 @@ def predict_dataset(
     mode: str = "error",
     keep_columns: Sequence[str] | None = None,
     progress: bool = False,
-    store: str | None = None,
+    store: ArtifactStore | str | os.PathLike[str] | None = None,
     runtime_options: Mapping[str, Any] | None = None,
     write_options: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Run ``artifact`` over every row of ``dataset`` and write the predictions to ``output_uri``.
 
-    :param dataset: an :class:`interlock.Dataset` or a dataset URI.
+    :param dataset: an :class:`interlock.Dataset` or a dataset URI (or local path).
     :param artifact: an :class:`interlock.Artifact`, or a reference (``name:version``,
         ``name@sha256:...``, an artifact URI) resolved in ``store``.
     :param output_uri: where to write; the format comes from ``output_format`` or the URI.
@@ -57,13 +58,15 @@ def predict_dataset(
     :param keep_columns: dataset columns copied in front of the predictions (ids, keys);
         ``None``: predictions only.
     :param progress: show a progress bar (rows) on stderr.
-    :param store: the artifact store root for a reference; ``None``: the default store.
+    :param store: the artifact store (root URI or :class:`interlock.ArtifactStore`) where a
+        reference is looked up; ``None``: the default store.
     :param runtime_options: options for the runtime (``interlock.load_predictor``).
     :param write_options: options for the output format's writer (for Parquet:
         ``compression``, ``row_group_size``, ...).
     :returns: a summary: ``rows``, ``batches``, ``seconds``, ``rows_per_second``,
         ``output_uri``, and what the executor adds.
     """
+    output_uri = os.fspath(output_uri)
     if mode not in WRITE_MODES:
         raise DatasetError(
             f"unknown write mode {mode!r} for {output_uri!r}",
@@ -83,7 +86,7 @@ def predict_dataset(
         )
     model = _resolve_artifact(artifact, store)
     input_columns = _input_columns(model)
-    keep = _check_columns(data, model, input_columns, keep_columns)
+    keep = _check_columns(data, model, keep_columns)
     job = BatchJob(
         dataset=data,
         artifact=model,
@@ -115,12 +118,12 @@ def _same_place(a: str, b: str) -> bool:
     return a.rstrip("/") == b.rstrip("/")
 
 
-def _resolve_dataset(dataset: Dataset | str) -> Dataset:
+def _resolve_dataset(dataset: Dataset | str | os.PathLike[str]) -> Dataset:
     from interlock._dataset import Dataset
 
     if isinstance(dataset, Dataset):
         return dataset
-    if isinstance(dataset, str):
+    if isinstance(dataset, str | os.PathLike):
         from interlock._dataset_io import open_dataset
 
         return open_dataset(dataset)
@@ -130,7 +133,9 @@ def _resolve_dataset(dataset: Dataset | str) -> Dataset:
     )
 
 
-def _resolve_artifact(artifact: Artifact | str, store: str | None) -> Artifact:
+def _resolve_artifact(
+    artifact: Artifact | str | os.PathLike[str], store: ArtifactStore | str | os.PathLike[str] | None
+) -> Artifact:
     from interlock._artifact import Artifact
 
     if isinstance(artifact, Artifact):
@@ -148,10 +153,7 @@ def _input_columns(model: Artifact) -> list[str]:
 
 
 def _check_columns(
-    data: Dataset,
-    model: Artifact,
-    input_columns: list[str],
-    keep_columns: Sequence[str] | None,
+    data: Dataset, model: Artifact, keep_columns: Sequence[str] | None
 ) -> list[str]:
     """Every column the job reads exists, and no kept column is overwritten by a prediction."""
     names = list(data.schema.names)

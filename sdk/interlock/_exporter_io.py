@@ -14,7 +14,9 @@ from interlock._exporter import ExportedModel, Exporter
 from interlock._plugins import get_registry, plugin_boundary
 
 if TYPE_CHECKING:
-    from interlock._artifact import Artifact
+    import os
+
+    from interlock._artifact import Artifact, ArtifactStore
     from interlock._dataset import Dataset
     from interlock._manifest import LineageEntry, Producer
 
@@ -126,7 +128,7 @@ def export(
     *,
     name: str,
     version: str = "1",
-    store: str | None = None,
+    store: ArtifactStore | str | os.PathLike[str] | None = None,
     dataset: Dataset | str | None = None,
     metadata: Mapping[str, Any] | None = None,
     exporter: str | None = None,
@@ -136,7 +138,8 @@ def export(
 
     :param model: a fitted model of a framework an installed exporter handles.
     :param sample: a few rows of the model's input (see :func:`export_model`).
-    :param store: the artifact store root URI; ``None``: the default store (``$INTERLOCK_STORE``).
+    :param store: an artifact store root URI or :class:`interlock.ArtifactStore`; ``None``: the
+        default store (``$INTERLOCK_STORE``).
     :param dataset: the training dataset (an :class:`interlock.Dataset` or a URI); its URI and
         fingerprint are recorded in the artifact's lineage.
     :param metadata: free JSON metadata, merged over what the exporter records.

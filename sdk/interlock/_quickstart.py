@@ -1,8 +1,8 @@
 """``interlock quickstart``: the whole flow on local files, with nothing to set up.
 
 Makes a synthetic dataset, trains a small scikit-learn model, exports and saves it as an
-artifact, loads it with both reference runtimes, checks they agree, and predicts the dataset
-to Parquet. Everything goes through the public API, so the code doubles as an example.
+artifact, loads it with both reference runtimes, checks they agree, predicts the dataset to
+Parquet, then serves the model over REST and gRPC, calls it over both and shuts down. Everything goes through the public API, so the code doubles as an example.
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ def run_quickstart(
     started = time.perf_counter()
     dataset = interlock.write_dataset(_synthetic_table(rows), data_uri, mode="overwrite")
     report["dataset"] = {"uri": data_uri, "rows": dataset.count_rows(), "fingerprint": dataset.fingerprint()}
-    tell(f"[1/5] wrote {rows:,} rows to {data_uri} ({time.perf_counter() - started:.2f} s)")
+    tell(f"[1/6] wrote {rows:,} rows to {data_uri} ({time.perf_counter() - started:.2f} s)")
     tell(f"      fingerprint {report['dataset']['fingerprint']}")
 
     # 2. Train on it.
@@ -73,7 +73,7 @@ def run_quickstart(
     y = table.column("label").to_numpy()
     model = LogisticRegression(max_iter=200).fit(x, y)
     accuracy = float(model.score(x, y))
-    tell(f"[2/5] trained LogisticRegression on {len(FEATURES)} features (training accuracy {accuracy:.3f})")
+    tell(f"[2/6] trained LogisticRegression on {len(FEATURES)} features (training accuracy {accuracy:.3f})")
 
     # 3. Export to ONNX and save as an immutable, content-addressed artifact.
     version = time.strftime("%Y%m%d-%H%M%S")
@@ -86,7 +86,7 @@ def run_quickstart(
         dataset=dataset,
     )
     report["artifact"] = {"ref": artifact.ref, "uri": artifact.uri, "version": version}
-    tell(f"[3/5] saved artifact {artifact.name}:{artifact.version} = {artifact.ref}")
+    tell(f"[3/6] saved artifact {artifact.name}:{artifact.version} = {artifact.ref}")
 
     # 4. Load it with both runtimes and compare.
     sample = dataset.to_table(columns=FEATURES).slice(0, 4096).to_batches()[0]
@@ -96,7 +96,7 @@ def run_quickstart(
         results[runtime] = predictor.predict(sample)
     agree = results["onnxruntime"].column("label").equals(results["reference"].column("label"))
     report["runtimes_agree"] = bool(agree)
-    tell(f"[4/5] onnxruntime and the ONNX reference evaluator agree on {sample.num_rows} rows: {agree}")
+    tell(f"[4/6] onnxruntime and the ONNX reference evaluator agree on {sample.num_rows} rows: {agree}")
 
     # 5. Batch prediction, streamed, with lineage.
     summary = interlock.predict_dataset(
@@ -108,8 +108,44 @@ def run_quickstart(
     matches = float(np.mean(predictions.column("label").to_numpy() == expected))
     report["predict"] = {**summary, "agreement_with_sklearn": matches}
     tell(
-        f"[5/5] predicted {summary['rows']:,} rows to {output_uri} "
+        f"[5/6] predicted {summary['rows']:,} rows to {output_uri} "
         f"({summary['rows_per_second']:,.0f} rows/s); agreement with scikit-learn {matches:.4f}"
     )
+    # 6. Serve it over the Open Inference Protocol and call it over both protocols.
+    report["serving"] = _serve_and_call(artifact, x[:16], tell)
     tell(f"done: everything is in {root}")
     return report
+
+
+def _serve_and_call(artifact: interlock.Artifact, rows: Any, tell: Callable[[str], None]) -> dict[str, Any]:
+    """Serve ``artifact`` on free loopback ports, call it over REST (JSON and binary tensors)
+    and gRPC, check every answer equals in-process inference, and shut down."""
+    import numpy as np
+
+    # The reference protocol client ships with the reference servers' support package.
+    from interlock_oip.client import GrpcClient, RestClient  # type: ignore[import-untyped]
+
+    expected = interlock.load_predictor(artifact).infer({"input": rows})
+    results: dict[str, Any] = {}
+    with interlock.serve([artifact], http_port=0, grpc_port=0, block=False) as running:
+        if running.http_url is None or running.grpc_address is None:
+            raise interlock.InterlockError("the quickstart needs both the REST and gRPC servers")
+        tell(f"[6/6] serving on {running.http_url} (REST) and {running.grpc_address} (gRPC)")
+        rest = RestClient(running.http_url)
+        grpc_client = GrpcClient(running.grpc_address)
+        try:
+            calls = {
+                "rest_json": rest.infer(artifact.name, {"input": rows}, binary=False),
+                "rest_binary": rest.infer(artifact.name, {"input": rows}, binary=True),
+                "grpc": grpc_client.infer(artifact.name, {"input": rows}),
+            }
+        finally:
+            rest.close()
+            grpc_client.close()
+        for call, outputs in calls.items():
+            same = all(np.array_equal(outputs[name], value) for name, value in expected.items())
+            results[call] = {"rows": int(rows.shape[0]), "equal_to_in_process": bool(same)}
+            tell(f"      {call:<12} {rows.shape[0]} rows, equal to in-process inference: {same}")
+        results["http_url"], results["grpc_address"] = running.http_url, running.grpc_address
+    tell("      servers stopped cleanly")
+    return results

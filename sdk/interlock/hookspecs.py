@@ -72,7 +72,7 @@ def interlock_exporters() -> list[Exporter]:
     :returns: :class:`interlock.Exporter` instances; :func:`interlock.export` asks each, in
         priority order, whether it ``can_export`` the given model.
 
-    ``firstresult``: no. Spec: ``specs/v1/runtime.md`` (exporters section).
+    ``firstresult``: no. Spec: ``specs/v1/exporter.md``.
 
     .. versionadded:: 0.1
     """
@@ -112,7 +112,7 @@ def interlock_executors() -> list[Executor]:
 
     :returns: :class:`interlock.Executor` instances, each with a unique ``name``.
 
-    ``firstresult``: no. Spec: ``specs/v1/plugins.md``.
+    ``firstresult``: no. Spec: ``specs/v1/batch.md``.
 
     .. versionadded:: 0.1
     """
