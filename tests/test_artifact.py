@@ -26,6 +26,7 @@ from interlock import (
     Signature,
     TensorSpec,
 )
+from interlock_conformance import requirement
 
 
 def make_model(scale: float = 2.0, width: int = 3) -> onnx.ModelProto:
@@ -54,6 +55,7 @@ def _private_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("INTERLOCK_CACHE_DIR", str(tmp_path / "cache"))
 
 
+@requirement("ART-013", "ART-016")
 def test_round_trip_by_every_kind_of_reference(root: str) -> None:
     saved = interlock.save_artifact(make_model(), root, name="double", version="1")
     assert saved.signature.inputs[0] == TensorSpec(name="x", dtype="float32", shape=["batch", 3])
@@ -67,6 +69,8 @@ def test_round_trip_by_every_kind_of_reference(root: str) -> None:
     assert by_uri.onnx_model() == make_model()
 
 
+@requirement("ART-013", "ART-014", "ART-015", "ART-018", "ART-019", "ART-020")
+@requirement("ART-021")
 def test_manifest_records_everything(root: str) -> None:
     producer = interlock.Producer(name="acme-exporter", version="2.1", component="acme")
     saved = interlock.save_artifact(
@@ -122,6 +126,7 @@ def test_listing_and_latest_version(root: str) -> None:
     assert store.versions("missing") == []
 
 
+@requirement("ART-090")
 def test_not_found_errors_list_what_exists(root: str) -> None:
     saved = interlock.save_artifact(make_model(), root, name="double", version="1")
     with pytest.raises(ArtifactNotFoundError, match=r"no artifact named 'tripple'.*double"):
@@ -135,6 +140,7 @@ def test_not_found_errors_list_what_exists(root: str) -> None:
         interlock.load_artifact(saved.uri + "-nope")
 
 
+@requirement("ART-090")
 def test_malformed_references_are_explained(root: str) -> None:
     with pytest.raises(ArtifactError, match="not a valid content address"):
         interlock.load_artifact("double@sha256:abc")
@@ -160,6 +166,7 @@ def test_exported_model_supplies_signature_columns_metadata(root: str) -> None:
     assert saved.manifest.metadata == {"framework": "numpy", "owner": "me"}
 
 
+@requirement("ART-016")
 def test_signature_may_refine_but_not_contradict_the_graph(root: str) -> None:
     refined = Signature(
         inputs=[TensorSpec(name="x", dtype="float32", shape=[8, 3])],
@@ -185,6 +192,7 @@ def test_signature_may_refine_but_not_contradict_the_graph(root: str) -> None:
         interlock.save_artifact(make_model(), root, name="d", version="2", signature=wrong_names)
 
 
+@requirement("ART-005", "ART-020", "ART-090", "ART-091")
 def test_save_refuses_bad_input_and_names_the_problem(root: str, tmp_path: Path) -> None:
     with pytest.raises(ArtifactError, match="artifact name 'no spaces' is not valid"):
         interlock.save_artifact(make_model(), root, name="no spaces", version="1")
@@ -262,6 +270,7 @@ class _TableDataset(interlock.Dataset):
         return [self]
 
 
+@requirement("ART-019")
 def test_lineage_takes_datasets(root: str) -> None:
     dataset = _TableDataset(pa.table({"x": [1.0, 2.0]}), "memory://train.arrow")
     saved = interlock.save_artifact(make_model(), root, name="d", version="1", lineage=[dataset])
@@ -271,6 +280,7 @@ def test_lineage_takes_datasets(root: str) -> None:
     assert entry.role == "training"
 
 
+@requirement("ART-047")
 def test_read_bytes_only_serves_listed_files(root: str) -> None:
     saved = interlock.save_artifact(make_model(), root, name="d", version="1")
     assert saved.read_bytes("model.onnx") == make_model().SerializeToString()
@@ -280,6 +290,7 @@ def test_read_bytes_only_serves_listed_files(root: str) -> None:
         saved.read_bytes("weights.bin")
 
 
+@requirement("ART-080", "ART-081")
 def test_local_dir(root: str, tmp_path: Path) -> None:
     saved = interlock.save_artifact(make_model(), root, name="d", version="1")
     directory = saved.local_dir()
@@ -293,6 +304,7 @@ def test_local_dir(root: str, tmp_path: Path) -> None:
         assert directory == Path(root) / "d" / "1"
 
 
+@requirement("ART-081", "ART-082", "ART-083")
 def test_cached_copy_is_verified_and_replaced_when_damaged(tmp_path: Path) -> None:
     root = f"memory://store-{uuid.uuid4().hex}"
     saved = interlock.save_artifact(make_model(), root, name="d", version="1")

@@ -18,6 +18,7 @@ from onnx import TensorProto, helper, numpy_helper
 import interlock
 from interlock import ArtifactIntegrityError, ArtifactNotFoundError
 from interlock._manifest import compute_digest
+from interlock_conformance import requirement
 
 
 def make_model(external_location: str | None = None, offset: int = 0) -> onnx.ModelProto:
@@ -103,6 +104,7 @@ def place(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, Any]:
     return f"memory://integrity-{uuid.uuid4().hex}/art", fsspec.filesystem("memory")
 
 
+@requirement("ART-001")
 def test_forged_good_artifact_loads(place: tuple[str, Any]) -> None:
     uri, fs = place
     forge(uri, good_files(), fs=fs)
@@ -141,6 +143,7 @@ def test_missing_file_is_refused(place: tuple[str, Any]) -> None:
         interlock.load_artifact(uri)
 
 
+@requirement("ART-001")
 def test_extra_unlisted_file_is_refused(place: tuple[str, Any]) -> None:
     uri, fs = place
     forge(uri, good_files(), fs=fs)
@@ -162,6 +165,7 @@ def test_unsafe_manifest_path_is_refused(place: tuple[str, Any], bad_path: str) 
     assert bad_path.replace("\\", "\\\\") in str(info.value)
 
 
+@requirement("ART-045", "ART-051", "ART-053")
 def test_external_data_leaving_the_directory_is_refused(tmp_path: Path) -> None:
     (tmp_path / "x").write_bytes(WEIGHTS)  # what an attacker wants read, beside the artifact
     uri = str(tmp_path / "art")
@@ -176,6 +180,7 @@ def test_external_data_leaving_the_directory_is_refused(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("location", ["/etc/passwd", "sub/../../x", "C:\\x"])
+@requirement("ART-045", "ART-051")
 def test_other_escaping_locations_are_refused(tmp_path: Path, location: str) -> None:
     uri = str(tmp_path / "art")
     forge(uri, {"model.onnx": make_model(location).SerializeToString()})
@@ -183,6 +188,7 @@ def test_other_escaping_locations_are_refused(tmp_path: Path, location: str) -> 
         interlock.load_artifact(uri)
 
 
+@requirement("ART-045", "ART-052")
 def test_external_data_must_be_a_listed_file(place: tuple[str, Any]) -> None:
     uri, fs = place
     forge(uri, {"model.onnx": make_model("weights.bin").SerializeToString()}, fs=fs)
@@ -190,6 +196,7 @@ def test_external_data_must_be_a_listed_file(place: tuple[str, Any]) -> None:
         interlock.load_artifact(uri)
 
 
+@requirement("ART-045", "ART-052")
 def test_external_data_must_fit_in_its_file(place: tuple[str, Any]) -> None:
     uri, fs = place
     files = {"model.onnx": make_model("w.bin", offset=8).SerializeToString(), "w.bin": WEIGHTS}
@@ -198,6 +205,7 @@ def test_external_data_must_fit_in_its_file(place: tuple[str, Any]) -> None:
         interlock.load_artifact(uri)
 
 
+@requirement("ART-053")
 def test_listed_external_data_loads_from_verified_bytes(place: tuple[str, Any]) -> None:
     uri, fs = place
     forge(uri, {"model.onnx": make_model("w.bin").SerializeToString(), "w.bin": WEIGHTS}, fs=fs)
@@ -212,6 +220,7 @@ def test_listed_external_data_loads_from_verified_bytes(place: tuple[str, Any]) 
         artifact.onnx_model()
 
 
+@requirement("ART-004", "ART-044")
 def test_symlinks_are_refused(tmp_path: Path) -> None:
     uri = tmp_path / "art"
     forge(str(uri), good_files())
@@ -232,6 +241,7 @@ def test_symlinks_are_refused(tmp_path: Path) -> None:
         interlock.load_artifact(str(uri))
 
 
+@requirement("ART-004", "ART-044")
 def test_fifo_is_refused_without_hanging(tmp_path: Path) -> None:
     uri = tmp_path / "art"
     forge(str(uri), good_files())
@@ -240,6 +250,7 @@ def test_fifo_is_refused_without_hanging(tmp_path: Path) -> None:
         interlock.load_artifact(str(uri))
 
 
+@requirement("ART-010", "ART-040")
 def test_unknown_manifest_field_is_named(place: tuple[str, Any]) -> None:
     uri, fs = place
     forge(uri, good_files(), fs=fs, signed_by="mallory")
@@ -247,6 +258,7 @@ def test_unknown_manifest_field_is_named(place: tuple[str, Any]) -> None:
         interlock.load_artifact(uri)
 
 
+@requirement("ART-012", "ART-040")
 def test_other_format_is_refused(place: tuple[str, Any]) -> None:
     uri, fs = place
     forge(uri, good_files(), fs=fs, format="pickle")
@@ -254,6 +266,7 @@ def test_other_format_is_refused(place: tuple[str, Any]) -> None:
         interlock.load_artifact(uri)
 
 
+@requirement("ART-033")
 def test_tampered_manifest_is_refused(place: tuple[str, Any]) -> None:
     uri, fs = place
     forge(uri, good_files(), fs=fs)
@@ -264,6 +277,7 @@ def test_tampered_manifest_is_refused(place: tuple[str, Any]) -> None:
         interlock.load_artifact(uri)
 
 
+@requirement("ART-001")
 def test_directory_without_manifest_is_not_an_artifact(tmp_path: Path) -> None:
     (tmp_path / "art").mkdir()
     (tmp_path / "art" / "model.onnx").write_bytes(make_model().SerializeToString())
@@ -271,6 +285,7 @@ def test_directory_without_manifest_is_not_an_artifact(tmp_path: Path) -> None:
         interlock.load_artifact(str(tmp_path / "art"))
 
 
+@requirement("ART-046")
 def test_verify_false_skips_hashing_but_reads_stay_checked(tmp_path: Path) -> None:
     uri = str(tmp_path / "art")
     forge(uri, good_files())

@@ -18,6 +18,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 import interlock
 from interlock import ArtifactError, ArtifactNotFoundError
+from interlock_conformance import requirement
 
 
 def matmul_model(rows: int = 1024, cols: int = 4096) -> tuple[onnx.ModelProto, np.ndarray]:
@@ -62,6 +63,7 @@ def test_external_data_round_trip_runs_in_onnxruntime(tmp_path: Path, where: str
     assert np.array_equal(numpy_helper.to_array(inline.graph.initializer[0]), w)
 
 
+@requirement("ART-054")
 def test_model_path_with_external_data_is_repacked(tmp_path: Path) -> None:
     model, w = matmul_model(256, 256)
     source = tmp_path / "src"
@@ -81,6 +83,7 @@ def test_model_path_with_external_data_is_repacked(tmp_path: Path) -> None:
     assert np.array_equal(numpy_helper.to_array(saved.onnx_model().graph.initializer[0]), w)
 
 
+@requirement("ART-055")
 def test_model_path_whose_data_leaves_its_directory_is_refused(tmp_path: Path) -> None:
     model, _ = matmul_model(64, 64)
     (tmp_path / "src").mkdir()

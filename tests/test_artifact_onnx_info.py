@@ -11,6 +11,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 import interlock
 from interlock._onnx_info import external_data_refs, iter_tensors, onnx_info, signature_from_onnx
+from interlock_conformance import requirement
 
 
 def _model(
@@ -22,6 +23,7 @@ def _model(
     return helper.make_model(graph, **kw)
 
 
+@requirement("ART-016")
 def test_dims_become_ints_symbols_and_none() -> None:
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 3, None])
     y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 3, None])
@@ -49,6 +51,7 @@ def test_element_types_map_to_spec_names(elem_type: int, dtype: str) -> None:
     assert signature_from_onnx(_model([x], [y])).inputs[0].dtype == dtype
 
 
+@requirement("ART-016")
 def test_initializer_backed_inputs_are_not_signature_inputs() -> None:
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [2])
     bias_input = helper.make_tensor_value_info("bias", TensorProto.FLOAT, [2])
@@ -63,6 +66,7 @@ def test_initializer_backed_inputs_are_not_signature_inputs() -> None:
     assert [s.name for s in signature_from_onnx(model).inputs] == ["x"]
 
 
+@requirement("ART-091")
 def test_unsupported_element_type_names_tensor_and_type() -> None:
     x = helper.make_tensor_value_info("z", TensorProto.COMPLEX64, [2])
     y = helper.make_tensor_value_info("y", TensorProto.COMPLEX64, [2])
@@ -73,6 +77,7 @@ def test_unsupported_element_type_names_tensor_and_type() -> None:
     assert info.value.hint
 
 
+@requirement("ART-091")
 def test_non_tensor_output_is_refused() -> None:
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [2])
     seq = helper.make_tensor_sequence_value_info("s", TensorProto.FLOAT, [2])
@@ -81,6 +86,7 @@ def test_non_tensor_output_is_refused() -> None:
         signature_from_onnx(model)
 
 
+@requirement("ART-091")
 def test_unknown_rank_is_refused_with_hint() -> None:
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT, None)
     y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [2])
@@ -89,6 +95,7 @@ def test_unknown_rank_is_refused_with_hint() -> None:
     assert "symbolic" in (info.value.hint or "")
 
 
+@requirement("ART-014")
 def test_onnx_info_normalizes_the_default_domain() -> None:
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [2])
     y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [2])
@@ -103,6 +110,7 @@ def test_onnx_info_normalizes_the_default_domain() -> None:
     assert info.opsets == {"": 17, "ai.onnx.ml": 3}
 
 
+@requirement("ART-051")
 def test_iter_tensors_reaches_subgraphs_and_attributes() -> None:
     inner_init = numpy_helper.from_array(np.ones(2, np.float32), "inner")
     then_graph = helper.make_graph(

@@ -14,6 +14,7 @@ from sklearn.linear_model import LogisticRegression
 
 import interlock
 from interlock import hookimpl
+from interlock_conformance import requirement
 
 FEATURES = ["a", "b", "c"]
 
@@ -105,6 +106,7 @@ def test_the_job_an_executor_receives(
     assert json.loads(written.schema.metadata[b"interlock.lineage"]) == job.lineage
 
 
+@requirement("BAT-006")
 def test_a_summary_without_the_required_keys_is_a_spec_violation(
     artifact: interlock.Artifact, dataset: interlock.Dataset, tmp_path: Path
 ) -> None:
@@ -116,6 +118,7 @@ def test_a_summary_without_the_required_keys_is_a_spec_violation(
         )
 
 
+@requirement("BAT-006")
 def test_a_crashing_executor_is_a_plugin_error_naming_it(
     artifact: interlock.Artifact, dataset: interlock.Dataset, tmp_path: Path
 ) -> None:
@@ -127,6 +130,7 @@ def test_a_crashing_executor_is_a_plugin_error_naming_it(
         )
 
 
+@requirement("BAT-001")
 def test_unknown_executor_lists_the_installed_ones(
     artifact: interlock.Artifact, dataset: interlock.Dataset, tmp_path: Path
 ) -> None:
@@ -135,12 +139,14 @@ def test_unknown_executor_lists_the_installed_ones(
 
 
 @pytest.mark.parametrize("mode", ["replace", "", "ERROR"])
+@requirement("BAT-002")
 def test_unknown_mode_is_refused_before_reading(mode: str, artifact: interlock.Artifact) -> None:
     with pytest.raises(interlock.DatasetError, match=f"unknown write mode '{mode}'"):
         interlock.predict_dataset("/nonexistent/in.parquet", artifact, "/tmp/o.parquet", mode=mode)
 
 
 @pytest.mark.parametrize("batch_size", [0, -5, True, 2.5, "100"])
+@requirement("BAT-002")
 def test_batch_size_must_be_a_positive_integer(
     batch_size: Any, artifact: interlock.Artifact
 ) -> None:
@@ -150,6 +156,7 @@ def test_batch_size_must_be_a_positive_integer(
         )
 
 
+@requirement("BAT-004")
 def test_missing_input_columns_name_the_column_and_tensor(
     artifact: interlock.Artifact, table: pa.Table, tmp_path: Path
 ) -> None:
@@ -163,6 +170,7 @@ def test_missing_input_columns_name_the_column_and_tensor(
     assert not output.exists()
 
 
+@requirement("BAT-005")
 def test_kept_columns_must_exist(
     artifact: interlock.Artifact, dataset: interlock.Dataset, tmp_path: Path
 ) -> None:
@@ -172,6 +180,7 @@ def test_kept_columns_must_exist(
         )
 
 
+@requirement("BAT-005")
 def test_kept_columns_must_not_clash_with_predictions(
     artifact: interlock.Artifact, table: pa.Table, tmp_path: Path
 ) -> None:
@@ -185,6 +194,7 @@ def test_kept_columns_must_not_clash_with_predictions(
         )
 
 
+@requirement("BAT-005")
 def test_output_must_not_be_the_input(
     artifact: interlock.Artifact, dataset: interlock.Dataset
 ) -> None:
@@ -206,6 +216,7 @@ def test_unknown_artifact_reference_lists_what_exists(
         interlock.predict_dataset(dataset, "scorer:9", str(tmp_path / "o.parquet"))
 
 
+@requirement("BAT-003")
 def test_artifact_reference_is_resolved_in_the_given_store(
     model: LogisticRegression, table: pa.Table, dataset: interlock.Dataset, tmp_path: Path
 ) -> None:

@@ -10,6 +10,7 @@ import interlock
 import numpy as np
 import pytest
 from interlock import BatchingOptions, DynamicBatcher
+from interlock_conformance import requirement
 
 Arrays = dict[str, np.ndarray]
 
@@ -38,6 +39,7 @@ def run(coro: object) -> object:
     return asyncio.run(coro)  # type: ignore[arg-type]
 
 
+@requirement("SRV-024", "SRV-025")
 def test_concurrent_requests_are_merged_and_each_caller_gets_its_own_rows() -> None:
     model = Doubler()
     seen: list[int] = []
@@ -64,6 +66,7 @@ def test_concurrent_requests_are_merged_and_each_caller_gets_its_own_rows() -> N
     assert seen == model.calls
 
 
+@requirement("SRV-024")
 def test_batches_never_exceed_max_batch_size() -> None:
     model = Doubler()
     batcher = DynamicBatcher(model, BatchingOptions(max_batch_size=4, max_batch_delay_ms=20))
@@ -77,6 +80,7 @@ def test_batches_never_exceed_max_batch_size() -> None:
     assert max(model.calls) <= 4
 
 
+@requirement("SRV-024")
 def test_a_request_larger_than_the_batch_limit_runs_alone() -> None:
     model = Doubler()
     batcher = DynamicBatcher(model, BatchingOptions(max_batch_size=4, max_batch_delay_ms=5))
@@ -92,6 +96,7 @@ def test_a_request_larger_than_the_batch_limit_runs_alone() -> None:
     assert model.calls == [9]
 
 
+@requirement("SRV-025")
 def test_requests_with_different_trailing_shapes_run_separately() -> None:
     model = Doubler()
     batcher = DynamicBatcher(model, BatchingOptions(max_batch_size=64, max_batch_delay_ms=20))
@@ -113,6 +118,7 @@ def test_requests_with_different_trailing_shapes_run_separately() -> None:
     assert sorted(model.calls) == [2, 2]
 
 
+@requirement("SRV-026")
 def test_one_failing_request_does_not_fail_the_others_in_its_batch() -> None:
     model = Doubler(fail_when=lambda inputs: bool((inputs["x"] < 0).any()))
     batcher = DynamicBatcher(model, BatchingOptions(max_batch_size=16, max_batch_delay_ms=20))
@@ -130,6 +136,7 @@ def test_one_failing_request_does_not_fail_the_others_in_its_batch() -> None:
     assert float(third["y"][0, 0]) == 6.0  # type: ignore[index]
 
 
+@requirement("SRV-026")
 def test_outputs_without_a_batch_axis_are_not_split_but_run_per_request() -> None:
     def total(inputs: Arrays) -> Arrays:
         return {"sum": np.array([inputs["x"].sum()], dtype=np.float32)}
@@ -146,6 +153,7 @@ def test_outputs_without_a_batch_axis_are_not_split_but_run_per_request() -> Non
     assert [float(r["sum"][0]) for r in results] == [6.0, 15.0]
 
 
+@requirement("SRV-021")
 def test_a_full_queue_raises_overloaded_error() -> None:
     gate = threading.Event()
 
@@ -174,6 +182,7 @@ def test_a_full_queue_raises_overloaded_error() -> None:
     assert batcher.queue_depth == 0
 
 
+@requirement("SRV-015")
 def test_close_finishes_queued_requests_then_refuses_new_ones() -> None:
     model = Doubler()
     batcher = DynamicBatcher(model, BatchingOptions(max_batch_size=8, max_batch_delay_ms=200))
@@ -191,6 +200,7 @@ def test_close_finishes_queued_requests_then_refuses_new_ones() -> None:
     assert [float(r["y"][0, 0]) for r in results] == [0.0, 2.0, 4.0, 6.0, 8.0]
 
 
+@requirement("SRV-027")
 def test_cancelled_requests_are_skipped() -> None:
     model = Doubler()
     batcher = DynamicBatcher(model, BatchingOptions(max_batch_size=8, max_batch_delay_ms=30))

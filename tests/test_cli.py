@@ -14,6 +14,7 @@ import pytest
 
 import interlock
 from interlock._cli import main
+from interlock_conformance import requirement
 
 
 def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
@@ -98,6 +99,7 @@ def test_predict_writes_predictions(trained: tuple[str, str, str], tmp_path: Pat
     assert "label" in result.column_names
 
 
+@requirement("PLG-040")
 def test_user_errors_print_one_line_and_exit_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     missing = str(tmp_path / "nope.parquet")
     code, out, err = run(["dataset", "info", missing], capsys)

@@ -11,6 +11,7 @@ import pytest
 
 import interlock
 from interlock import DatasetFormat, hookimpl
+from interlock_conformance import requirement
 
 TABLE = pa.table({"a": [1, 2, 3]})
 
@@ -72,6 +73,7 @@ class _Plugin:
         return self.formats
 
 
+@requirement("DS-014", "DS-081")
 def test_format_exceptions_become_plugin_errors_naming_the_culprit(tmp_path: Path) -> None:
     """DS-014, DS-081, DS-057: nothing half-written stays behind."""
     interlock.get_registry().register(_Plugin(_BrokenFormat()), name="acme_broken")
@@ -85,6 +87,7 @@ def test_format_exceptions_become_plugin_errors_naming_the_culprit(tmp_path: Pat
     assert sorted(p.name for p in tmp_path.iterdir()) == ["x.broken"]
 
 
+@requirement("DS-016")
 def test_spec_violations_of_a_format_are_named(tmp_path: Path) -> None:
     """DS-016, and a format that writes nothing is caught before publishing."""
     interlock.get_registry().register(_Plugin(_LyingFormat()), name="acme_liar")
@@ -96,6 +99,7 @@ def test_spec_violations_of_a_format_are_named(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["x.liar"]
 
 
+@requirement("PLG-023", "DS-010", "DS-100")
 def test_vendor_format_takes_precedence_over_the_reference_one(tmp_path: Path) -> None:
     """DS-010, DS-015, DS-100: reference formats are fallbacks; capabilities are enforced."""
     interlock.write_dataset(TABLE, tmp_path / "t.parquet")

@@ -20,6 +20,7 @@ import pyarrow.compute as pc
 import pytest
 
 import interlock
+from interlock_conformance import requirement
 
 TABLE = pa.table({"id": pa.array(range(6), pa.int64()), "name": list("abcdef")})
 
@@ -52,6 +53,7 @@ def _visible(folder: Path) -> list[str]:
     ],
     ids=["path-str", "pathlib", "file-url", "memory", "simplecache-memory", "filecache-file"],
 )
+@requirement("DS-001", "DS-047")
 def test_any_fsspec_url_round_trips(make_uri: object, tmp_path: Path, memory_root: str) -> None:
     """DS-001, DS-047: every fsspec URL form works for writing and reading."""
     uri = make_uri(tmp_path, memory_root)  # type: ignore[operator]
@@ -62,6 +64,7 @@ def test_any_fsspec_url_round_trips(make_uri: object, tmp_path: Path, memory_roo
     assert reopened.uri == str(uri) or reopened.uri == os.fspath(uri)
 
 
+@requirement("DS-001")
 def test_storage_options_reach_the_filesystem(tmp_path: Path) -> None:
     """DS-001: storage_options go to url_to_fs."""
     uri = f"simplecache::{(tmp_path / 't.arrow').as_uri()}"
@@ -71,6 +74,7 @@ def test_storage_options_reach_the_filesystem(tmp_path: Path) -> None:
     assert (tmp_path / "cache").is_dir()
 
 
+@requirement("DS-002")
 def test_unknown_protocol_names_the_uri() -> None:
     """DS-002"""
     with pytest.raises(interlock.DatasetError, match="nosuchproto://x/t.parquet") as caught:
@@ -78,6 +82,7 @@ def test_unknown_protocol_names_the_uri() -> None:
     assert caught.value.hint
 
 
+@requirement("DS-003")
 def test_missing_dataset_is_not_found(tmp_path: Path, memory_root: str) -> None:
     """DS-003"""
     for uri in (str(tmp_path / "nope.parquet"), f"{memory_root}/nope"):
@@ -86,6 +91,7 @@ def test_missing_dataset_is_not_found(tmp_path: Path, memory_root: str) -> None:
         assert caught.value.hint
 
 
+@requirement("DS-002")
 def test_bad_uri_values_are_refused() -> None:
     """DS-002"""
     for bad in ("", None, 3):
@@ -96,6 +102,7 @@ def test_bad_uri_values_are_refused() -> None:
 # -- format resolution -------------------------------------------------------------------------
 
 
+@requirement("DS-011")
 def test_format_is_inferred_from_extensions_case_insensitively(tmp_path: Path) -> None:
     """DS-011, DS-013"""
     for name, fmt in [("a.PARQUET", "parquet"), ("b.pq", "parquet"), ("c.Feather", "arrow"),
@@ -104,6 +111,7 @@ def test_format_is_inferred_from_extensions_case_insensitively(tmp_path: Path) -
         assert interlock.open_dataset(tmp_path / name).format_name == fmt
 
 
+@requirement("DS-011")
 def test_directory_format_is_inferred_from_its_files(memory_root: str) -> None:
     """DS-011"""
     interlock.write_dataset(TABLE, f"{memory_root}/dir", format="csv")
@@ -112,6 +120,7 @@ def test_directory_format_is_inferred_from_its_files(memory_root: str) -> None:
     assert dataset.to_table().equals(TABLE)
 
 
+@requirement("DS-010")
 def test_unknown_format_lists_installed_formats(tmp_path: Path) -> None:
     """DS-010"""
     with pytest.raises(interlock.DatasetError, match="unknown dataset format 'parket'") as caught:
@@ -122,6 +131,7 @@ def test_unknown_format_lists_installed_formats(tmp_path: Path) -> None:
         interlock.open_dataset(tmp_path / "t.parquet", format="parket")
 
 
+@requirement("DS-011", "DS-012")
 def test_uninferable_and_ambiguous_formats_ask_for_format(tmp_path: Path) -> None:
     """DS-011, DS-012"""
     (tmp_path / "data.bin").write_bytes(b"x")
@@ -139,6 +149,7 @@ def test_uninferable_and_ambiguous_formats_ask_for_format(tmp_path: Path) -> Non
     assert interlock.open_dataset(mixed, format="csv").to_table().equals(TABLE)
 
 
+@requirement("DS-080")
 def test_corrupt_and_foreign_files_name_the_uri(tmp_path: Path) -> None:
     """DS-028, DS-080"""
     (tmp_path / "bad.parquet").write_bytes(b"definitely not parquet")
@@ -160,6 +171,7 @@ def test_damaged_part_file_fails_the_scan_with_the_uri(tmp_path: Path) -> None:
         dataset.to_table()
 
 
+@requirement("DS-005")
 def test_empty_directory_has_no_data_files(tmp_path: Path) -> None:
     """DS-004, DS-005"""
     (tmp_path / "empty").mkdir()
@@ -186,6 +198,7 @@ def test_reader_arguments_are_checked(tmp_path: Path) -> None:
 # -- writing and modes -------------------------------------------------------------------------
 
 
+@requirement("DS-040")
 def test_accepts_every_arrow_source(tmp_path: Path) -> None:
     """DS-040"""
     batch = TABLE.to_batches()[0]
@@ -202,6 +215,7 @@ def test_accepts_every_arrow_source(tmp_path: Path) -> None:
         assert dataset.to_table().cast(TABLE.schema).equals(TABLE), name
 
 
+@requirement("DS-040", "DS-080")
 def test_unsupported_input_type_is_refused(tmp_path: Path) -> None:
     """DS-040, DS-080"""
     with pytest.raises(interlock.DatasetError, match="cannot write list .* Arrow stream") as caught:
@@ -210,6 +224,7 @@ def test_unsupported_input_type_is_refused(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
+@requirement("DS-050")
 def test_invalid_mode_names_the_allowed_modes(tmp_path: Path) -> None:
     """DS-050"""
     with pytest.raises(interlock.DatasetError, match="'replace'.*error, overwrite, append"):
@@ -217,6 +232,7 @@ def test_invalid_mode_names_the_allowed_modes(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
+@requirement("DS-043")
 def test_duplicate_column_names_are_refused(tmp_path: Path) -> None:
     """DS-043"""
     table = pa.Table.from_arrays([pa.array([1]), pa.array([2])], names=["a", "a"])
@@ -224,6 +240,7 @@ def test_duplicate_column_names_are_refused(tmp_path: Path) -> None:
         interlock.write_dataset(table, tmp_path / "t.arrow")
 
 
+@requirement("DS-051")
 def test_mode_error_refuses_an_existing_dataset(tmp_path: Path) -> None:
     """DS-051"""
     interlock.write_dataset(TABLE, tmp_path / "t.parquet")
@@ -235,6 +252,7 @@ def test_mode_error_refuses_an_existing_dataset(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("target", ["t.parquet", "dir"])
+@requirement("DS-052", "DS-056")
 def test_overwrite_replaces_files_and_directories(target: str, memory_root: str,
                                                  tmp_path: Path) -> None:
     """DS-052, DS-056"""
@@ -247,6 +265,7 @@ def test_overwrite_replaces_files_and_directories(target: str, memory_root: str,
     assert [p.name for p in tmp_path.iterdir()] == [target]  # no staging or backup left
 
 
+@requirement("DS-052")
 def test_overwrite_may_read_the_dataset_it_replaces(tmp_path: Path) -> None:
     """DS-052"""
     uri = tmp_path / "t.parquet"
@@ -256,6 +275,7 @@ def test_overwrite_may_read_the_dataset_it_replaces(tmp_path: Path) -> None:
     assert doubled.to_table().equals(TABLE.slice(0, 3))
 
 
+@requirement("DS-059")
 def test_append_adds_part_files_to_a_directory(memory_root: str) -> None:
     """DS-044, DS-053, DS-059"""
     uri = f"{memory_root}/events"
@@ -301,6 +321,7 @@ def test_read_only_format_cannot_be_the_write_target(tmp_path: Path) -> None:
     ("name", "options"),
     [("t.arrow", {}), ("t.csv", {}), ("t.parquet", {"row_group_size": 10_000}), ("dir", {})],
 )
+@requirement("DS-041")
 def test_writes_stream_batches_to_storage_as_they_arrive(
     name: str, options: dict[str, int], tmp_path: Path
 ) -> None:
@@ -326,6 +347,7 @@ def test_writes_stream_batches_to_storage_as_they_arrive(
 
 
 @pytest.mark.parametrize("fmt", ["parquet", "arrow", "csv"])
+@requirement("DS-046", "DS-052")
 def test_failing_input_leaves_nothing_and_keeps_the_old_dataset(fmt: str, tmp_path: Path) -> None:
     """DS-046, DS-052, DS-057"""
     uri = tmp_path / "d"
@@ -344,6 +366,7 @@ def test_failing_input_leaves_nothing_and_keeps_the_old_dataset(fmt: str, tmp_pa
     assert interlock.open_dataset(uri).fingerprint() == before
 
 
+@requirement("DS-046")
 def test_keyboard_interrupt_cleans_staging(memory_root: str) -> None:
     """DS-046, DS-057"""
     def batches() -> Iterator[pa.RecordBatch]:
@@ -384,6 +407,7 @@ _SLOW_WRITER = textwrap.dedent(
     ("target", "fmt", "mode"),
     [("new.parquet", "parquet", "error"), ("newdir", "arrow", "error"), ("old", "csv", "overwrite")],
 )
+@requirement("DS-056", "DS-058")
 def test_killed_writer_leaves_no_partial_dataset(target: str, fmt: str, mode: str,
                                                  tmp_path: Path) -> None:
     """DS-055, DS-056, DS-058: SIGKILL mid-write leaves only hidden staging."""
@@ -421,6 +445,7 @@ def test_killed_writer_leaves_no_partial_dataset(target: str, fmt: str, mode: st
         assert interlock.open_dataset(uri).fingerprint() == old
 
 
+@requirement("DS-051", "DS-056")
 def test_a_target_created_meanwhile_is_not_clobbered(tmp_path: Path) -> None:
     """DS-051, DS-056: another writer's file that appears mid-write is kept."""
     target = tmp_path / "t.arrow"
@@ -436,6 +461,7 @@ def test_a_target_created_meanwhile_is_not_clobbered(tmp_path: Path) -> None:
     assert os.listdir(tmp_path) == ["t.arrow"]
 
 
+@requirement("DS-080")
 def test_storage_refusals_name_the_uri(tmp_path: Path) -> None:
     """DS-080: a parent that is a file cannot hold the staging directory."""
     (tmp_path / "file").write_text("x")

@@ -9,6 +9,7 @@ from pathlib import Path
 import interlock
 from interlock._dataset import DATASET_CAPABILITIES
 from interlock._plugins import get_registry
+from interlock_conformance import requirement
 
 ROOT = Path(__file__).resolve().parent.parent
 SPEC = (ROOT / "specs" / "v1" / "dataset.md").read_text(encoding="utf-8")
@@ -45,6 +46,7 @@ def test_capability_table_matches_the_code() -> None:
     assert table == DATASET_CAPABILITIES
 
 
+@requirement("DS-100")
 def test_reference_format_table_matches_the_components() -> None:
     registry = get_registry()
     every_type = {c for c in DATASET_CAPABILITIES if c.startswith("types:")}
@@ -63,6 +65,7 @@ def test_reference_format_table_matches_the_components() -> None:
             assert "write" in claimed
 
 
+@requirement("DS-070")
 def test_type_group_table_names_every_types_capability() -> None:
     groups = {row[0].strip("`") for row in _table_after("DS-070")}
     assert groups == {"basic"} | {c.split(":")[1] for c in DATASET_CAPABILITIES if ":" in c

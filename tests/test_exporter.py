@@ -16,6 +16,7 @@ from sklearn.linear_model import LogisticRegression
 import interlock
 from interlock import hookimpl
 from interlock._exporter_io import choose_exporter, export_model
+from interlock_conformance import requirement
 
 
 class Affine:
@@ -100,6 +101,7 @@ def store(tmp_path: Path) -> str:
     return str(tmp_path / "store")
 
 
+@requirement("EXP-020")
 def test_export_finds_the_exporter_that_claims_the_model(affine: Affine, store: str) -> None:
     register(AffineExporter())
     x = np.random.default_rng(0).normal(size=(5, 3)).astype(np.float32)
@@ -133,6 +135,7 @@ def test_export_saves_into_an_fsspec_store(affine: Affine) -> None:
     assert loaded.ref == artifact.ref
 
 
+@requirement("EXP-026")
 def test_caller_metadata_is_merged_over_the_exporters(affine: Affine, store: str) -> None:
     register(AffineExporter())
 
@@ -143,6 +146,7 @@ def test_caller_metadata_is_merged_over_the_exporters(affine: Affine, store: str
     assert artifact.manifest.metadata == {"toy": True, "owner": "me", "ticket": 42}
 
 
+@requirement("EXP-027")
 def test_dataset_uri_is_recorded_as_training_lineage(
     affine: Affine, store: str, tmp_path: Path
 ) -> None:
@@ -165,12 +169,14 @@ def test_dataset_of_the_wrong_type_is_refused_before_exporting(affine: Affine, s
         interlock.export(affine, None, name="x", store=store, dataset=not_a_dataset)
 
 
+@requirement("EXP-022")
 def test_exporter_named_explicitly_is_used(affine: Affine) -> None:
     register(AffineExporter())
 
     assert export_model(affine, None, exporter="affine").signature.inputs[0].name == "x"
 
 
+@requirement("EXP-022")
 def test_unknown_exporter_name_lists_the_installed_ones(affine: Affine) -> None:
     register(AffineExporter())
 
@@ -180,6 +186,7 @@ def test_unknown_exporter_name_lists_the_installed_ones(affine: Affine) -> None:
     assert "did you mean 'affine'" in (caught.value.hint or "")
 
 
+@requirement("EXP-021")
 def test_unclaimed_model_names_its_type_and_the_installed_exporters() -> None:
     with pytest.raises(interlock.ExportError) as caught:
         export_model(object(), None)
@@ -188,6 +195,7 @@ def test_unclaimed_model_names_its_type_and_the_installed_exporters() -> None:
     assert caught.value.hint
 
 
+@requirement("EXP-020")
 def test_a_vendor_exporter_is_asked_before_the_reference_one() -> None:
     class GreedyExporter(AffineExporter):
         name = "greedy"
@@ -202,6 +210,7 @@ def test_a_vendor_exporter_is_asked_before_the_reference_one() -> None:
 
 
 @pytest.mark.parametrize("behaviour", ["not-exported-model", "wrong-signature"])
+@requirement("EXP-024")
 def test_contract_breaches_are_spec_violations_and_save_nothing(
     behaviour: str, affine: Affine, store: str
 ) -> None:
@@ -212,6 +221,7 @@ def test_contract_breaches_are_spec_violations_and_save_nothing(
     assert interlock.open_store(store).names() == []
 
 
+@requirement("EXP-023", "PLG-041")
 def test_a_crash_inside_an_exporter_is_wrapped_once_naming_the_plugin(affine: Affine) -> None:
     register(AffineExporter("raises"))
 
@@ -222,6 +232,7 @@ def test_a_crash_inside_an_exporter_is_wrapped_once_naming_the_plugin(affine: Af
     assert isinstance(caught.value.__cause__, ZeroDivisionError)
 
 
+@requirement("EXP-023", "PLG-041")
 def test_an_export_error_passes_through_with_its_origin(affine: Affine) -> None:
     register(AffineExporter("export-error"))
 
@@ -230,6 +241,7 @@ def test_an_export_error_passes_through_with_its_origin(affine: Affine) -> None:
     assert (caught.value.component, caught.value.plugin) == ("affine", "toy")
 
 
+@requirement("EXP-023")
 def test_can_export_that_raises_is_a_plugin_error(affine: Affine) -> None:
     register(AffineExporter("can-export-raises"))
 

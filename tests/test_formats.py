@@ -25,6 +25,7 @@ import pytest
 import interlock
 from interlock._dataset import DATASET_CAPABILITIES
 from interlock._plugins import get_registry
+from interlock_conformance import requirement
 
 WRITABLE = ["parquet", "arrow", "csv"]
 EXTENSION = {"parquet": ".parquet", "arrow": ".arrow", "csv": ".csv", "jsonl": ".jsonl"}
@@ -179,6 +180,7 @@ def _assert_round_trip(fmt: str, written: pa.Table, read: pa.Table) -> None:
 @pytest.mark.parametrize("rows", [3, 0], ids=["rows", "empty"])
 @pytest.mark.parametrize("group", GROUPS)
 @pytest.mark.parametrize("fmt", WRITABLE)
+@requirement("DS-070", "DS-101", "DS-102", "DS-110")
 def test_type_groups_round_trip_or_are_refused_before_writing(
     fmt: str, group: str, rows: int, tmp_path: Path
 ) -> None:
@@ -211,6 +213,7 @@ def test_directory_datasets_round_trip_many_batches(fmt: str, memory_root: str) 
     _assert_round_trip(fmt, pa.Table.from_batches(batches), dataset.to_table())
 
 
+@requirement("DS-110")
 def test_parquet_refuses_types_it_cannot_hold(tmp_path: Path) -> None:
     """DS-073, DS-110"""
     union = pa.UnionArray.from_sparse(pa.array([0, 0], pa.int8()), [pa.array([1, 2])])
@@ -220,6 +223,7 @@ def test_parquet_refuses_types_it_cannot_hold(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
+@requirement("DS-111")
 def test_arrow_keeps_growing_and_changing_dictionaries_across_batches(tmp_path: Path) -> None:
     """DS-111"""
     batches = [
@@ -234,6 +238,7 @@ def test_arrow_keeps_growing_and_changing_dictionaries_across_batches(tmp_path: 
     assert read.column("d").to_pylist() == ["a", "b", "a", "b", "c", "z", None, "a"]
 
 
+@requirement("DS-102")
 def test_csv_tells_nulls_from_empty_strings_and_keeps_line_breaks(tmp_path: Path) -> None:
     """DS-071, DS-102"""
     table = pa.table({"s": ["a\nb", "", None, 'q"x,']})
@@ -262,6 +267,7 @@ def test_csv_reads_typed_values_back_as_inferred_types(tmp_path: Path) -> None:
     assert read.types == [pa.int64(), pa.string(), pa.timestamp("ns", "UTC")]
 
 
+@requirement("DS-103")
 def test_jsonl_is_read_only_but_reads_nested_values(tmp_path: Path) -> None:
     """DS-015, DS-103"""
     (tmp_path / "x.jsonl").write_text(
@@ -395,6 +401,7 @@ def test_feather_and_ipc_extensions_read_files_written_by_pyarrow(tmp_path: Path
         assert interlock.open_dataset(tmp_path / name).to_table().equals(table)
 
 
+@requirement("DS-100")
 def test_reference_formats_are_registered_as_fallbacks_with_documented_capabilities() -> None:
     """DS-013, DS-090, DS-100"""
     registry = get_registry()

@@ -13,6 +13,7 @@ import pytest
 
 import interlock
 from interlock import ArtifactExistsError, ArtifactIntegrityError, ArtifactNotFoundError
+from interlock_conformance import requirement
 
 
 def manifest(created_at: str = "2024-01-01T00:00:00Z") -> bytes:
@@ -72,6 +73,7 @@ def test_publish_list_read(store: interlock.ArtifactStore, tmp_path: Path) -> No
         store.list_files("m", "2")
 
 
+@requirement("ART-077")
 def test_uri_and_local_path(tmp_path: Path) -> None:
     local = interlock.open_store(str(tmp_path / "s"))
     assert local.uri_of("m", "1") == str(tmp_path / "s" / "m" / "1")
@@ -138,6 +140,7 @@ def test_failed_publish_leaves_nothing(store: interlock.ArtifactStore, tmp_path:
     assert store.remove_stale_staging(older_than_s=-1) == 0  # type: ignore[attr-defined]
 
 
+@requirement("ART-077")
 def test_unpublished_directories_are_invisible_and_replaced() -> None:
     import fsspec
 
@@ -159,6 +162,7 @@ def test_publish_refuses_unsafe_paths(store: interlock.ArtifactStore) -> None:
     assert store.names() == []
 
 
+@requirement("ART-044")
 def test_list_files_refuses_symlinks(tmp_path: Path) -> None:
     store = interlock.open_store(str(tmp_path / "s"))
     store.publish("m", "1", {"model.onnx": b"x", "manifest.json": manifest()})
@@ -167,6 +171,7 @@ def test_list_files_refuses_symlinks(tmp_path: Path) -> None:
         store.list_files("m", "1")
 
 
+@requirement("ART-077")
 def test_remove_stale_staging(tmp_path: Path) -> None:
     store = interlock.open_store(str(tmp_path / "s"))
     old = tmp_path / "s" / ".staging" / "old"

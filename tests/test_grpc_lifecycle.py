@@ -25,6 +25,7 @@ from interlock import BatchingOptions, ModelRepository, ServerHandle, ServerOpti
 from interlock_grpc._generated import open_inference_grpc_pb2 as pb
 from interlock_grpc._generated import open_inference_grpc_pb2_grpc as pb_grpc
 from interlock_oip.metrics import metrics_for
+from interlock_conformance import requirement
 
 HOLD_MS = 1500.0  # how long the batcher holds a lone request waiting for company
 
@@ -186,6 +187,7 @@ def test_message_size_limits(loop: Loop, store: str) -> None:
         stop_server(loop, repository, handle)
 
 
+@requirement("SRV-141")
 def test_overload_is_unavailable_with_retry_after(loop: Loop, store: str) -> None:
     """SRV-141: both limits, with retry-after; probes still answer."""
     # The batcher holds a lone request for HOLD_MS, so a request stays in flight long enough
@@ -268,6 +270,7 @@ def test_stop_lets_in_flight_requests_finish_then_refuses(loop: Loop, store: str
         assert refused.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
 
 
+@requirement("SRV-103")
 def test_rest_and_grpc_share_one_loop_and_one_repository(store: str) -> None:
     """SRV-103: a REST and a gRPC request, sent together, are merged into one batch."""
     import tritonclient.http as triton_http
@@ -302,6 +305,7 @@ def test_rest_and_grpc_share_one_loop_and_one_repository(store: str) -> None:
         running.stop(grace_seconds=1)
 
 
+@requirement("SRV-151")
 def test_a_request_cut_off_by_the_grace_period_is_unavailable(loop: Loop, store: str) -> None:
     """SRV-004, SRV-151: stop() waits at most grace_seconds; the cut-off call is UNAVAILABLE."""
     batching = BatchingOptions(max_batch_size=8, max_batch_delay_ms=HOLD_MS)
@@ -318,6 +322,7 @@ def test_a_request_cut_off_by_the_grace_period_is_unavailable(loop: Loop, store:
     loop.run(repository.close())
 
 
+@requirement("SRV-153")
 def test_a_request_message_must_arrive_within_the_read_timeout(loop: Loop, store: str) -> None:
     """SRV-153: the clock starts with the call, not with the message."""
     repository, handle = start_server(loop, store, read_timeout_s=0.3)

@@ -16,6 +16,7 @@ from tritonclient.utils import InferenceServerException
 import interlock
 from interlock_grpc._generated import open_inference_grpc_pb2 as pb
 from interlock_grpc._generated import open_inference_grpc_pb2_grpc as pb_grpc
+from interlock_conformance import requirement
 
 TOKEN = "s3cret-token"
 AUTH = {"authorization": f"Bearer {TOKEN}"}
@@ -167,6 +168,7 @@ def expect_rpc_error(code: grpc.StatusCode, rpc: Any, request: Any, **kwargs: An
 # -- health and metadata ----------------------------------------------------------------------
 
 
+@requirement("SRV-101")
 def test_health_probes(client: triton.InferenceServerClient) -> None:
     """SRV-110, SRV-111, SRV-112, SRV-113: server health without a token, models with it."""
     assert client.is_server_live()
@@ -187,6 +189,7 @@ def test_server_metadata(client: triton.InferenceServerClient) -> None:
     assert metadata.version == interlock.__version__
 
 
+@requirement("SRV-101")
 def test_model_metadata_comes_from_the_signature(client: triton.InferenceServerClient) -> None:
     """SRV-115, SRV-113: -1 for symbolic dimensions, all versions."""
     metadata = client.get_model_metadata("affine", headers=AUTH, as_json=True)
@@ -212,6 +215,7 @@ def test_model_metadata_comes_from_the_signature(client: triton.InferenceServerC
 
 
 @pytest.mark.parametrize("datatype", sorted(SAMPLES))
+@requirement("SRV-101", "SRV-139")
 def test_every_datatype_equals_the_in_process_predictor(
     datatype: str, store: str, client: triton.InferenceServerClient
 ) -> None:

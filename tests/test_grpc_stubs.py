@@ -10,6 +10,7 @@ from google.protobuf.descriptor import Descriptor
 
 from interlock_grpc._generated import open_inference_grpc_pb2 as pb
 from interlock_grpc._generated import open_inference_grpc_pb2_grpc as pb_grpc
+from interlock_conformance import requirement
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -46,6 +47,7 @@ def test_committed_stubs_match_what_the_script_generates() -> None:
     assert result.returncode == 0, result.stderr
 
 
+@requirement("SRV-100")
 def test_service_has_the_six_protocol_rpcs_with_their_messages() -> None:
     """SRV-100."""
     service = pb.DESCRIPTOR.services_by_name["GRPCInferenceService"]
@@ -56,6 +58,7 @@ def test_service_has_the_six_protocol_rpcs_with_their_messages() -> None:
     assert hasattr(pb_grpc, "GRPCInferenceServiceStub")
 
 
+@requirement("SRV-100")
 def test_every_message_matches_the_triton_client_wire_format() -> None:
     """SRV-100: same fields, numbers and types as the Triton client's proto."""
     # The Triton client's own proto is a superset of the protocol; each message we define
@@ -77,6 +80,7 @@ def test_every_message_matches_the_triton_client_wire_format() -> None:
     ]
 
 
+@requirement("SRV-102")
 def test_messages_are_interchangeable_with_the_triton_client_on_the_wire() -> None:
     """SRV-100, SRV-102: both definitions in one process, bytes interchangeable."""
     from tritonclient.grpc import service_pb2 as triton

@@ -11,6 +11,7 @@ import pytest
 
 import interlock
 from interlock._manifest import check_relative_path, compute_digest, parse_manifest
+from interlock_conformance import requirement
 
 
 def _fields() -> dict[str, Any]:
@@ -40,6 +41,7 @@ def _sealed(fields: dict[str, Any]) -> bytes:
     return json.dumps({**fields, "digest": compute_digest(fields)}).encode()
 
 
+@requirement("ART-030")
 def test_digest_is_sha256_of_canonical_json_without_digest() -> None:
     fields = {"b": [1, 2.5, None, True], "a": {"é": "x", "A": 1}, "digest": "ignored"}
     canonical = '{"a":{"A":1,"é":"x"},"b":[1,2.5,null,true]}'.encode()
@@ -58,6 +60,7 @@ SPEC_CANONICAL = (
 SPEC_DIGEST = "sha256:3e70909d742a5ab0a9ef5f657f167e795483f3ea3e93ca744c553b42fa6e1f77"
 
 
+@requirement("ART-032")
 def test_spec_worked_example() -> None:
     spec = (Path(__file__).resolve().parent.parent / "specs" / "v1" / "artifact.md").read_text()
     assert SPEC_EXAMPLE in spec and SPEC_CANONICAL in spec and SPEC_DIGEST in spec
@@ -65,6 +68,7 @@ def test_spec_worked_example() -> None:
     assert compute_digest(json.loads(SPEC_EXAMPLE)) == SPEC_DIGEST
 
 
+@requirement("ART-031")
 def test_digest_refuses_values_json_cannot_hold() -> None:
     with pytest.raises(ValueError):
         compute_digest({"x": float("nan")})
@@ -78,6 +82,7 @@ def test_parse_round_trip_and_ref() -> None:
     assert parse_manifest(manifest.to_json_bytes(), where="again").digest == manifest.digest
 
 
+@requirement("ART-030")
 def test_digest_does_not_depend_on_key_order_or_whitespace() -> None:
     fields = _fields()
     sealed = json.loads(_sealed(fields))
@@ -85,6 +90,7 @@ def test_digest_does_not_depend_on_key_order_or_whitespace() -> None:
     assert parse_manifest(reordered, where="m.json").digest == sealed["digest"]
 
 
+@requirement("ART-033")
 def test_modified_manifest_is_refused() -> None:
     sealed = json.loads(_sealed(_fields()))
     sealed["metadata"]["note"] = "changed"
@@ -94,6 +100,7 @@ def test_modified_manifest_is_refused() -> None:
     parse_manifest(json.dumps(sealed).encode(), where="m.json", check_digest=False)
 
 
+@requirement("ART-010", "ART-040")
 def test_unknown_field_is_named() -> None:
     fields = _fields()
     fields["files"][0]["mode"] = "0644"
@@ -101,6 +108,7 @@ def test_unknown_field_is_named() -> None:
         parse_manifest(_sealed(fields), where="m.json")
 
 
+@requirement("ART-012")
 def test_other_format_is_refused_clearly() -> None:
     fields = {**_fields(), "format": "pickle"}
     with pytest.raises(interlock.ArtifactIntegrityError, match="format 'pickle'") as info:
@@ -108,6 +116,7 @@ def test_other_format_is_refused_clearly() -> None:
     assert "ONNX" in str(info.value)
 
 
+@requirement("ART-011")
 def test_newer_spec_version_says_upgrade() -> None:
     fields = {**_fields(), "spec_version": "2"}
     with pytest.raises(interlock.ArtifactIntegrityError, match="spec_version '2'") as info:
@@ -124,6 +133,7 @@ def test_newer_spec_version_says_upgrade() -> None:
         (b"\xff\xfe", "not valid JSON"),
     ],
 )
+@requirement("ART-022", "ART-040")
 def test_malformed_json_is_refused(data: bytes, message: str) -> None:
     with pytest.raises(interlock.ArtifactIntegrityError, match=message):
         parse_manifest(data, where="m.json")
@@ -143,12 +153,14 @@ def test_nested_relative_paths_are_allowed() -> None:
     assert check_relative_path("card/README.md") == "card/README.md"
 
 
+@requirement("ART-021")
 def test_created_at_needs_a_utc_offset() -> None:
     fields = {**_fields(), "created_at": "2024-05-01T12:00:00"}
     with pytest.raises(interlock.ArtifactIntegrityError, match="created_at"):
         parse_manifest(_sealed(fields), where="m.json")
 
 
+@requirement("ART-017")
 def test_column_mapping_must_bind_every_tensor() -> None:
     fields = _fields()
     fields["columns"]["outputs"] = []
@@ -156,6 +168,7 @@ def test_column_mapping_must_bind_every_tensor() -> None:
         parse_manifest(_sealed(fields), where="m.json")
 
 
+@requirement("ART-015")
 def test_model_file_must_be_listed_once() -> None:
     fields = _fields()
     fields["files"] = [{"path": "weights.bin", "sha256": "a" * 64, "size": 1}]

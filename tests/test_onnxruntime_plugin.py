@@ -15,8 +15,10 @@ from runtime_models import mlp, save, unary
 
 import interlock
 from interlock import ArtifactIntegrityError, DeviceUnavailableError, InterlockError, MissingDependencyError
+from interlock_conformance import requirement
 
 
+@requirement("PLG-022")
 def test_registered_through_its_entry_point_as_a_fallback() -> None:
     registry = interlock.get_registry()
     runtime = registry.get("runtime", "onnxruntime")
@@ -105,6 +107,7 @@ def test_cpu_takes_no_index(tmp_path: Path) -> None:
         interlock.load_predictor(save(tmp_path, mlp()), device="cpu:0")
 
 
+@requirement("PLG-042", "RT-007")
 def test_missing_onnxruntime_says_which_extra_to_install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     artifact = save(tmp_path, mlp())
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # makes "import onnxruntime" fail

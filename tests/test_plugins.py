@@ -14,6 +14,7 @@ import pytest
 import interlock
 from interlock import hookimpl
 from interlock._plugins import KINDS, Registry, plugin_boundary
+from interlock_conformance import requirement
 
 REFERENCE_PLUGINS = {
     "interlock_formats",
@@ -70,6 +71,7 @@ VENDOR_RUNTIME = """
 """
 
 
+@requirement("PLG-005")
 def test_import_interlock_loads_nothing_heavy() -> None:
     out = run_python(
         """
@@ -81,6 +83,7 @@ def test_import_interlock_loads_nothing_heavy() -> None:
     assert out.strip() == "[]"
 
 
+@requirement("PLG-004")
 def test_listing_plugins_reads_metadata_without_importing_them() -> None:
     out = run_python(
         """
@@ -208,6 +211,7 @@ def _runtime_plugin(runtime_name: str, priority: int = 0) -> object:
     return _Plugin()
 
 
+@requirement("PLG-020")
 def test_same_name_at_same_priority_is_an_error_naming_both() -> None:
     registry = Registry(autoload=False)
     registry.register(_runtime_plugin("fast"), name="vendor-a")
@@ -221,6 +225,7 @@ def test_same_name_at_same_priority_is_an_error_naming_both() -> None:
     assert registry.all("runtime") == []
 
 
+@requirement("PLG-020", "PLG-021")
 def test_prefer_setting_decides_between_rivals(monkeypatch: pytest.MonkeyPatch) -> None:
     registry = Registry(autoload=False)
     registry.register(_runtime_plugin("fast"), name="vendor-a")
@@ -231,6 +236,7 @@ def test_prefer_setting_decides_between_rivals(monkeypatch: pytest.MonkeyPatch) 
     assert registry.owner(chosen).name == "vendor-b"  # type: ignore[union-attr]
 
 
+@requirement("PLG-020", "PLG-022")
 def test_vendor_component_overrides_a_reference_one_by_priority() -> None:
     registry = Registry(autoload=False)
     registry.register(_runtime_plugin("onnxruntime", interlock.FALLBACK_PRIORITY), name="reference")
@@ -238,6 +244,7 @@ def test_vendor_component_overrides_a_reference_one_by_priority() -> None:
     assert registry.owner(registry.get("runtime", "onnxruntime")).name == "vendor"  # type: ignore[union-attr]
 
 
+@requirement("PLG-040")
 def test_unknown_component_suggests_a_close_name() -> None:
     with pytest.raises(interlock.PluginError, match="did you mean 'onnxruntime'"):
         interlock.get_registry().get("runtime", "onnxrutime")
@@ -255,6 +262,7 @@ def test_unknown_component_suggests_a_close_name() -> None:
         ),
     ],
 )
+@requirement("PLG-030", "PLG-031", "PLG-032")
 def test_control_settings(monkeypatch: pytest.MonkeyPatch, env: dict[str, str], expected: dict[str, str]) -> None:
     for key, value in env.items():
         monkeypatch.setenv(key, value)
@@ -266,6 +274,7 @@ def test_control_settings(monkeypatch: pytest.MonkeyPatch, env: dict[str, str], 
         assert interlock.get_registry().names("dataset_format") == []
 
 
+@requirement("PLG-041")
 def test_plugin_exception_is_wrapped_once_naming_plugin_and_component() -> None:
     registry = interlock.get_registry()
     registry.register(_runtime_plugin("flaky"), name="acme")

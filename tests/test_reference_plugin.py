@@ -13,8 +13,10 @@ from runtime_models import mlp, model, save, tensor
 
 import interlock
 from interlock import DeviceUnavailableError, InterlockError
+from interlock_conformance import requirement
 
 
+@requirement("PLG-022")
 def test_registered_through_its_entry_point_as_a_fallback() -> None:
     registry = interlock.get_registry()
     runtime = registry.get("runtime", "reference")

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from interlock import BatchingOptions, ModelRepository
 from serving_models import fixed_batch_model, mlp_model, slow_model, two_outputs_model
+from interlock_conformance import requirement
 
 
 @pytest.fixture(scope="module")
@@ -29,6 +30,7 @@ def loaded(sources: list[str | interlock.Artifact], **kwargs: object) -> ModelRe
     return repository
 
 
+@requirement("SRV-010", "SRV-011", "SRV-012", "SRV-013")
 def test_a_store_root_serves_every_version_of_every_artifact(store: str) -> None:
     repository = ModelRepository([store])
     assert not repository.ready
@@ -50,6 +52,7 @@ def test_a_store_root_serves_every_version_of_every_artifact(store: str) -> None
     assert [s.name for s in model.signature.inputs] == ["a", "b"]
 
 
+@requirement("SRV-010")
 def test_references_directories_and_artifact_objects_are_sources(store: str) -> None:
     artifact = interlock.load_artifact("two_outputs:1", store=store)
     repository = loaded(
@@ -63,11 +66,13 @@ def test_references_directories_and_artifact_objects_are_sources(store: str) -> 
     assert repository.get("mlp").versions == ["1"]
 
 
+@requirement("SRV-011")
 def test_the_same_artifact_twice_is_served_once(store: str) -> None:
     repository = loaded(["mlp:1", "mlp:1"], store=store)
     assert len(repository.models()) == 1
 
 
+@requirement("SRV-011")
 def test_two_different_artifacts_with_one_name_and_version_are_refused(
     store: str, tmp_path: Path
 ) -> None:
@@ -78,6 +83,7 @@ def test_two_different_artifacts_with_one_name_and_version_are_refused(
         repository.load()
 
 
+@requirement("SRV-012")
 def test_lookup_errors_name_what_was_asked_and_what_exists(store: str) -> None:
     repository = loaded(["mlp:1", "mlp:2"], store=store)
     with pytest.raises(
@@ -88,6 +94,7 @@ def test_lookup_errors_name_what_was_asked_and_what_exists(store: str) -> None:
         repository.get("mlp", "9")
 
 
+@requirement("SRV-010", "SRV-011")
 def test_bad_sources_are_refused_with_the_source_named(tmp_path: Path) -> None:
     with pytest.raises(interlock.ArtifactError, match="needs a list of sources"):
         ModelRepository("just-a-string")
@@ -105,12 +112,14 @@ def test_bad_sources_are_refused_with_the_source_named(tmp_path: Path) -> None:
         ModelRepository(["ghost:1"], store=str(empty)).load()
 
 
+@requirement("SRV-012")
 def test_before_loading_lookups_say_not_ready(store: str) -> None:
     repository = ModelRepository([store])
     with pytest.raises(interlock.OverloadedError, match="still loading"):
         repository.get("mlp")
 
 
+@requirement("SRV-020")
 def test_served_model_infer_equals_the_predictor_and_validates(store: str) -> None:
     repository = loaded([store])
     model = repository.get("mlp", "1")
@@ -131,6 +140,7 @@ def test_served_model_infer_equals_the_predictor_and_validates(store: str) -> No
     np.testing.assert_array_equal(asyncio.run(main())["y"], predictor.infer({"x": x})["y"])
 
 
+@requirement("SRV-023")
 def test_batching_applies_only_to_models_with_a_symbolic_batch_axis(store: str) -> None:
     repository = loaded([store], batching=BatchingOptions(max_batch_size=8, max_batch_delay_ms=20))
     assert repository.get("mlp").batching
@@ -139,6 +149,7 @@ def test_batching_applies_only_to_models_with_a_symbolic_batch_axis(store: str) 
     assert not off.get("mlp").batching
 
 
+@requirement("SRV-024", "SRV-025")
 def test_batched_infer_merges_concurrent_callers(store: str) -> None:
     repository = loaded([store], batching=BatchingOptions(max_batch_size=32, max_batch_delay_ms=50))
     model = repository.get("mlp", "2")
@@ -160,6 +171,7 @@ def test_batched_infer_merges_concurrent_callers(store: str) -> None:
     assert max(sizes) > 1
 
 
+@requirement("SRV-021")
 def test_a_model_refuses_requests_beyond_its_queue(store: str) -> None:
     repository = loaded([store], batching=BatchingOptions(max_queue=2))
     model = repository.get("slow")
@@ -180,6 +192,7 @@ def test_a_model_refuses_requests_beyond_its_queue(store: str) -> None:
     np.testing.assert_array_equal(served[0]["y"], x)  # type: ignore[index]
 
 
+@requirement("SRV-014")
 def test_draining_turns_readiness_off_but_keeps_serving(store: str) -> None:
     repository = loaded(["mlp:1"], store=store)
     repository.start_draining()

@@ -12,6 +12,7 @@ import pytest
 import tritonclient.http as triton
 from interlock_oip.datatypes import OIP_BY_DTYPE
 from serving_models import SAMPLES, build_store
+from interlock_conformance import requirement
 
 
 @pytest.fixture(scope="module")
@@ -121,6 +122,7 @@ def test_mlp_results_equal_the_in_process_predictor(
 
 @pytest.mark.parametrize("dtype", list(SAMPLES))
 @pytest.mark.parametrize("binary", [True, False], ids=["binary", "json"])
+@requirement("SRV-086")
 def test_every_datatype_round_trips(
     client: triton.InferenceServerClient, dtype: str, binary: bool
 ) -> None:
@@ -142,6 +144,7 @@ def test_every_datatype_round_trips(
         np.testing.assert_array_equal(out, sample)
 
 
+@requirement("SRV-086")
 def test_default_binary_mode_returns_every_output_as_binary(
     server: interlock.RunningServer, client: triton.InferenceServerClient
 ) -> None:
@@ -307,6 +310,7 @@ def test_gzip_request_bodies_are_accepted(store: str, client: triton.InferenceSe
         )
 
 
+@requirement("SRV-095")
 def test_metrics_count_requests_and_batches(
     server: interlock.RunningServer, client: triton.InferenceServerClient
 ) -> None:

@@ -20,6 +20,7 @@ import tritonclient.http as triton
 from interlock import ModelRepository, ServerOptions
 from serving_models import identity_model, mlp_model, two_outputs_model
 from tritonclient.utils import InferenceServerException
+from interlock_conformance import requirement
 
 TOKEN = "s3cret-token"
 
@@ -377,6 +378,7 @@ def test_a_declared_body_over_the_limit_gets_413_before_it_is_sent(server: Serve
     assert b"connection: close" in answer.lower()
 
 
+@requirement("SRV-092")
 def test_a_chunked_body_over_the_limit_gets_413(server: ServerThread) -> None:
     def chunks() -> Iterator[bytes]:
         for _ in range(40):
@@ -427,6 +429,7 @@ def test_a_body_that_does_not_arrive_in_time_gets_408(server: ServerThread) -> N
     assert 0.3 < elapsed < 4
 
 
+@requirement("SRV-093")
 def test_headers_that_trickle_in_are_cut_off(server: ServerThread) -> None:
     with socket.create_connection(server.address, timeout=5) as sock:
         sock.sendall(b"GET /v2/health/live HTTP/1.1\r\nHost: x\r\n")
@@ -444,6 +447,7 @@ def test_headers_that_trickle_in_are_cut_off(server: ServerThread) -> None:
     assert closed and elapsed < 4
 
 
+@requirement("SRV-093")
 def test_an_idle_connection_is_closed(server: ServerThread) -> None:
     with socket.create_connection(server.address, timeout=5) as sock:
         started = time.monotonic()
@@ -542,6 +546,7 @@ def _mutations(rng: random.Random) -> Iterator[tuple[bytes, dict[str, str]]]:
         yield body, headers
 
 
+@requirement("SRV-094")
 def test_fuzzed_requests_never_get_a_500_and_the_server_survives(server: ServerThread) -> None:
     rng = random.Random(20240611)
     statuses: dict[int, int] = {}

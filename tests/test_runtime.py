@@ -22,6 +22,7 @@ from interlock import (
     SpecViolation,
 )
 from interlock._runtime import parse_device
+from interlock_conformance import requirement
 
 
 @pytest.fixture
@@ -223,6 +224,7 @@ def test_string_outputs_are_normalised_to_object_arrays(store: Path) -> None:
         _Scripted(artifact, {"y": np.array([b"p", b"q"], dtype=object)}).infer({"x": np.array(["a", "b"])})
 
 
+@requirement("RT-021")
 def test_runtime_exceptions_are_wrapped_once_naming_the_runtime(store: Path) -> None:
     predictor = _Scripted(save(store, mlp(features=4)), ValueError("kernel exploded"))
     with pytest.raises(PluginError, match="runtime 'scripted' failed while running model 'm:1': ValueError: kernel exploded") as info:
@@ -230,6 +232,7 @@ def test_runtime_exceptions_are_wrapped_once_naming_the_runtime(store: Path) -> 
     assert isinstance(info.value.__cause__, ValueError)
 
 
+@requirement("RT-021")
 def test_interlock_errors_from_the_runtime_pass_through(store: Path) -> None:
     predictor = _Scripted(save(store, mlp(features=4)), DeviceUnavailableError("gpu fell off"))
     with pytest.raises(DeviceUnavailableError, match="gpu fell off") as info:

@@ -8,6 +8,7 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+from interlock_conformance import requirement
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -42,6 +43,7 @@ def test_check_mode_reports_a_stale_schema(tmp_path: Path) -> None:
     assert SCRIPT.stale(tmp_path) == ["manifest.schema.json"]
 
 
+@requirement("ART-010")
 def test_manifest_schema_is_closed_and_complete() -> None:
     from interlock import Manifest
 

@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 import tritonclient.http as triton
 from serving_models import mlp_model, slow_model
+from interlock_conformance import requirement
 
 
 @pytest.fixture(scope="module")
@@ -55,6 +56,7 @@ def slow_body(rows: int, value: float) -> bytes:
     ).encode()
 
 
+@requirement("SRV-098")
 def test_serve_in_the_background_and_stop(store: str) -> None:
     seen: list[interlock.RunningServer] = []
     with interlock.serve(
@@ -76,6 +78,7 @@ def test_serve_in_the_background_and_stop(store: str) -> None:
     running.stop()  # idempotent
 
 
+@requirement("SRV-098")
 def test_serve_needs_a_server_and_a_free_port(store: str) -> None:
     with pytest.raises(interlock.InterlockError, match="at least one server"):
         interlock.serve([store], http_port=None, grpc_port=None, block=False)
@@ -87,6 +90,7 @@ def test_serve_needs_a_server_and_a_free_port(store: str) -> None:
             interlock.serve([store], http_port=port, grpc_port=None, block=False)
 
 
+@requirement("SRV-098")
 def test_serve_reports_unknown_models_and_runtimes(store: str) -> None:
     with pytest.raises(interlock.ArtifactNotFoundError, match="no artifact named 'nope'"):
         interlock.serve(["nope:1"], store=store, http_port=0, grpc_port=None, block=False)
@@ -136,6 +140,7 @@ def test_concurrent_http_callers_are_batched_and_get_their_own_rows(store: str) 
     assert count < callers  # fewer runtime calls than requests: merged batches
 
 
+@requirement("SRV-021", "SRV-090")
 def test_an_overloaded_model_answers_503_with_retry_after_and_never_500(store: str) -> None:
     with interlock.serve([store], http_port=0, grpc_port=None, block=False, max_queue=2) as running:
         assert running.http_url is not None
@@ -181,6 +186,7 @@ print("drained", flush=True)
 """
 
 
+@requirement("SRV-099")
 def test_sigterm_drains_in_flight_requests_then_exits(store: str, tmp_path: Path) -> None:
     launcher = tmp_path / "launch.py"
     launcher.write_text(LAUNCHER)
@@ -218,6 +224,7 @@ def test_sigterm_drains_in_flight_requests_then_exits(store: str, tmp_path: Path
         assert set(output["data"]) == {float(i)}
 
 
+@requirement("SRV-001")
 def test_servers_are_resolved_by_name_so_a_vendor_server_takes_over(store: str) -> None:
     from interlock_rest._handle import RestHandle
     from interlock_rest.server import RestServer
@@ -246,6 +253,7 @@ def test_servers_are_resolved_by_name_so_a_vendor_server_takes_over(store: str) 
         assert running.handles["rest"] is created[0]
 
 
+@requirement("SRV-097")
 def test_rest_and_grpc_share_one_repository_token_and_metrics(store: str) -> None:
     import tritonclient.grpc as triton_grpc
 
@@ -275,6 +283,7 @@ def test_rest_and_grpc_share_one_repository_token_and_metrics(store: str) -> Non
     assert 'interlock_batch_size_count{model="mlp",version="1"} 2.0' in metrics
 
 
+@requirement("SRV-022")
 def test_a_slow_model_does_not_block_other_requests(store: str) -> None:
     rows = 384
     header = json.dumps(

@@ -32,6 +32,7 @@ from interlock_oip.tensors import (
     parse_bytes_elements,
 )
 from serving_models import SAMPLES
+from interlock_conformance import requirement
 
 
 def test_datatype_table_follows_interlock_dtypes() -> None:
@@ -127,6 +128,7 @@ def test_bytes_elements_are_length_prefixed() -> None:
     assert parse_bytes_elements("x", b"\x02\0\0\0ab\0\0\0\0", 2) == ["ab", ""]
 
 
+@requirement("SRV-074")
 def test_json_output_of_non_utf8_bytes_asks_for_binary() -> None:
     with pytest.raises(ProtocolError, match="binary_data"):
         json_data("y", np.array([b"\xff"], dtype=object))
@@ -150,6 +152,7 @@ def test_every_interlock_error_has_an_http_and_grpc_status() -> None:
         assert (http_status(error), grpc_status(error)) == (http, grpc), error
 
 
+@requirement("SRV-091")
 def test_bearer_token_check() -> None:
     token = BearerToken("abc")
     assert (

@@ -21,6 +21,7 @@ from sklearn.preprocessing import StandardScaler
 
 import interlock
 from interlock._exporter_io import export_model
+from interlock_conformance import requirement
 
 RUNTIMES = ("onnxruntime", "reference")
 FEATURES = ["f0", "f1", "f2", "f3"]
@@ -395,6 +396,7 @@ def test_outputs_that_are_not_tensors_are_refused(data: tuple[Any, ...]) -> None
         export_model(model, table)
 
 
+@requirement("PLG-042", "EXP-009")
 def test_missing_skl2onnx_names_the_extra(
     data: tuple[Any, ...], monkeypatch: pytest.MonkeyPatch
 ) -> None:

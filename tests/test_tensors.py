@@ -14,6 +14,7 @@ from runtime_models import mlp, model, save, tensor, unary
 import interlock
 from interlock import ColumnMapping, InputBinding, OutputBinding, Signature, SignatureMismatch, TensorSpec
 from interlock._tensors import batch_to_tensors, tensors_to_batch
+from interlock_conformance import requirement
 
 
 def sig(inputs: list[tuple[str, str, list[int | str | None]]], outputs: list[tuple[str, str, list[int | str | None]]] | None = None) -> Signature:
@@ -33,6 +34,7 @@ def shares_arrow_memory(value: np.ndarray, array: pa.Array) -> bool:
 # -- one column --------------------------------------------------------------------------------
 
 
+@requirement("RT-038")
 def test_primitive_column_is_a_zero_copy_1d_tensor() -> None:
     column = pa.array(np.arange(5, dtype=np.float32)).slice(1)
     tensors = batch_to_tensors(pa.record_batch({"x": column}), sig([("x", "float32", ["batch"])]), ColumnMapping.identity(sig([("x", "float32", ["batch"])])))
@@ -53,6 +55,7 @@ def test_primitive_column_cannot_feed_a_wider_tensor() -> None:
         batch_to_tensors(pa.record_batch({"x": pa.array([1, 2])}), signature, ColumnMapping.identity(signature))
 
 
+@requirement("RT-038")
 def test_fixed_size_list_column_is_a_zero_copy_2d_tensor() -> None:
     values = pa.array(np.arange(12, dtype=np.float64))
     column = pa.FixedSizeListArray.from_arrays(values, 3).slice(1, 2)
@@ -80,6 +83,7 @@ def test_list_shape_must_match_the_fixed_dimensions() -> None:
         batch_to_tensors(pa.record_batch({"x": column}), signature, ColumnMapping.identity(signature))
 
 
+@requirement("RT-034")
 def test_fixed_shape_tensor_column_is_an_n_d_tensor() -> None:
     data = np.arange(24, dtype=np.float32).reshape(4, 2, 3)
     column = pa.FixedShapeTensorArray.from_numpy_ndarray(data).slice(1, 2)

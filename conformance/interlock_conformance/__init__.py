@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 _EXPORTS: dict[str, str] = {
     "certify": "certify",
     "pytest_command": "certify",
+    "check_server": "oip_check",
+    "certify_server": "oip_check",
     "Report": "report",
     "RequirementResult": "report",
     "CaseResult": "report",
@@ -64,6 +66,10 @@ if TYPE_CHECKING:
         SPEC_VERSION as SPEC_VERSION,
         specs_dir as specs_dir,
         vectors_dir as vectors_dir,
+    )
+    from interlock_conformance.oip_check import (
+        certify_server as certify_server,
+        check_server as check_server,
     )
     from interlock_conformance.markers import (
         capability as capability,

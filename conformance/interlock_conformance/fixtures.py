@@ -18,7 +18,7 @@ from interlock_conformance.vectors import VectorIndex, load_vector_index
 if TYPE_CHECKING:
     from interlock_conformance.session import ConformanceSession
 
-__all__ = ["conformance", "memory_root", "plugin_info", "vectors"]
+__all__ = ["conformance", "golden_store", "memory_root", "plugin_info", "vectors"]
 
 
 @pytest.fixture(scope="session")
@@ -57,3 +57,17 @@ def memory_root() -> Iterator[str]:
     fs = fsspec.filesystem("memory")
     if fs.exists(path):
         fs.rm(path, recursive=True)
+
+
+@pytest.fixture(scope="session")
+def golden_store(vectors: VectorIndex, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A local artifact store holding every golden model vector as ``NAME:1`` (its root)."""
+    import onnx
+
+    import interlock
+
+    root = tmp_path_factory.mktemp("golden-store")
+    for name in vectors.models:
+        model = onnx.load_from_string(vectors.model_bytes(name))
+        interlock.save_artifact(model, str(root), name=name, version="1")
+    return str(root)

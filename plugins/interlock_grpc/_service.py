@@ -34,6 +34,7 @@ from interlock._errors import InterlockError, OverloadedError
 from interlock_grpc._codec import check_parameters, decode_inputs, encode_outputs
 from interlock_grpc._generated import open_inference_grpc_pb2 as pb
 from interlock_oip.auth import BearerToken
+from interlock_oip.deadlines import Deadlines
 from interlock_oip.datatypes import OIP_BY_DTYPE, oip_shape
 from interlock_oip.errors import ProtocolError, RequestTimeout, Unauthorized, grpc_status
 
@@ -185,6 +186,7 @@ class InferenceService:
     ) -> None:
         self.repository = repository
         self.read_timeout_s = read_timeout_s
+        self._read_deadlines = Deadlines(read_timeout_s)
         self.server_name = server_name
         self.max_in_flight = max_in_flight
         self.metrics = metrics
@@ -206,13 +208,19 @@ class InferenceService:
 
     async def read_request(self, requests: AsyncIterator[Any], rpc: str) -> Any:
         """The RPC's one request message, received within ``read_timeout_s``."""
+        # One shared timer for every RPC (Deadlines) rather than wait_for, which starts a
+        # task and a timer per call: that was a measurable share of a small ModelInfer.
+        deadlines = self._read_deadlines
+        task = deadlines.start()
         try:
-            return await asyncio.wait_for(anext(requests), self.read_timeout_s)
-        except asyncio.TimeoutError:
-            raise RequestTimeout(
-                f"the {rpc} request message did not arrive within {self.read_timeout_s:g} s",
-                hint="send the request faster, or raise the server's read_timeout_s",
-            ) from None
+            return await anext(requests)
+        except asyncio.CancelledError:
+            if deadlines.expired(task):
+                raise RequestTimeout(
+                    f"the {rpc} request message did not arrive within {self.read_timeout_s:g} s",
+                    hint="send the request faster, or raise the server's read_timeout_s",
+                ) from None
+            raise
         except StopAsyncIteration:
             raise ProtocolError(
                 f"the {rpc} call carried no request message", hint="send one request message"
@@ -222,6 +230,8 @@ class InferenceService:
                 f"the {rpc} request is not a valid protobuf message of the protocol",
                 hint="encode it with the Open Inference Protocol's open_inference_grpc.proto",
             ) from None
+        finally:
+            deadlines.finish(task)
 
     def check_token(self, context: grpc.aio.ServicerContext) -> None:
         """Raise :class:`Unauthorized` unless the call carries the token (if one is set)."""

@@ -69,6 +69,9 @@ class RestHandle(ServerHandle):
             access_log=False,
             log_level="warning",
             server_header=False,
+            # Nothing here reads the client address or scheme, so X-Forwarded-* rewriting
+            # would only add a middleware call to every request.
+            proxy_headers=False,
             timeout_keep_alive=options.keep_alive_s,  # type: ignore[arg-type]  # a float works
             limit_concurrency=options.max_connections,
         )

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import sys
 import time
 import zlib
 from collections.abc import Awaitable, Callable
@@ -21,6 +20,7 @@ import interlock
 import orjson
 from interlock._errors import InterlockError, OverloadedError
 from interlock_oip.auth import BearerToken
+from interlock_oip.deadlines import Deadlines
 from interlock_oip.errors import (
     MethodNotAllowed,
     NotFound,
@@ -54,28 +54,6 @@ _LIVE = orjson.dumps({"live": True})
 _READY = orjson.dumps({"ready": True})
 _EXTENSIONS = ["binary_tensor_data"]
 
-if sys.version_info >= (3, 11):
-    _deadline = asyncio.timeout
-else:  # pragma: no cover - Python 3.10
-
-    def _deadline(seconds: float) -> Any:
-        import contextlib
-
-        @contextlib.asynccontextmanager
-        async def guard() -> Any:
-            task = asyncio.current_task()
-            assert task is not None
-            handle = asyncio.get_running_loop().call_later(seconds, task.cancel)
-            try:
-                yield
-            except asyncio.CancelledError:
-                raise asyncio.TimeoutError from None
-            finally:
-                handle.cancel()
-
-        return guard()
-
-
 class RestApp:
     """The Open Inference Protocol REST endpoints over one model repository."""
 
@@ -88,6 +66,7 @@ class RestApp:
         self._token = BearerToken(options.token) if options.token else None
         self._max_body = options.max_request_bytes
         self._read_timeout = options.read_timeout_s
+        self._body_deadlines = Deadlines(options.read_timeout_s)
         self._server_metadata = orjson.dumps(
             {
                 "name": options.server_name,
@@ -283,25 +262,30 @@ class RestApp:
             raise _too_large(declared, limit)
         chunks: list[bytes] = []
         received = 0
+        deadlines = self._body_deadlines
+        task = deadlines.start()
         try:
-            async with _deadline(self._read_timeout):
-                while True:
-                    message = await receive()
-                    if message["type"] != "http.request":
-                        raise ProtocolError("the client disconnected before sending the body")
-                    chunk = message.get("body", b"")
-                    if chunk:
-                        received += len(chunk)
-                        if received > limit:
-                            raise _too_large(received, limit)
-                        chunks.append(chunk)
-                    if not message.get("more_body", False):
-                        break
-        except asyncio.TimeoutError:
-            raise RequestTimeout(
-                f"the request body did not arrive within {self._read_timeout:g} s",
-                hint="send the whole body promptly, or raise the server's read timeout",
-            ) from None
+            while True:
+                message = await receive()
+                if message["type"] != "http.request":
+                    raise ProtocolError("the client disconnected before sending the body")
+                chunk = message.get("body", b"")
+                if chunk:
+                    received += len(chunk)
+                    if received > limit:
+                        raise _too_large(received, limit)
+                    chunks.append(chunk)
+                if not message.get("more_body", False):
+                    break
+        except asyncio.CancelledError:
+            if deadlines.expired(task):
+                raise RequestTimeout(
+                    f"the request body did not arrive within {self._read_timeout:g} s",
+                    hint="send the whole body promptly, or raise the server's read timeout",
+                ) from None
+            raise
+        finally:
+            deadlines.finish(task)
         body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
         if encoding is not None and encoding != b"identity":
             body = _decompress(body, encoding, limit)

@@ -36,6 +36,7 @@ class ModelView:
     """What the REST front end precomputes once per served model version."""
 
     __slots__ = (
+        "all_outputs",
         "input_datatypes",
         "metadata",
         "model",
@@ -50,6 +51,11 @@ class ModelView:
         self.input_datatypes = {s.name: OIP_BY_DTYPE[s.dtype] for s in signature.inputs}
         self.output_datatypes = {s.name: OIP_BY_DTYPE[s.dtype] for s in signature.outputs}
         self.output_names = tuple(s.name for s in signature.outputs)
+        # Every output, as JSON (False) or binary (True): what a request without "outputs"
+        # gets, built once rather than per request (never mutated).
+        self.all_outputs = {
+            binary: [(name, binary) for name in self.output_names] for binary in (False, True)
+        }
         self.metadata = orjson.dumps(
             {
                 "name": model.name,
@@ -135,8 +141,10 @@ def parse_request(view: ModelView, body: bytes, header_length: int | None) -> In
         raise ProtocolError(
             f"'id' must be a string, got {type(request_id).__name__}", hint='for example "id": "42"'
         )
-    parameters = _parameters("the request", document.get("parameters"))
-    binary_default = _flag("the request", parameters, "binary_data_output", False)
+    parameters = document.get("parameters")
+    binary_default = parameters is not None and _flag(
+        "the request", _parameters("the request", parameters), "binary_data_output", False
+    )
     items = document.get("inputs")
     if type(items) is not list:
         raise ProtocolError(
@@ -165,7 +173,12 @@ def parse_request(view: ModelView, body: bytes, header_length: int | None) -> In
                 hint=f'send "datatype": "{expected}"',
             )
         shape = check_shape(name, item.get("shape"))
-        size = _parameters(f"input {name!r}", item.get("parameters")).get("binary_data_size")
+        item_parameters = item.get("parameters")
+        size = (
+            None
+            if item_parameters is None  # the usual case: no message to format
+            else _parameters(f"input {name!r}", item_parameters).get("binary_data_size")
+        )
         if size is None:
             if "data" not in item:
                 raise ProtocolError(
@@ -208,7 +221,7 @@ def _requested_outputs(
     view: ModelView, items: object, binary_default: bool
 ) -> list[tuple[str, bool]]:
     if items is None:
-        return [(name, binary_default) for name in view.output_names]
+        return view.all_outputs[binary_default]
     if type(items) is not list:
         raise ProtocolError("'outputs' must be a list", hint='send "outputs": [{"name": ...}]')
     requested: list[tuple[str, bool]] = []

@@ -37,7 +37,9 @@ class SklearnExporter(Exporter):
     name = "sklearn"
     priority = FALLBACK_PRIORITY
     description = "scikit-learn estimators and pipelines to ONNX (through skl2onnx)"
-    capabilities = frozenset({"sample:arrow", "sample:numpy", "sample:pandas", "float64"})
+    capabilities = frozenset(
+        {"sample:arrow", "sample:numpy", "sample:pandas", "float64", "framework:sklearn"}
+    )
 
     @property
     def options_model(self) -> type[BaseModel]:

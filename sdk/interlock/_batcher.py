@@ -72,9 +72,11 @@ def _merge_key(inputs: dict[str, np.ndarray]) -> tuple[tuple[str, str, tuple[int
 class DynamicBatcher:
     """Merge concurrent requests for one model along the first (batch) axis.
 
-    ``run`` is called with the concatenated inputs in a worker thread (``executor``; the
-    default executor when None), at most once at a time per batcher, so new requests gather
-    while a batch runs. Every output must have as many rows as the merged inputs; when one
+    ``run`` is called with the concatenated inputs at most once at a time per batcher: in a
+    worker thread (``executor``; the default executor when None), so that new requests
+    gather while a batch runs, or, once its calls are known to take less than
+    ``inline_below_ms`` per row (running average), on the event loop itself, where a thread
+    hop would cost more than the call. Every output must have as many rows as the merged inputs; when one
     does not, the requests of that batch are run one by one instead, as they are when the
     merged call fails (so one bad request cannot fail its neighbours). ``on_batch(rows)`` is
     told the row count of every runtime call (metrics).
@@ -101,6 +103,8 @@ class DynamicBatcher:
         self._wakeup: asyncio.Event | None = None
         self._worker: asyncio.Task[None] | None = None
         self._closing = False
+        self._timer = RunTimer()
+        self._inline_below_s = options.inline_below_ms / 1000.0
 
     @property
     def queue_depth(self) -> int:
@@ -195,10 +199,25 @@ class DynamicBatcher:
         return batch
 
     async def _call(self, inputs: dict[str, np.ndarray], rows: int) -> dict[str, np.ndarray]:
-        loop = asyncio.get_running_loop()
-        outputs = await loop.run_in_executor(self._executor, self._run, inputs)
+        timer = self._timer
+        per_row = max(rows, 1)
+        if timer.calls >= 3 and timer.average_s * per_row < self._inline_below_s:
+            # Known-fast model: the thread hop would cost more than the call blocks the loop.
+            start = time.perf_counter()
+            outputs = self._run(inputs)
+            timer.record((time.perf_counter() - start) / per_row)
+        else:
+            loop = asyncio.get_running_loop()
+            outputs = await loop.run_in_executor(self._executor, self._timed_run, inputs, per_row)
         if self._on_batch is not None:
             self._on_batch(rows)
+        return outputs
+
+    def _timed_run(self, inputs: dict[str, np.ndarray], per_row: int) -> dict[str, np.ndarray]:
+        start = time.perf_counter()
+        outputs = self._run(inputs)
+        # Per row, so that a large batch is not predicted to be as fast as a small one.
+        self._timer.record((time.perf_counter() - start) / per_row)
         return outputs
 
     async def _execute(self, batch: list[_Request]) -> None:

@@ -13,6 +13,7 @@ import asyncio
 import concurrent.futures
 import os
 from collections.abc import Callable, Sequence
+from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
 from interlock._batcher import BatchingOptions, DynamicBatcher, RunTimer
@@ -152,15 +153,16 @@ class ServedModel:
                 retry_after=1.0,
             )
         rows = _rows(inputs)
+        per_row = max(rows, 1)
         self._in_flight += 1
         try:
             timer = self._timer
-            if timer.calls >= 3 and timer.average_s * max(rows, 1) < self._inline_below_s:
+            if timer.calls >= 3 and timer.average_s * per_row < self._inline_below_s:
                 # Known-fast model and a small request: a thread hop would cost more than
                 # the call itself blocks the loop.
-                start = timer.now()
+                start = perf_counter()
                 outputs = predictor.infer(inputs)
-                timer.record((timer.now() - start) / max(rows, 1))
+                timer.record((perf_counter() - start) / per_row)
             else:
                 loop = asyncio.get_running_loop()
                 outputs = await loop.run_in_executor(
@@ -168,8 +170,8 @@ class ServedModel:
                 )
         finally:
             self._in_flight -= 1
-        if self.batch_observers:
-            self._observe_batch(rows)
+        for observer in self.batch_observers:
+            observer(rows)
         return outputs
 
     def _timed_infer(self, inputs: dict[str, np.ndarray], rows: int) -> dict[str, np.ndarray]:

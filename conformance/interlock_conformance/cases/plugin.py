@@ -90,3 +90,40 @@ def test_plugin_module_imports_only_light_modules(plugin_info: PluginInfo) -> No
         f"importing the plugin module {module} imports {', '.join(imported)}; import heavy "
         "libraries inside component methods instead"
     )
+
+
+@requirement("PLG-013")
+def test_hooks_are_cheap_and_repeatable(plugin_info: PluginInfo) -> None:
+    """In a fresh interpreter, each hook of the plugin answers quickly, twice, with components
+    of the same names, and writes nothing into the working directory."""
+    import tempfile
+
+    module = plugin_info.module.split(":", 1)[0]
+    probe = (
+        "import importlib, json, time\n"
+        "from interlock._plugins import KINDS\n"
+        f"module = importlib.import_module({module!r})\n"
+        "report = {}\n"
+        "for spec in KINDS.values():\n"
+        "    hook = getattr(module, spec.hook, None)\n"
+        "    if hook is None:\n"
+        "        continue\n"
+        "    names = []\n"
+        "    started = time.perf_counter()\n"
+        "    for _ in range(2):\n"
+        "        names.append(sorted(c.name for c in hook()))\n"
+        "    report[spec.hook] = [time.perf_counter() - started, names[0] == names[1]]\n"
+        "print(json.dumps(report))\n"
+    )
+    with tempfile.TemporaryDirectory() as cwd:
+        done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                              timeout=120, check=False, cwd=cwd)
+        import os
+
+        left = os.listdir(cwd)
+    assert done.returncode == 0, f"calling the hooks of {module} failed: {done.stderr[-500:]}"
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    for hook, (seconds, same) in report.items():
+        assert same, f"{hook} returned components of other names the second time"
+        assert seconds < 1.0, f"calling {hook} twice took {seconds:.2f} s; keep hooks cheap"
+    assert not left, f"calling the hooks wrote {left} into the working directory"

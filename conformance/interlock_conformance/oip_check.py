@@ -1,0 +1,292 @@
+"""Certify any running Open Inference Protocol server by its address (``interlock certify
+--server URL --grpc HOST:PORT``).
+
+::
+
+    from interlock_conformance.oip_check import check_server
+    report = check_server("http://127.0.0.1:8000", "127.0.0.1:8001", model="mlp")
+    print(report.verdict, [r.id for r in report.failed()])
+
+The checker speaks the protocol from its text alone (REST through ``http.client`` and NumPy,
+gRPC through the protocol's generated stubs), builds every request from the model metadata
+the server reports, and reports each finding against the requirement of
+``specs/v1/serving.md`` it breaks, in the same report as a plugin certification
+(``report.json``, ``junit.xml``, ``summary.md``), with the server's address as the subject.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import platform
+import socket
+import sys
+import time
+import urllib.parse
+from collections.abc import Iterable, Sequence
+from importlib import metadata as distributions
+from pathlib import Path
+
+from interlock import InterlockError
+
+from interlock_conformance.oip_check_core import (
+    Blocked,
+    Check,
+    CheckFailure,
+    Expectations,
+    ExpectedModel,
+    NotApplicable,
+    Target,
+    registered_checks,
+)
+from interlock_conformance.report import (
+    CaseResult,
+    ComponentSummary,
+    Environment,
+    PluginSummary,
+    Report,
+    count,
+    judge_requirements,
+)
+
+__all__ = [
+    "Check",
+    "Expectations",
+    "ExpectedModel",
+    "Target",
+    "certify_server",
+    "check_server",
+    "registered_checks",
+    "run_check",
+]
+
+#: The spec file whose requirements a server report lists.
+SERVING_SPEC = "serving.md"
+_PACKAGES = ("interlock", "numpy", "grpcio", "protobuf", "pytest")
+
+
+def run_check(check: Check, target: Target) -> list[CaseResult]:
+    """Run one check against ``target``: one result per model for a per-model check, else
+    one; nothing for a run that does not apply (:class:`NotApplicable`)."""
+    if check.scope == "model":
+        runs = [(f"{check.id}[{model}]", model) for model in target.models]
+    else:
+        runs = [(check.id, target.models[0] if target.models else "")]
+    results = []
+    for case_id, model in runs:
+        started = time.perf_counter()
+        requirements, outcome, message = list(check.requirements), "passed", None
+        try:
+            check.function(target, model)
+        except NotApplicable:
+            continue
+        except Blocked as blocked:
+            requirements, outcome = list(blocked.requirements), "failed"
+            message = f"could not check {check.summary[:80]!r}: {blocked}"
+        except CheckFailure as failure:
+            outcome, message = "failed", str(failure)
+        except InterlockError:
+            raise
+        except Exception as exc:  # a reply the checker did not foresee is still a finding
+            outcome, message = "failed", f"{type(exc).__name__}: {exc}"
+        results.append(
+            CaseResult(
+                id=case_id,
+                kind="server",
+                component=check.protocol,
+                requirements=requirements,
+                capabilities=list(check.capabilities),
+                outcome=outcome,  # type: ignore[arg-type]
+                duration_s=time.perf_counter() - started,
+                message=message[:500] if message else None,
+            )
+        )
+    return results
+
+
+def _reachable_http(url: str, timeout_s: float) -> None:
+    parsed = urllib.parse.urlsplit(url if "://" in url else f"http://{url}")
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    try:
+        socket.create_connection((parsed.hostname or "", port), timeout=timeout_s).close()
+    except OSError as exc:
+        raise InterlockError(
+            f"no server answers at {url}: {exc.strerror or exc}",
+            hint="start the server, or give its address as http://HOST:PORT",
+        ) from None
+
+
+def _reachable_grpc(address: str, timeout_s: float) -> None:
+    host, _, port = address.removeprefix("grpc://").rpartition(":")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s).close()
+    except (OSError, ValueError) as exc:
+        raise InterlockError(
+            f"no gRPC server answers at {address}: {exc}",
+            hint="start the server, or give its address as HOST:PORT",
+        ) from None
+
+
+def _claims(target: Target, claims: Iterable[str] | None) -> frozenset[str]:
+    if claims is not None:
+        return frozenset(claims)
+    derived = set()
+    if target.http_url:
+        derived.add("rest")
+        if target.token:
+            derived.add("rest.auth")
+        try:  # the server says whether it speaks the binary extension
+            response = target.rest.request("GET", "/v2")
+            extensions = response.json_object().get("extensions") if response.status == 200 else []
+            if isinstance(extensions, list) and "binary_tensor_data" in extensions:
+                derived.add("rest.binary-data")
+        except CheckFailure:
+            pass
+    if target.grpc_address:
+        derived.add("grpc")
+        if target.token:
+            derived.add("grpc.auth")
+    return frozenset(derived)
+
+
+def _server_version(target: Target) -> str | None:
+    try:
+        if target.http_url:
+            version = target.rest.request("GET", "/v2").json_object().get("version")
+            return version if isinstance(version, str) else None
+        client = target.grpc
+        result = client.call("ServerMetadata", client.pb.ServerMetadataRequest())
+        if result.code is not None or not result.response.version:
+            return None
+        return str(result.response.version)
+    except CheckFailure:
+        return None
+
+
+def _environment() -> Environment:
+    packages = {}
+    for name in _PACKAGES:
+        try:
+            packages[name] = distributions.version(name)
+        except distributions.PackageNotFoundError:
+            continue
+    return Environment(
+        python=f"{platform.python_implementation()} {platform.python_version()}",
+        platform=f"{sys.platform} ({platform.platform()})",
+        packages=packages,
+    )
+
+
+def check_server(
+    http_url: str | None = None,
+    grpc_address: str | None = None,
+    model: str | Sequence[str] | None = None,
+    token: str | None = None,
+    *,
+    claims: Iterable[str] | None = None,
+    expected: Expectations | None = None,
+    timeout_s: float = 10.0,
+) -> Report:
+    """Check the Open Inference Protocol server at ``http_url`` (REST) and/or
+    ``grpc_address`` (``HOST:PORT``) against ``specs/v1/serving.md``.
+
+    ``model`` names the model(s) to check (the protocol has no way to list them; without one
+    only the server-wide checks run). ``token`` is sent as ``Authorization: Bearer`` and turns
+    on the token checks. ``claims`` overrides the capabilities the server is held to (by
+    default: ``rest``, ``rest.binary-data`` when its metadata lists the extension, ``grpc``,
+    and ``rest.auth``/``grpc.auth`` with a token); ``expected`` adds what the caller knows
+    (golden outputs, names). Returns the report; raises :class:`interlock.InterlockError`
+    when no address is given or nothing answers there.
+    """
+    if not http_url and not grpc_address:
+        raise InterlockError(
+            "check_server() needs an address: http_url, grpc_address or both",
+            hint="pass http_url='http://HOST:PORT' and/or grpc_address='HOST:PORT'",
+        )
+    if http_url:
+        _reachable_http(http_url, timeout_s)
+    if grpc_address:
+        _reachable_grpc(grpc_address, timeout_s)
+    from interlock_conformance.locations import SPEC_VERSION
+    from interlock_conformance.requirements import load_requirements
+
+    import interlock
+
+    models = [model] if isinstance(model, str) else list(model or [])
+    started = dt.datetime.now(dt.timezone.utc)
+    target = Target(http_url=http_url, grpc_address=grpc_address, models=models, token=token,
+                    expected=expected, timeout_s=timeout_s)
+    try:
+        target.claims = _claims(target, claims)
+        cases: list[CaseResult] = []
+        for check in registered_checks():
+            if not check.applies_to(target):
+                continue
+            missing = check.missing(target.claims)
+            if missing:
+                cases.append(CaseResult(
+                    id=check.id, kind="server", component=check.protocol,
+                    requirements=list(check.requirements), capabilities=list(check.capabilities),
+                    outcome="not claimed", missing_capabilities=missing,
+                ))
+                continue
+            cases.extend(run_check(check, target))
+        version = _server_version(target)
+    finally:
+        target.close()
+    finished = dt.datetime.now(dt.timezone.utc)
+    requirements = {
+        ident: r for ident, r in load_requirements().items() if r.file == SERVING_SPEC
+    }
+    results = judge_requirements(requirements, cases)
+    grpc_url = f"grpc://{grpc_address.removeprefix('grpc://')}" if grpc_address else None
+    subject = " + ".join(a for a in (http_url, grpc_url) if a)
+    components = [
+        ComponentSummary(
+            kind="server", name=protocol, description=address,
+            capabilities=sorted(c for c in target.claims if c.split(".")[0] == protocol),
+        )
+        for protocol, address in (("rest", http_url), ("grpc", grpc_address)) if address
+    ]
+    counts = count(results, cases)
+    return Report(
+        spec_version=SPEC_VERSION,
+        suite_version=interlock.__version__,
+        plugin=PluginSummary(
+            name=subject, distribution=None, version=version,
+            module="Open Inference Protocol server (checked by address)"
+            + (f"; models: {', '.join(models)}" if models else "; no model given"),
+            status="reachable",
+        ),
+        components=components,
+        environment=_environment(),
+        started_at=started,
+        finished_at=finished,
+        duration_s=(finished - started).total_seconds(),
+        vectors_sha256=None,
+        requirements=results,
+        cases=cases,
+        counts=counts,
+        verdict="not certified" if counts.cases["failed"] else "certified",
+    )
+
+
+def certify_server(
+    output_dir: str | os.PathLike[str],
+    http_url: str | None = None,
+    grpc_address: str | None = None,
+    model: str | Sequence[str] | None = None,
+    token: str | None = None,
+) -> Report:
+    """:func:`check_server`, then ``report.json``, ``junit.xml`` and ``summary.md`` written
+    into ``output_dir`` (what ``interlock certify --server URL --grpc HOST:PORT`` runs)."""
+    from interlock_conformance.report import REPORT_FILES, write_reports
+
+    output = Path(output_dir)
+    output.mkdir(parents=True, exist_ok=True)
+    for name in REPORT_FILES:
+        # A report left by an earlier run must not pass for this run's.
+        (output / name).unlink(missing_ok=True)
+    report = check_server(http_url, grpc_address, model=model, token=token)
+    write_reports(report, output)
+    return report

@@ -1,0 +1,412 @@
+"""Talking to an Open Inference Protocol REST server with nothing but ``http.client``.
+
+The checks in :mod:`interlock_conformance.oip_check_rest_checks` use these helpers: one request
+per connection (so that a server which closes a connection after an error cannot confuse the
+next request), model metadata read once per model, request tensors made from that metadata
+(or taken from known golden inputs), inference requests written as JSON or with the binary
+tensor data extension, and responses read back with every protocol detail checked.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import math
+import socket
+import urllib.parse
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from interlock_conformance.oip_check_core import Blocked, CheckFailure, NotApplicable, Target
+from interlock_conformance.oip_check_tensors import (
+    DATATYPES,
+    TensorProblem,
+    decode_binary,
+    encode_binary,
+    from_json_data,
+    make_tensor,
+    to_json_data,
+)
+
+if TYPE_CHECKING:
+    import numpy as np
+
+__all__ = [
+    "InferOutput",
+    "Response",
+    "RestClient",
+    "Tensor",
+    "expect_error",
+    "infer",
+    "infer_request",
+    "output_names",
+    "read_infer_response",
+    "rest_metadata",
+    "request_tensors",
+]
+
+#: A request tensor: name, OIP datatype, values.
+Tensor = tuple[str, str, "np.ndarray"]
+
+_HEADER_LENGTH = "inference-header-content-length"
+
+
+@dataclass
+class Response:
+    """One HTTP answer: status, headers (lower-case names), body, and what was asked."""
+
+    status: int
+    headers: dict[str, str]
+    body: bytes
+    what: str
+
+    def header(self, name: str) -> str | None:
+        """A header's value, or None."""
+        return self.headers.get(name.lower())
+
+    def json_document(self) -> Any:
+        """The body parsed as JSON; :class:`CheckFailure` if it is not JSON."""
+        try:
+            return json.loads(self.body)
+        except (ValueError, UnicodeDecodeError):
+            raise CheckFailure(
+                f"{self.what} answered {self.status} with a body that is not JSON: "
+                f"{self.body[:120]!r}"
+            ) from None
+
+    def json_object(self) -> dict[str, Any]:
+        """The body as a JSON object; :class:`CheckFailure` otherwise."""
+        document = self.json_document()
+        if not isinstance(document, dict):
+            raise CheckFailure(
+                f"{self.what} answered {self.status} with {self.body[:120]!r}, not a JSON object"
+            )
+        return document
+
+
+class RestClient:
+    """Requests to one server, each on a fresh ``http.client`` connection."""
+
+    def __init__(self, url: str, token: str | None, timeout_s: float) -> None:
+        parsed = urllib.parse.urlsplit(url if "://" in url else f"http://{url}")
+        if parsed.scheme not in ("http", "https") or not parsed.hostname:
+            raise CheckFailure(f"{url!r} is not an http:// or https:// URL")
+        self.scheme = parsed.scheme
+        self.host = parsed.hostname
+        self.port = parsed.port or (443 if parsed.scheme == "https" else 80)
+        self.prefix = parsed.path.rstrip("/")
+        self.token = token
+        self.timeout_s = timeout_s
+
+    def _connection(self) -> http.client.HTTPConnection:
+        if self.scheme == "https":
+            return http.client.HTTPSConnection(self.host, self.port, timeout=self.timeout_s)
+        return http.client.HTTPConnection(self.host, self.port, timeout=self.timeout_s)
+
+    def _headers(self, headers: Mapping[str, str] | None, auth: bool) -> dict[str, str]:
+        sent = dict(headers or {})
+        if auth and self.token and not any(k.lower() == "authorization" for k in sent):
+            sent["Authorization"] = f"Bearer {self.token}"
+        return sent
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+        *,
+        auth: bool = True,
+    ) -> Response:
+        """Send one request and read the whole answer; :class:`CheckFailure` when the server
+        does not answer (refused, reset, timed out)."""
+        what = f"{method} {path}"
+        connection = self._connection()
+        try:
+            connection.request(method, self.prefix + path, body=body,
+                               headers=self._headers(headers, auth))
+            answer = connection.getresponse()
+            data = answer.read()
+            return Response(
+                answer.status, {k.lower(): v for k, v in answer.getheaders()}, data, what
+            )
+        except (OSError, http.client.HTTPException) as exc:
+            raise CheckFailure(f"{what}: the server gave no answer ({type(exc).__name__}: "
+                               f"{exc})") from None
+        finally:
+            connection.close()
+
+    def request_headers_only(
+        self, method: str, path: str, headers: Mapping[str, str]
+    ) -> Response:
+        """Send the request line and headers but no body (to see a server refuse a declared
+        length before reading it)."""
+        what = f"{method} {path} (headers only)"
+        connection = self._connection()
+        try:
+            connection.putrequest(method, self.prefix + path, skip_accept_encoding=True)
+            for key, value in self._headers(headers, True).items():
+                connection.putheader(key, value)
+            connection.endheaders()
+            answer = connection.getresponse()
+            data = answer.read()
+            return Response(
+                answer.status, {k.lower(): v for k, v in answer.getheaders()}, data, what
+            )
+        except (OSError, http.client.HTTPException, socket.timeout) as exc:
+            raise CheckFailure(f"{what}: the server gave no answer ({type(exc).__name__}: "
+                               f"{exc})") from None
+        finally:
+            connection.close()
+
+
+def model_path(model: str, version: str | None = None) -> str:
+    """``/v2/models/{model}[/versions/{version}]`` with both segments URL-quoted."""
+    path = f"/v2/models/{urllib.parse.quote(model, safe='')}"
+    if version:
+        path += f"/versions/{urllib.parse.quote(version, safe='')}"
+    return path
+
+
+def expect_error(response: Response, status: int, why: str) -> None:
+    """The answer is ``status`` with an error body ``{"error": "<message>"}`` in JSON
+    (serving.md SRV-090); :class:`CheckFailure` naming what differs otherwise."""
+    if response.status != status:
+        raise CheckFailure(
+            f"{response.what} {why} answered {response.status}, expected {status}"
+            + (f" (body {response.body[:120]!r})" if response.body else "")
+        )
+    content_type = (response.header("content-type") or "").split(";")[0].strip().lower()
+    if content_type != "application/json":
+        raise CheckFailure(
+            f"{response.what} {why} answered {status} with Content-Type {content_type or 'none'}"
+            ", expected application/json"
+        )
+    document = response.json_document()
+    if not (isinstance(document, dict) and isinstance(document.get("error"), str)
+            and document["error"].strip()):
+        raise CheckFailure(
+            f"{response.what} {why} answered {status} with {response.body[:120]!r}, not "
+            '{"error": "<message>"}'
+        )
+
+
+def _valid_shape(shape: object) -> bool:
+    return isinstance(shape, list) and all(type(d) is int and d >= -1 for d in shape)
+
+
+def rest_metadata(target: Target, model: str) -> dict[str, Any]:
+    """``GET /v2/models/{model}``, once per model; :class:`Blocked` (SRV-053) when it cannot
+    tell the checks how to build a request."""
+    cache: dict[str, dict[str, Any]] = target.cache.setdefault("rest-metadata", {})
+    if model in cache:
+        return cache[model]
+    response = target.rest.request("GET", model_path(model))
+    if response.status != 200:
+        raise Blocked(("SRV-053",), f"{response.what} answered {response.status}, so no "
+                      "request can be built for the model")
+    document = response.json_object()
+    inputs = document.get("inputs")
+    if not isinstance(inputs, list) or not all(
+        isinstance(t, dict) and isinstance(t.get("name"), str) and t.get("datatype") in DATATYPES
+        and _valid_shape(t.get("shape"))
+        for t in inputs
+    ):
+        raise Blocked(("SRV-053",), f"{response.what} lists inputs {str(inputs)[:200]} that "
+                      "are not {name, datatype, shape} with protocol datatypes")
+    cache[model] = document
+    return document
+
+
+def declared_outputs(metadata: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The metadata's well-formed output entries (checks compare only against those)."""
+    outputs = metadata.get("outputs")
+    if not isinstance(outputs, list):
+        return []
+    return [
+        t for t in outputs
+        if isinstance(t, dict) and isinstance(t.get("name"), str)
+        and t.get("datatype") in DATATYPES and _valid_shape(t.get("shape"))
+    ]
+
+
+def output_names(metadata: Mapping[str, Any]) -> list[str]:
+    """The names of the outputs the metadata lists, in order (whatever else is wrong)."""
+    outputs = metadata.get("outputs")
+    if not isinstance(outputs, list):
+        return []
+    return [t["name"] for t in outputs if isinstance(t, dict) and isinstance(t.get("name"), str)]
+
+
+def request_tensors(target: Target, metadata: Mapping[str, Any], model: str,
+                    *, golden: bool = False) -> list[Tensor]:
+    """The inputs to send: the known golden inputs when ``golden``, else values made from the
+    metadata (every -1 dimension 2)."""
+    tensors: list[Tensor] = []
+    expected = target.expected_model(model) if golden else None
+    for entry in metadata["inputs"]:
+        name, datatype = entry["name"], entry["datatype"]
+        if DATATYPES[datatype] is None:
+            raise NotApplicable(f"input {name!r} of {model!r} is {datatype}: no values to send")
+        if expected is not None:
+            if name not in expected.inputs:
+                raise Blocked(("SRV-053",), f"the metadata of {model!r} lists input {name!r}, "
+                              f"which the model does not have (it has {sorted(expected.inputs)})")
+            tensors.append((name, datatype, expected.inputs[name]))
+        else:
+            shape = [2 if d == -1 else d for d in entry["shape"]]
+            tensors.append((name, datatype, make_tensor(datatype, shape, seed=len(tensors))))
+    return tensors
+
+
+def infer_request(
+    tensors: Sequence[Tensor],
+    *,
+    binary_inputs: bool = False,
+    outputs: list[dict[str, Any]] | None = None,
+    parameters: dict[str, Any] | None = None,
+    request_id: str | None = None,
+    nested: bool = False,
+) -> tuple[bytes, dict[str, str]]:
+    """An inference request body and its headers."""
+    document: dict[str, Any] = {}
+    chunks: list[bytes] = []
+    entries = []
+    for name, datatype, array in tensors:
+        entry: dict[str, Any] = {"name": name, "datatype": datatype, "shape": list(array.shape)}
+        if binary_inputs:
+            raw = encode_binary(array, datatype)
+            entry["parameters"] = {"binary_data_size": len(raw)}
+            chunks.append(raw)
+        else:
+            data = to_json_data(array)
+            entry["data"] = _nest(data, list(array.shape)) if nested else data
+        entries.append(entry)
+    if request_id is not None:
+        document["id"] = request_id
+    if parameters is not None:
+        document["parameters"] = parameters
+    document["inputs"] = entries
+    if outputs is not None:
+        document["outputs"] = outputs
+    json_part = json.dumps(document).encode()
+    if not binary_inputs:
+        return json_part, {"Content-Type": "application/json"}
+    headers = {
+        "Content-Type": "application/octet-stream",
+        "Inference-Header-Content-Length": str(len(json_part)),
+    }
+    return json_part + b"".join(chunks), headers
+
+
+def _nest(flat: list[Any], shape: list[int]) -> list[Any]:
+    if len(shape) <= 1:
+        return flat
+    step = math.prod(shape[1:])
+    return [_nest(flat[i * step:(i + 1) * step], shape[1:]) for i in range(shape[0])]
+
+
+@dataclass
+class InferOutput:
+    """One output of an inference response, decoded."""
+
+    name: str
+    datatype: str
+    shape: list[int]
+    values: np.ndarray
+    binary: bool
+
+
+def read_infer_response(response: Response) -> tuple[dict[str, Any], list[InferOutput]]:
+    """Split and decode a 200 inference response; :class:`CheckFailure` for anything that
+    breaks the protocol's response format (status, JSON, outputs, binary sizes)."""
+    what = response.what
+    if response.status != 200:
+        raise CheckFailure(f"{what} answered {response.status}, expected 200: "
+                           f"{response.body[:200]!r}")
+    length_header = response.header(_HEADER_LENGTH)
+    body = response.body
+    if length_header is not None:
+        if not length_header.isdigit() or int(length_header) > len(body):
+            raise Blocked(("SRV-084",), f"{what} answered Inference-Header-Content-Length "
+                          f"{length_header!r} for a body of {len(body)} bytes")
+        json_part, binary = body[: int(length_header)], body[int(length_header):]
+    else:
+        json_part, binary = body, b""
+    try:
+        document = json.loads(json_part)
+    except (ValueError, UnicodeDecodeError):
+        raise CheckFailure(f"{what}: the response's JSON part does not parse: "
+                           f"{json_part[:120]!r}") from None
+    if not isinstance(document, dict) or not isinstance(document.get("outputs"), list):
+        raise CheckFailure(f"{what}: the response {json_part[:200]!r} has no 'outputs' list")
+    decoded: list[InferOutput] = []
+    offset = 0
+    for index, entry in enumerate(document["outputs"]):
+        where = f"{what}: output {index}"
+        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+            raise CheckFailure(f"{where} is {str(entry)[:120]}, not an object with a name")
+        where = f"{what}: output {entry['name']!r}"
+        datatype, shape = entry.get("datatype"), entry.get("shape")
+        if datatype not in DATATYPES:
+            raise CheckFailure(f"{where} has datatype {datatype!r}, not a protocol datatype")
+        if DATATYPES[datatype] is None:
+            raise NotApplicable(f"{where} is {datatype}, which the checker cannot decode")
+        if not (isinstance(shape, list) and all(type(d) is int and d >= 0 for d in shape)):
+            raise CheckFailure(f"{where} has shape {shape!r}, not a list of sizes")
+        parameters = entry.get("parameters") or {}
+        size = parameters.get("binary_data_size") if isinstance(parameters, dict) else None
+        try:
+            if "data" in entry:
+                if size is not None:
+                    raise CheckFailure(f"{where} has both 'data' and binary_data_size")
+                values = from_json_data(datatype, shape, entry["data"], where)
+                decoded.append(InferOutput(entry["name"], datatype, shape, values, False))
+                continue
+            if type(size) is not int or size < 0:
+                raise CheckFailure(
+                    f"{where} has no 'data' and no parameters.binary_data_size (got "
+                    f"{str(parameters)[:80]}): its values cannot be found"
+                )
+            if offset + size > len(binary):
+                raise CheckFailure(f"{where}: binary_data_size {size} overruns the "
+                                   f"{len(binary)} bytes of binary data")
+            values = decode_binary(datatype, shape, binary[offset:offset + size], where)
+            offset += size
+            decoded.append(InferOutput(entry["name"], datatype, shape, values, True))
+        except TensorProblem as exc:
+            raise CheckFailure(str(exc)) from None
+    if offset != len(binary):
+        raise CheckFailure(f"{what}: {len(binary) - offset} byte(s) of binary data follow the "
+                           "outputs that no output claims")
+    return document, decoded
+
+
+def infer(target: Target, model: str, tensors: Sequence[Tensor], **request: Any) -> tuple[
+        Response, dict[str, Any], list[InferOutput]]:
+    """POST an inference request built by :func:`infer_request`; the decoded answer."""
+    body, headers = infer_request(tensors, **request)
+    response = target.rest.request("POST", model_path(model) + "/infer", body, headers)
+    document, outputs = read_infer_response(response)
+    return response, document, outputs
+
+
+def check_outputs_against_metadata(
+    what: str, metadata: Mapping[str, Any], outputs: Sequence[InferOutput]
+) -> None:
+    """Each output has the datatype the metadata declares and a shape it allows."""
+    declared = {t["name"]: t for t in declared_outputs(metadata)}
+    for output in outputs:
+        entry = declared.get(output.name)
+        if entry is None:
+            continue
+        if output.datatype != entry["datatype"]:
+            raise CheckFailure(f"{what}: output {output.name!r} is {output.datatype}, the model "
+                               f"metadata declares {entry['datatype']}")
+        shape = entry["shape"]
+        if len(shape) != len(output.shape) or any(
+            d != -1 and d != s for d, s in zip(shape, output.shape)
+        ):
+            raise CheckFailure(f"{what}: output {output.name!r} has shape {output.shape}, the "
+                               f"model metadata declares {shape}")

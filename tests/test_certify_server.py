@@ -1,0 +1,186 @@
+"""``interlock certify --server URL --grpc HOST:PORT``: interlock's own server is certified, a
+deliberately non-conforming one is caught deviation by deviation under the right requirement,
+and every reference plugin certifies (spec: serving.md, conformance.md)."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+
+import interlock
+from interlock._cli import main
+from interlock_conformance import certify, load_vector_index, read_report, requirement
+from interlock_conformance.oip_check import check_server
+from interlock_conformance.oip_check_core import Expectations, ExpectedModel
+from oip_nonconforming_server import DEVIATIONS, NonconformingServer
+
+TOKEN = "s3cret-token"
+
+
+def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    try:
+        main(args)
+        code = 0
+    except SystemExit as exit_:
+        code = int(exit_.code or 0)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.fixture(scope="module")
+def golden_models(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, list[str]]:
+    """A store with every golden model vector as NAME:1, and their names."""
+    vectors = load_vector_index()
+    root = str(tmp_path_factory.mktemp("golden"))
+    for name in vectors.models:
+        interlock.save_artifact(onnx.load_from_string(vectors.model_bytes(name)), root,
+                                name=name, version="1")
+    return root, sorted(vectors.models)
+
+
+@pytest.fixture(scope="module")
+def interlock_server(golden_models: tuple[str, list[str]]) -> Iterator[interlock.RunningServer]:
+    running = interlock.serve([golden_models[0]], http_port=0, grpc_port=0, token=TOKEN,
+                              block=False)
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="module")
+def nonconforming() -> Iterator[NonconformingServer]:
+    server = NonconformingServer()
+    yield server
+    server.stop()
+
+
+@requirement("SRV-050", "SRV-053", "SRV-055", "SRV-083", "SRV-091", "SRV-115", "SRV-130",
+             "SRV-143")
+def test_interlock_server_is_certified_by_address(
+    interlock_server: interlock.RunningServer, golden_models: tuple[str, list[str]],
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    models = [arg for name in golden_models[1] for arg in ("--model", name)]
+    out = tmp_path / "out"
+    code, stdout, stderr = run(["certify", "--server", str(interlock_server.http_url), "--grpc",
+                                str(interlock_server.grpc_address), "--token", TOKEN, *models,
+                                "--output", str(out)], capsys)
+    report = read_report(out / "report.json")
+    assert code == 0, (stderr, [(r.id, r.failures) for r in report.failed()])
+    assert stdout.startswith("certified: http://") and "FAILED" not in stderr
+    assert report.verdict == "certified" and report.plugin.name.startswith("http://")
+    assert {c.name for c in report.components} == {"rest", "grpc"}
+    statuses = {r.id: r.status for r in report.requirements}
+    assert all(ident.startswith("SRV-") for ident in statuses)
+    for ident in ("SRV-050", "SRV-052", "SRV-053", "SRV-055", "SRV-056", "SRV-070", "SRV-071",
+                  "SRV-080", "SRV-081", "SRV-082", "SRV-083", "SRV-084", "SRV-085", "SRV-090",
+                  "SRV-091", "SRV-110", "SRV-112", "SRV-115", "SRV-130", "SRV-132", "SRV-134",
+                  "SRV-135", "SRV-136", "SRV-137", "SRV-138", "SRV-140", "SRV-143"):
+        assert statuses[ident] == "passed", (ident, statuses[ident])
+    per_model = [c for c in report.cases if c.id.startswith("rest::infer_json[")]
+    assert len(per_model) == len(golden_models[1]), "not every model's datatypes were checked"
+    suite = ET.parse(out / "junit.xml").getroot().find("testsuite")
+    assert suite is not None and suite.get("tests") == str(len(report.cases))
+    assert "**Verdict: CERTIFIED**" in (out / "summary.md").read_text(encoding="utf-8")
+
+
+@requirement("SRV-050", "SRV-053", "SRV-055", "SRV-083", "SRV-090", "SRV-094", "SRV-112",
+             "SRV-135", "SRV-138")
+def test_every_deviation_is_found_under_its_requirement(
+    nonconforming: NonconformingServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out"
+    code, stdout, stderr = run(["certify", "--server", nonconforming.http_url, "--grpc",
+                                nonconforming.grpc_address, "--model", "echo",
+                                "--output", str(out)], capsys)
+    assert code == 1 and stdout.startswith("not certified: ")
+    report = read_report(out / "report.json")
+    assert {r.id for r in report.failed()} == set(DEVIATIONS), [
+        (r.id, [f.message for f in r.failures]) for r in report.failed()
+    ]
+    failed = {c.id: c.message or "" for c in report.cases if c.outcome == "failed"}
+    assert set(failed) == {
+        "rest::health_live", "rest::malformed_json", "rest::model_metadata[echo]",
+        "rest::binary_outputs[echo]", "rest::unknown_model", "rest::request_id",
+        "rest::json_numbers_round_trip[echo]",
+        "grpc::model_ready_unknown", "grpc::infer_echoes_id_and_model",
+        "grpc::unsupported_parameters",
+    }, failed
+    assert "without a body" in failed["rest::health_live"]
+    assert "answered 500, expected 400" in failed["rest::malformed_json"]
+    assert "'FLOAT32'" in failed["rest::model_metadata[echo]"]
+    assert "binary_data_size" in failed["rest::binary_outputs[echo]"]
+    blocked = next(c for c in report.cases if c.id == "rest::json_numbers_round_trip[echo]")
+    assert blocked.requirements == ["SRV-083"] and "could not check" in (blocked.message or "")
+    assert "answered 200, expected 404" in failed["rest::unknown_model"]
+    assert "shared_memory_region" in failed["grpc::unsupported_parameters"]
+    passed = [c for c in report.cases if c.outcome == "passed"]
+    assert len(passed) > 30, "the other checks did not run"
+    for ident in failed:
+        assert "FAILED" in stderr and ident in stderr, f"{ident} is not reported on stderr"
+    summary = (out / "summary.md").read_text(encoding="utf-8")
+    assert "**Verdict: NOT CERTIFIED**" in summary and "### SRV-094" in summary
+
+
+@requirement("SRV-055", "SRV-139")
+def test_known_outputs_are_compared(
+    interlock_server: interlock.RunningServer, golden_models: tuple[str, list[str]]
+) -> None:
+    """Given golden values, the checker compares them, and catches wrong ones."""
+    vectors = load_vector_index()
+    right = Expectations(models={"mlp_float32": ExpectedModel(
+        vectors.inputs("mlp_float32"), vectors.outputs("mlp_float32"), 1e-5, 1e-6, ["1"])})
+    report = check_server(interlock_server.http_url, interlock_server.grpc_address,
+                          model="mlp_float32", token=TOKEN, expected=right)
+    assert report.verdict == "certified", [(r.id, r.failures) for r in report.failed()]
+    assert report.requirement("SRV-139").status == "passed"
+    wrong_outputs = {k: v + np.float32(1) for k, v in vectors.outputs("mlp_float32").items()}
+    wrong = Expectations(models={"mlp_float32": ExpectedModel(
+        vectors.inputs("mlp_float32"), wrong_outputs, 1e-5, 1e-6, ["1", "2"])})
+    report = check_server(interlock_server.http_url, interlock_server.grpc_address,
+                          model="mlp_float32", token=TOKEN, expected=wrong)
+    assert {r.id for r in report.failed()} == {"SRV-020", "SRV-053", "SRV-055", "SRV-082",
+                                               "SRV-083", "SRV-115", "SRV-139"}
+
+
+def test_a_server_that_wants_a_token_fails_without_one(
+    interlock_server: interlock.RunningServer,
+) -> None:
+    """A checker without the token reports the 401s it gets, naming the requirement."""
+    report = check_server(interlock_server.http_url, model="mlp_float32")
+    assert report.requirement("SRV-091").status == "not claimed"
+    failing = report.requirement("SRV-053")
+    assert failing.status == "failed" and "401" in failing.failures[0].message
+
+
+def test_usage_errors(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, _, err = run(["certify", "interlock_rest", "--server", "http://127.0.0.1:9"], capsys)
+    assert code == 2 and "not both" in err
+    code, _, err = run(["certify"], capsys)
+    assert code == 2 and "--server" in err
+    code, _, err = run(["certify", "interlock_rest", "--model", "x"], capsys)
+    assert code == 2 and "--model" in err
+    code, _, err = run(["certify", "--server", "http://127.0.0.1:9", "--output",
+                        str(tmp_path / "o")], capsys)
+    assert code == 1 and "no server answers at http://127.0.0.1:9" in err
+    assert not (tmp_path / "o" / "report.json").exists()
+
+
+@pytest.mark.parametrize("plugin", ["interlock_onnxruntime", "interlock_reference",
+                                    "interlock_sklearn", "interlock_local", "interlock_rest",
+                                    "interlock_grpc"])
+@requirement("CONF-011", "CONF-015", "CONF-022")
+def test_reference_plugins_are_certified(plugin: str, tmp_path: Path) -> None:
+    report = certify(plugin, tmp_path / "out")
+    assert report.verdict == "certified", [(r.id, [f.message for f in r.failures])
+                                           for r in report.failed()]
+    assert report.duration_s < 60
+    kinds = {c.kind for c in report.cases} - {"plugin"}
+    passed = [c for c in report.cases if c.outcome == "passed" and c.kind in kinds]
+    assert kinds and len(passed) >= 8, f"{plugin}: only {len(passed)} component cases passed"
+    json.loads((tmp_path / "out" / "report.json").read_text(encoding="utf-8"))
