@@ -321,7 +321,7 @@ def test_report_json_schema_is_published_and_closed() -> None:
     assert schema["additionalProperties"] is False
     assert set(schema["required"]) >= {"plugin", "requirements", "cases", "verdict", "spec_version"}
     statuses = schema["$defs"]["RequirementResult"]["properties"]["status"]["enum"]
-    assert statuses == ["passed", "failed", "not claimed", "not tested"]
+    assert statuses == ["passed", "failed", "blocked", "not claimed", "not tested"]
 
 
 # -- the pytest plugin ----------------------------------------------------------------------------

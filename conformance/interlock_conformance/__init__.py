@@ -35,6 +35,8 @@ _EXPORTS: dict[str, str] = {
     "capability": "markers",
     "component_kind": "markers",
     "when_unclaimed": "markers",
+    "checking": "attribution",
+    "root_cause": "attribution",
     "case_citations": "markers",
     "source_citations": "markers",
     "SPEC_VERSION": "locations",
@@ -61,6 +63,10 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
+    from interlock_conformance.attribution import (
+        checking as checking,
+        root_cause as root_cause,
+    )
     from interlock_conformance.certify import certify as certify, pytest_command as pytest_command
     from interlock_conformance.locations import (
         SPEC_VERSION as SPEC_VERSION,

@@ -1,7 +1,8 @@
 """``junit.xml``: the report in the JUnit XML dialect that CI systems display.
 
 One ``testsuite`` for the run, one ``testcase`` per case; each case lists the requirement IDs
-it checks as ``property`` elements. A case deselected because its capability is not claimed is
+it checks as ``property`` elements (and, for a failure attributed to one requirement, that ID
+as the ``root_cause`` property). A case deselected because its capability is not claimed is
 a ``skipped`` element whose message says so (JUnit has no other word for "did not run").
 """
 
@@ -68,6 +69,8 @@ def junit_xml(report: Report) -> bytes:
             _property(case_properties, "capability", capability)
         if case.component is not None:
             _property(case_properties, "component", case.component)
+        if case.root_cause is not None:
+            _property(case_properties, "root_cause", case.root_cause)
         if case.outcome == "failed":
             failure = ET.SubElement(element, "failure", {"message": _xml_text(case.message or "")})
             failure.text = _xml_text(case.details or case.message or "")

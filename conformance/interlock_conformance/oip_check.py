@@ -75,16 +75,16 @@ def run_check(check: Check, target: Target) -> list[CaseResult]:
     results = []
     for case_id, model in runs:
         started = time.perf_counter()
-        requirements, outcome, message = list(check.requirements), "passed", None
+        outcome, message, cause = "passed", None, None
         try:
             check.function(target, model)
         except NotApplicable:
             continue
-        except Blocked as blocked:
-            requirements, outcome = list(blocked.requirements), "failed"
-            message = f"could not check {check.summary[:80]!r}: {blocked}"
         except CheckFailure as failure:
-            outcome, message = "failed", str(failure)
+            outcome, message, cause = "failed", str(failure), failure.requirement
+            if isinstance(failure, Blocked) or (cause and cause not in check.requirements):
+                # The check did not get to what it is about (CONF-026).
+                message = f"could not check {check.summary[:80]!r}: {failure}"
         except InterlockError:
             raise
         except Exception as exc:  # a reply the checker did not foresee is still a finding
@@ -94,11 +94,12 @@ def run_check(check: Check, target: Target) -> list[CaseResult]:
                 id=case_id,
                 kind="server",
                 component=check.protocol,
-                requirements=requirements,
+                requirements=list(check.requirements),
                 capabilities=list(check.capabilities),
                 outcome=outcome,  # type: ignore[arg-type]
                 duration_s=time.perf_counter() - started,
                 message=message[:500] if message else None,
+                root_cause=cause,
             )
         )
     return results

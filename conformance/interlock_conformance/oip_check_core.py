@@ -5,10 +5,16 @@ IDs of ``specs/v1/serving.md`` it verifies. It runs against a :class:`Target` (t
 address, the models to check, a token, and what the caller knows about the server) and either
 returns (passed) or raises:
 
-- :class:`CheckFailure`: the server broke the requirements the check cites;
+- :class:`CheckFailure`: the server broke the requirements the check cites, or, when the
+  failure names one (``requirement``), that requirement only: one of the check's when it cites
+  several, or another found on the way (an inference response whose layout breaks SRV-136, met
+  by a check of something else);
 - :class:`Blocked`: the check could not run because the server broke another requirement
-  first (its model metadata is unusable, say); the finding is reported against that one;
+  first (its model metadata is unusable, say);
 - :class:`NotApplicable`: nothing to check (no model has a BYTES input, say).
+
+A failure that names a requirement is that requirement's failure, and the check's other
+requirements are "blocked" by it (conformance.md CONF-024 to CONF-026).
 """
 
 from __future__ import annotations
@@ -16,6 +22,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
+
+from interlock_conformance.attribution import attribute
 
 if TYPE_CHECKING:
     import numpy as np
@@ -40,14 +48,23 @@ Scope = Literal["server", "model"]
 
 
 class CheckFailure(AssertionError):
-    """The server breaks the requirements of the check that raised it; says how."""
+    """The server breaks the requirements of the check that raised it, or only
+    ``requirement`` when given; says how."""
+
+    def __init__(self, message: str, *, requirement: str | None = None) -> None:
+        super().__init__(message)
+        self.requirement = requirement
+        if requirement:
+            # So that a case that meets this failure outside a check reports it the same way.
+            attribute(self, requirement)
 
 
 class Blocked(CheckFailure):
-    """The check cannot run because the server broke ``requirements`` (other IDs) first."""
+    """The check cannot run because the server broke ``requirements`` (other IDs; the first
+    is the root cause) first."""
 
     def __init__(self, requirements: Sequence[str], message: str) -> None:
-        super().__init__(message)
+        super().__init__(message, requirement=requirements[0] if requirements else None)
         self.requirements = tuple(requirements)
 
 

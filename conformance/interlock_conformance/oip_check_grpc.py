@@ -28,6 +28,9 @@ __all__ = ["GrpcClient", "GrpcOutput", "RpcResult", "grpc_metadata", "infer_mess
 
 Tensor = tuple[str, str, "np.ndarray"]
 
+#: The rule an inference response's output layout follows (serving.md).
+_LAYOUT = "SRV-136"
+
 #: The typed contents field of each datatype (SRV-131).
 TYPED_FIELDS = {
     "BOOL": "bool_contents", "INT8": "int_contents", "INT16": "int_contents",
@@ -60,7 +63,8 @@ class RpcResult:
             raise CheckFailure(f"{self.what} {why} ended with {got}, expected {code}"
                                + (f" ({self.details[:150]})" if self.details else ""))
         if not self.details.strip():
-            raise CheckFailure(f"{self.what} {why} ended with {code} but no details message")
+            raise CheckFailure(f"{self.what} {why} ended with {code} but no details message",
+                               requirement="SRV-140")
         if naming is not None and naming not in self.details:
             raise CheckFailure(f"{self.what} {why}: the details {self.details[:150]!r} do not "
                                f"name {naming!r}")
@@ -202,28 +206,33 @@ class GrpcOutput:
 
 def read_infer(result: RpcResult) -> tuple[Any, list[GrpcOutput]]:
     """The response of a successful ``ModelInfer``, its outputs decoded from
-    ``raw_output_contents``; :class:`CheckFailure` for a layout that breaks SRV-136."""
+    ``raw_output_contents``; :class:`CheckFailure` of SRV-136 for a layout that breaks it
+    (whatever the check is about: no check of the outputs can go on)."""
     response = result.ok()
     what = result.what
     if len(response.raw_output_contents) != len(response.outputs):
         raise CheckFailure(f"{what}: {len(response.outputs)} output(s) but "
-                           f"{len(response.raw_output_contents)} raw_output_contents entries")
+                           f"{len(response.raw_output_contents)} raw_output_contents entries",
+                           requirement=_LAYOUT)
     decoded = []
     for tensor, raw in zip(response.outputs, response.raw_output_contents):
         where = f"{what}: output {tensor.name!r}"
         if tensor.HasField("contents"):
-            raise CheckFailure(f"{where} uses typed contents; outputs go in raw_output_contents")
+            raise CheckFailure(f"{where} uses typed contents; outputs go in raw_output_contents",
+                               requirement=_LAYOUT)
         if tensor.datatype not in DATATYPES:
-            raise CheckFailure(f"{where} has datatype {tensor.datatype!r}, not a protocol datatype")
+            raise CheckFailure(f"{where} has datatype {tensor.datatype!r}, not a protocol datatype",
+                               requirement=_LAYOUT)
         if DATATYPES[tensor.datatype] is None:
             raise NotApplicable(f"{where} is {tensor.datatype}")
         shape = [int(d) for d in tensor.shape]
         if any(d < 0 for d in shape):
-            raise CheckFailure(f"{where} has shape {shape}, not the actual sizes")
+            raise CheckFailure(f"{where} has shape {shape}, not the actual sizes",
+                               requirement=_LAYOUT)
         try:
             values = decode_binary(tensor.datatype, shape, bytes(raw), where)
         except TensorProblem as exc:
-            raise CheckFailure(str(exc)) from None
+            raise CheckFailure(str(exc), requirement=_LAYOUT) from None
         decoded.append(GrpcOutput(tensor.name, tensor.datatype, shape, values))
     return response, decoded
 

@@ -171,7 +171,9 @@ def model_path(model: str, version: str | None = None) -> str:
 
 def expect_error(response: Response, status: int, why: str) -> None:
     """The answer is ``status`` with an error body ``{"error": "<message>"}`` in JSON
-    (serving.md SRV-090); :class:`CheckFailure` naming what differs otherwise."""
+    (serving.md SRV-090); :class:`CheckFailure` naming what differs otherwise: a wrong status
+    breaks every requirement of the check (each names the status it expects), a wrong body
+    only SRV-090."""
     if response.status != status:
         raise CheckFailure(
             f"{response.what} {why} answered {response.status}, expected {status}"
@@ -181,14 +183,16 @@ def expect_error(response: Response, status: int, why: str) -> None:
     if content_type != "application/json":
         raise CheckFailure(
             f"{response.what} {why} answered {status} with Content-Type {content_type or 'none'}"
-            ", expected application/json"
+            ", expected application/json",
+            requirement="SRV-090",
         )
     document = response.json_document()
     if not (isinstance(document, dict) and isinstance(document.get("error"), str)
             and document["error"].strip()):
         raise CheckFailure(
             f"{response.what} {why} answered {status} with {response.body[:120]!r}, not "
-            '{"error": "<message>"}'
+            '{"error": "<message>"}',
+            requirement="SRV-090",
         )
 
 
@@ -320,7 +324,8 @@ class InferOutput:
 
 def read_infer_response(response: Response) -> tuple[dict[str, Any], list[InferOutput]]:
     """Split and decode a 200 inference response; :class:`CheckFailure` for anything that
-    breaks the protocol's response format (status, JSON, outputs, binary sizes)."""
+    breaks the protocol's response format: the status (for the check to judge), the JSON
+    response of SRV-055, the binary outputs of SRV-083."""
     what = response.what
     if response.status != 200:
         raise CheckFailure(f"{what} answered {response.status}, expected 200: "
@@ -338,48 +343,56 @@ def read_infer_response(response: Response) -> tuple[dict[str, Any], list[InferO
         document = json.loads(json_part)
     except (ValueError, UnicodeDecodeError):
         raise CheckFailure(f"{what}: the response's JSON part does not parse: "
-                           f"{json_part[:120]!r}") from None
+                           f"{json_part[:120]!r}", requirement="SRV-055") from None
     if not isinstance(document, dict) or not isinstance(document.get("outputs"), list):
-        raise CheckFailure(f"{what}: the response {json_part[:200]!r} has no 'outputs' list")
+        raise CheckFailure(f"{what}: the response {json_part[:200]!r} has no 'outputs' list",
+                           requirement="SRV-055")
     decoded: list[InferOutput] = []
     offset = 0
     for index, entry in enumerate(document["outputs"]):
         where = f"{what}: output {index}"
         if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
-            raise CheckFailure(f"{where} is {str(entry)[:120]}, not an object with a name")
+            raise CheckFailure(f"{where} is {str(entry)[:120]}, not an object with a name",
+                               requirement="SRV-055")
         where = f"{what}: output {entry['name']!r}"
         datatype, shape = entry.get("datatype"), entry.get("shape")
         if datatype not in DATATYPES:
-            raise CheckFailure(f"{where} has datatype {datatype!r}, not a protocol datatype")
+            raise CheckFailure(f"{where} has datatype {datatype!r}, not a protocol datatype",
+                               requirement="SRV-055")
         if DATATYPES[datatype] is None:
             raise NotApplicable(f"{where} is {datatype}, which the checker cannot decode")
         if not (isinstance(shape, list) and all(type(d) is int and d >= 0 for d in shape)):
-            raise CheckFailure(f"{where} has shape {shape!r}, not a list of sizes")
+            raise CheckFailure(f"{where} has shape {shape!r}, not a list of sizes",
+                               requirement="SRV-055")
         parameters = entry.get("parameters") or {}
         size = parameters.get("binary_data_size") if isinstance(parameters, dict) else None
+        # Which rule a malformed output breaks: JSON data (SRV-055) or binary data (SRV-083).
+        rule = "SRV-055" if "data" in entry else "SRV-083"
         try:
             if "data" in entry:
                 if size is not None:
-                    raise CheckFailure(f"{where} has both 'data' and binary_data_size")
+                    raise CheckFailure(f"{where} has both 'data' and binary_data_size",
+                                       requirement="SRV-083")
                 values = from_json_data(datatype, shape, entry["data"], where)
                 decoded.append(InferOutput(entry["name"], datatype, shape, values, False))
                 continue
             if type(size) is not int or size < 0:
                 raise CheckFailure(
                     f"{where} has no 'data' and no parameters.binary_data_size (got "
-                    f"{str(parameters)[:80]}): its values cannot be found"
+                    f"{str(parameters)[:80]}): its values cannot be found",
+                    requirement="SRV-083",
                 )
             if offset + size > len(binary):
                 raise CheckFailure(f"{where}: binary_data_size {size} overruns the "
-                                   f"{len(binary)} bytes of binary data")
+                                   f"{len(binary)} bytes of binary data", requirement="SRV-083")
             values = decode_binary(datatype, shape, binary[offset:offset + size], where)
             offset += size
             decoded.append(InferOutput(entry["name"], datatype, shape, values, True))
         except TensorProblem as exc:
-            raise CheckFailure(str(exc)) from None
+            raise CheckFailure(str(exc), requirement=rule) from None
     if offset != len(binary):
         raise CheckFailure(f"{what}: {len(binary) - offset} byte(s) of binary data follow the "
-                           "outputs that no output claims")
+                           "outputs that no output claims", requirement="SRV-083")
     return document, decoded
 
 

@@ -100,6 +100,11 @@ def check_json_numbers_round_trip(target: Target, model: str) -> None:
                                 parameters={"binary_data_output": True})
     except CheckFailure as exc:
         raise Blocked(("SRV-083",), str(exc)) from None
+    if golden:
+        # Binary outputs that are not the known ones cannot tell whether the JSON is right.
+        problem = _golden_problem(target, model, as_binary)
+        if problem is not None and _golden_problem(target, model, as_json) is None:
+            raise Blocked(("SRV-083",), f"{response.what} (binary_data_output: true): {problem}")
     for json_output, binary_output in zip(as_json, as_binary):
         reference = binary_output.values
         got = json_output.values
@@ -231,18 +236,20 @@ def check_bad_binary_elements(target: Target, model: str) -> None:
 # -- known outputs --------------------------------------------------------------------------------
 
 
-def _compare_golden(what: str, target: Target, model: str, outputs: list[InferOutput]) -> None:
+def _golden_problem(target: Target, model: str, outputs: list[InferOutput]) -> str | None:
+    """How ``outputs`` differ from the known outputs of ``model``, or None."""
     known = target.expected_model(model)
     assert known is not None
     got = {o.name: o for o in outputs}
     for name, expected in known.outputs.items():
         if name not in got:
-            raise CheckFailure(f"{what}: output {name!r} is missing")
+            return f"output {name!r} is missing"
         problem = same_values(got[name].values, expected, known.rtol, known.atol)
         if got[name].values.dtype != expected.dtype:
             problem = f"dtype {got[name].values.dtype}, expected {expected.dtype}"
         if problem:
-            raise CheckFailure(f"{what}: output {name!r}: {problem}")
+            return f"output {name!r}: {problem}"
+    return None
 
 
 def _finite(tensors: list[Tensor]) -> bool:
@@ -264,7 +271,10 @@ def check_golden_outputs(target: Target, model: str) -> None:
         response, _, outputs = infer(target, model, tensors, binary_inputs=True)
     else:
         raise NotApplicable(f"the known inputs of {model!r} are not finite; JSON cannot carry them")
-    _compare_golden(response.what, target, model, outputs)
+    problem = _golden_problem(target, model, outputs)
+    if problem is not None:
+        # A well-formed answer (SRV-055) with other values than the model's: SRV-020.
+        raise CheckFailure(f"{response.what}: {problem}", requirement="SRV-020")
 
 
 @check("rest", "SRV-082", "SRV-083", capabilities=_BINARY, scope="model",
@@ -277,7 +287,14 @@ def check_golden_outputs_binary(target: Target, model: str) -> None:
     tensors = request_tensors(target, rest_metadata(target, model), model, golden=True)
     response, _, outputs = infer(target, model, tensors, binary_inputs=True,
                                  parameters={"binary_data_output": True})
-    _compare_golden(response.what, target, model, outputs)
+    problem = _golden_problem(target, model, outputs)
+    if problem is None:
+        return
+    # Which half is wrong: the same binary inputs with JSON outputs tell reading (SRV-082)
+    # from writing (SRV-083); when both differ, either may be at fault.
+    _, _, as_json = infer(target, model, tensors, binary_inputs=True)
+    blame = "SRV-083" if _golden_problem(target, model, as_json) is None else None
+    raise CheckFailure(f"{response.what}: {problem}", requirement=blame)
 
 
 # -- bearer token and metrics ---------------------------------------------------------------------

@@ -37,8 +37,10 @@ REPORT_VERSION: Final = "1"
 #: The files a certification run writes, in its report directory.
 REPORT_FILES = ("report.json", "junit.xml", "summary.md")
 
-RequirementStatus = Literal["passed", "failed", "not claimed", "not tested"]
+RequirementStatus = Literal["passed", "failed", "blocked", "not claimed", "not tested"]
 CaseOutcome = Literal["passed", "failed", "not claimed"]
+#: What one case says about one requirement: its outcome, or "blocked" (CONF-025).
+_Evidence = Literal["passed", "failed", "not claimed", "blocked"]
 Verdict = Literal["certified", "not certified"]
 
 
@@ -99,6 +101,13 @@ class CaseResult(_Strict):
     duration_s: float = Field(default=0.0, ge=0)
     message: str | None = Field(default=None, description="One-line reason for a failure.")
     details: str | None = Field(default=None, description="Traceback of a failure, shortened.")
+    root_cause: str | None = Field(
+        default=None,
+        description="For a failed case whose failure is attributed to one requirement (an "
+        "interlock error naming the rule a component broke, or the case's own attribution; "
+        "conformance.md CONF-024): its ID. The case counts as a failure of that requirement "
+        "only, cited or not, and as no evidence for the other requirements it cites.",
+    )
 
 
 class RequirementResult(_Strict):
@@ -109,8 +118,16 @@ class RequirementResult(_Strict):
     file: str = Field(description="Spec file that defines it, relative to specs/v1.")
     text: str
     status: RequirementStatus
-    cases: list[str] = Field(description="IDs of the cases that check it for this plugin.")
+    cases: list[str] = Field(
+        description="IDs of the cases that check it for this plugin, and of the cases whose "
+        "failure is attributed to it."
+    )
     failures: list[CaseFailure] = Field(default_factory=list)
+    blocked_by: list[str] = Field(
+        default_factory=list,
+        description="For 'blocked': the requirements whose failures kept the cases citing "
+        "this one from checking it (their root causes, CONF-025).",
+    )
 
 
 class Counts(_Strict):
@@ -156,6 +173,10 @@ class Report(_Strict):
         """The requirements that failed."""
         return [r for r in self.requirements if r.status == "failed"]
 
+    def blocked(self) -> list[RequirementResult]:
+        """The requirements that could not be checked because another one failed first."""
+        return [r for r in self.requirements if r.status == "blocked"]
+
     def to_json_bytes(self) -> bytes:
         """``report.json`` as written: indented, fields in model order."""
         return self.model_dump_json(indent=2).encode() + b"\n"
@@ -164,29 +185,42 @@ class Report(_Strict):
 def judge_requirements(
     requirements: Mapping[str, Requirement], cases: Iterable[CaseResult]
 ) -> list[RequirementResult]:
-    """Turn case outcomes into one status per requirement (spec: conformance.md).
+    """Turn case outcomes into one status per requirement (spec: conformance.md CONF-021).
 
-    A requirement fails if any case citing it failed, passes if every case citing it that ran
-    passed, is "not claimed" if every case citing it was deselected for a capability the
+    A failed case with a ``root_cause`` among ``requirements`` fails that requirement only
+    (cited or not) and is "blocked" for the others it cites (CONF-024, CONF-025); any other
+    failed case fails every requirement it cites. A requirement then is "failed" if a case
+    failed it, else "blocked" if a case citing it was blocked, else "passed" if a case citing
+    it passed, else "not claimed" if every case citing it was deselected for a capability the
     component does not claim, and "not tested" if no case ran for it.
     """
-    by_requirement: dict[str, list[CaseResult]] = {ident: [] for ident in requirements}
+    # For each requirement, the cases that bear on it and what each says about it.
+    evidence: dict[str, list[tuple[CaseResult, _Evidence]]] = {ident: [] for ident in requirements}
     for case in cases:
+        cause = case.root_cause if case.outcome == "failed" else None
+        if cause not in requirements:
+            cause = None  # an attribution to no known requirement: the case fails as cited
         for ident in case.requirements:
-            by_requirement.setdefault(ident, []).append(case)
+            said: _Evidence = "blocked" if cause is not None and ident != cause else case.outcome
+            evidence.setdefault(ident, []).append((case, said))
+        if cause is not None and cause not in case.requirements:
+            evidence[cause].append((case, "failed"))
     results = []
     for ident, requirement in requirements.items():
-        citing = by_requirement[ident]
-        outcomes = {case.outcome for case in citing}
+        bearing = evidence[ident]
+        kinds = {what for _, what in bearing}
         status: RequirementStatus
-        if not citing:
+        if not bearing:
             status = "not tested"
-        elif "failed" in outcomes:
+        elif "failed" in kinds:
             status = "failed"
-        elif "passed" in outcomes:
+        elif "blocked" in kinds:
+            status = "blocked"
+        elif "passed" in kinds:
             status = "passed"
         else:
             status = "not claimed"
+        blockers = {case.root_cause for case, what in bearing if what == "blocked"}
         results.append(
             RequirementResult(
                 id=ident,
@@ -194,12 +228,13 @@ def judge_requirements(
                 file=requirement.file,
                 text=requirement.text,
                 status=status,
-                cases=[case.id for case in citing],
+                cases=[case.id for case, _ in bearing],
                 failures=[
                     CaseFailure(case=case.id, component=case.component, message=case.message or "")
-                    for case in citing
-                    if case.outcome == "failed"
+                    for case, what in bearing
+                    if what == "failed"
                 ],
+                blocked_by=sorted(b for b in blockers if b) if status == "blocked" else [],
             )
         )
     return results
@@ -210,6 +245,7 @@ def count(results: Iterable[RequirementResult], cases: Iterable[CaseResult]) -> 
     requirement_counts: dict[RequirementStatus, int] = {
         "passed": 0,
         "failed": 0,
+        "blocked": 0,
         "not claimed": 0,
         "not tested": 0,
     }

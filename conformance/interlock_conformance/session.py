@@ -4,8 +4,9 @@ and the reports (spec: conformance.md).
 Registered by :mod:`interlock_conformance.pytest_plugin` only when ``--interlock-plugin`` is
 given. It isolates the run from the user's interlock settings, collects the packaged cases,
 parametrizes them over the plugin's components, deselects (never skips) cases whose capability
-is not claimed, records every outcome and writes ``report.json``, ``junit.xml`` and
-``summary.md``.
+is not claimed, records every outcome (with the requirement a failure is attributed to, when
+its exception names one: :mod:`interlock_conformance.attribution`) and writes ``report.json``,
+``junit.xml`` and ``summary.md``.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import pytest
 import interlock
 from interlock._plugins import ComponentClaim, PluginInfo
 
+from interlock_conformance.attribution import root_cause
 from interlock_conformance.locations import SPEC_VERSION, cases_dir, vectors_dir
 from interlock_conformance.markers import (
     CAPABILITY_MARK,
@@ -106,6 +108,8 @@ class ConformanceSession:
         self.report: Report | None = None
         self.report_paths: dict[str, Path] = {}
         self.collection_errors: list[str] = []
+        # (nodeid, phase) -> the requirement a failure of that phase is attributed to
+        self._root_causes: dict[tuple[str, str], str | None] = {}
         self._saved_env: dict[str, str] = {}
         self._scratch = Path(tempfile.mkdtemp(prefix="interlock-conformance-"))
         self._isolate_environment()
@@ -268,10 +272,25 @@ class ConformanceSession:
         if report.failed:
             self.collection_errors.append(report.nodeid or "(session)")
 
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(
+        self, item: pytest.Item, call: pytest.CallInfo[None]
+    ) -> Any:
+        """Note the requirement a failing phase's exception is attributed to (CONF-024); the
+        report pytest builds keeps only the exception's text."""
+        report = yield
+        if call.excinfo is not None and item.nodeid in self.cases:
+            cause = root_cause(call.excinfo.value)
+            self._root_causes[(item.nodeid, call.when)] = (
+                cause if cause in self.requirements else None
+            )
+        return report
+
     @pytest.hookimpl
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         """Fold the set-up, call and tear-down reports of each case into one outcome."""
         result = self.cases.get(report.nodeid)
+        cause = self._root_causes.pop((report.nodeid, report.when), None)
         if result is None:
             return
         result.duration_s += report.duration
@@ -284,6 +303,7 @@ class ConformanceSession:
                 message if report.when == "call" else f"{report.when} failed: {message}"
             )
             result.details = report.longreprtext[-_DETAILS_LIMIT:]
+            result.root_cause = cause
         elif report.skipped:
             # The suite never skips; a case that skips itself vouches for nothing.
             reason = (
@@ -366,12 +386,18 @@ class ConformanceSession:
         tally = report.counts.requirements
         write(
             f"requirements: {tally['passed']} passed, {tally['failed']} failed, "
-            f"{tally['not claimed']} not claimed, {tally['not tested']} not tested"
+            f"{tally['blocked']} blocked, {tally['not claimed']} not claimed, "
+            f"{tally['not tested']} not tested"
         )
         for result in report.failed():
             write(f"FAILED {result.id} ({result.level}): {result.text[:100]}", red=True)
             for failure in result.failures[:3]:
                 write(f"    {failure.case}: {failure.message[:200]}")
+        blocked = report.blocked()
+        if blocked:
+            shown = ", ".join(f"{r.id} (by {', '.join(r.blocked_by)})" for r in blocked[:12])
+            more = f" and {len(blocked) - 12} more" if len(blocked) > 12 else ""
+            write(f"blocked, not checked because of a failure above: {shown}{more}")
         if report.error:
             write(f"run incomplete: {report.error}", red=True)
         write(f"reports: {', '.join(str(p) for p in self.report_paths.values())}")

@@ -9,6 +9,7 @@ __all__ = ["summary_markdown"]
 _MARK = {
     "passed": "passed",
     "failed": "**FAILED**",
+    "blocked": "blocked",
     "not claimed": "not claimed",
     "not tested": "not tested",
 }
@@ -22,15 +23,22 @@ def _short(text: str, limit: int = 110) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def _status(result: RequirementResult) -> str:
+    if result.status == "blocked" and result.blocked_by:
+        return f"blocked by {', '.join(result.blocked_by)}"
+    return _MARK[result.status]
+
+
 def _requirement_row(result: RequirementResult) -> str:
     return (
-        f"| {result.id} | {result.level} | {_MARK[result.status]} | {len(result.cases)} | "
+        f"| {result.id} | {result.level} | {_status(result)} | {len(result.cases)} | "
         f"{_cell(_short(result.text))} |"
     )
 
 
 def summary_markdown(report: Report) -> str:
-    """The report as Markdown: verdict, plugin, components, requirements and failures."""
+    """The report as Markdown: verdict, plugin, components, failures, the requirements they
+    blocked, and every requirement checked with its status."""
     plugin = report.plugin
     verdict = "CERTIFIED" if report.verdict == "certified" else "NOT CERTIFIED"
     requirements = report.counts.requirements
@@ -48,7 +56,8 @@ def summary_markdown(report: Report) -> str:
         f"| python | {report.environment.python} on {report.environment.platform} |",
         f"| run | {report.started_at.isoformat()} ({report.duration_s:.1f} s) |",
         f"| requirements | {requirements['passed']} passed, {requirements['failed']} failed, "
-        f"{requirements['not claimed']} not claimed, {requirements['not tested']} not tested |",
+        f"{requirements['blocked']} blocked, {requirements['not claimed']} not claimed, "
+        f"{requirements['not tested']} not tested |",
         f"| cases | {cases['passed']} passed, {cases['failed']} failed, "
         f"{cases['not claimed']} not claimed |",
     ]
@@ -68,6 +77,22 @@ def summary_markdown(report: Report) -> str:
                 where = f" on `{failure.component}`" if failure.component else ""
                 lines.append(f"- `{failure.case}`{where}: {_cell(_short(failure.message, 400))}")
             lines.append("")
+    blocked = report.blocked()
+    if blocked:
+        if lines[-1]:
+            lines.append("")
+        lines += [
+            "## Blocked",
+            "",
+            "These requirements could not be checked: the cases that check them failed first on "
+            "the requirement named, which is listed under Failures. Fix that one and certify "
+            "again.",
+            "",
+        ]
+        by_blocker: dict[str, list[str]] = {}
+        for result in blocked:
+            by_blocker.setdefault(", ".join(result.blocked_by), []).append(result.id)
+        lines += [f"- by {blocker}: {', '.join(ids)}" for blocker, ids in by_blocker.items()]
     checked = [r for r in report.requirements if r.status != "not tested"]
     lines += [
         "",

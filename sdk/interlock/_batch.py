@@ -110,6 +110,7 @@ def predict_dataset(
             f"executor {executor!r} returned {summary!r}; a summary dict with "
             f"{', '.join(_SUMMARY_KEYS)} is required (batch.md BAT-006)",
             component=executor,
+            requirement="BAT-006",
         )
     return summary
 

@@ -157,6 +157,7 @@ def compute_fingerprint(
             raise SpecViolation(
                 f"data file {file!r} is outside the dataset root {root!r}",
                 hint="Dataset.files() must return paths under Dataset.path",
+                requirement="DS-027",
             )
         digest = hashlib.sha256()
         size = 0

@@ -142,6 +142,8 @@ def write_dataset(
             raise SpecViolation(
                 f"dataset format {component.name!r} wrote nothing for {text!r}",
                 hint="DatasetFormat.write must create the file or directory at the path it gets",
+                component=component.name,
+                requirement="DS-055",
             )
         if appending:
             storage_step(lambda: publish_append(fs, inner, path, text), text, "cannot publish")
@@ -233,7 +235,9 @@ def _format_by_name(name: object, uri: str) -> DatasetFormat:
         )
     component = registry.get("dataset_format", name)
     if not isinstance(component, DatasetFormat):
-        raise SpecViolation(f"dataset format {name!r} is not a DatasetFormat")
+        raise SpecViolation(
+            f"dataset format {name!r} is not a DatasetFormat", requirement="PLG-010"
+        )
     return component
 
 
@@ -314,6 +318,7 @@ def _open_with(component: DatasetFormat, fs: AbstractFileSystem, path: str, uri:
             f"dataset format {component.name!r} returned {type(dataset).__name__} from open(); "
             "it must return an interlock.Dataset",
             component=component.name,
+            requirement="DS-016",
         )
     return dataset
 

@@ -125,6 +125,7 @@ def publish_append(fs: AbstractFileSystem, staged: str, target: str, uri: str) -
             raise SpecViolation(
                 f"appending to {uri!r} would replace {relative!r}",
                 hint="DatasetFormat.write must give part files names unique across writes",
+                requirement="DS-044",
             )
         parent = posixpath.dirname(destination)
         if parent != target.rstrip("/"):

@@ -28,7 +28,13 @@ class InterlockError(Exception):
     """Root of every error interlock raises on purpose.
 
     ``plugin`` and ``component`` name the culprit when a plugin is involved; ``hint`` says how
-    to fix the problem. ``str(error)`` is a single line meant for people.
+    to fix the problem. ``requirement`` is the ID of the spec requirement (``"RT-020"``) that a
+    component broke, set where interlock's core itself holds a component to a rule of the spec
+    and catches it breaking that rule (a runtime returning an output of the wrong dtype, a hook
+    returning something that is not a component); it is None for every other error, a user's
+    mistake included. The conformance suite reports a case that fails with such an error as a
+    failure of that requirement (specs/v1/conformance.md, CONF-024). ``str(error)`` is a single
+    line meant for people.
     """
 
     def __init__(
@@ -38,12 +44,14 @@ class InterlockError(Exception):
         hint: str | None = None,
         plugin: str | None = None,
         component: str | None = None,
+        requirement: str | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint
         self.plugin = plugin
         self.component = component
+        self.requirement = requirement
 
     def __str__(self) -> str:
         text = self.message
@@ -57,7 +65,8 @@ class PluginError(InterlockError):
 
 
 class SpecViolation(InterlockError):
-    """A component returned something the written spec forbids."""
+    """A component returned something the written spec forbids; ``requirement`` names the
+    rule when the core knows it."""
 
 
 class DatasetError(InterlockError):

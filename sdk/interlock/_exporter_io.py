@@ -95,7 +95,8 @@ def _producer(component: Exporter) -> Producer:
 
 
 def _check_exported(component: Exporter, exported: object) -> None:
-    """Hold the exporter to its contract (EXP-010..EXP-013) before anything is saved."""
+    """Hold the exporter to its contract (EXP-003 to EXP-005, checked as EXP-024 says) before
+    anything is saved; each :class:`interlock.SpecViolation` names the rule it enforces."""
     from interlock._onnx_info import signature_from_onnx
 
     who = f"exporter {component.name!r}"
@@ -103,11 +104,16 @@ def _check_exported(component: Exporter, exported: object) -> None:
         raise SpecViolation(
             f"{who} returned a {type(exported).__name__}, not an interlock.ExportedModel",
             component=component.name,
+            requirement="EXP-003",
         )
     try:
         exported.columns.check_against(exported.signature)
     except ValueError as exc:
-        raise SpecViolation(f"{who} returned an inconsistent column mapping: {exc}") from exc
+        raise SpecViolation(
+            f"{who} returned an inconsistent column mapping: {exc}",
+            component=component.name,
+            requirement="EXP-005",
+        ) from exc
     declared = signature_from_onnx(exported.model)
     for kind, ours, theirs in (
         ("input", exported.signature.inputs, declared.inputs),
@@ -119,6 +125,7 @@ def _check_exported(component: Exporter, exported: object) -> None:
                 f"{[s.describe() for s in ours]} differ from the ONNX graph's "
                 f"{[s.describe() for s in theirs]}",
                 component=component.name,
+                requirement="EXP-004",
             )
 
 

@@ -78,6 +78,10 @@ class PluginInfo:
     status: Status = "not loaded"
     error: str | None = None
     components: list[ComponentClaim] = field(default_factory=list)
+    #: For a plugin refused for breaking a rule of plugins.md: that rule's ID (``"PLG-003"``
+    #: for an unknown hook, ``"PLG-010"``/``"PLG-011"`` for what a hook returned); None
+    #: otherwise (it loaded, or it failed to import or crashed in a hook).
+    requirement: str | None = None
 
     @property
     def origin(self) -> str:
@@ -211,7 +215,10 @@ class Registry:
         self._add(plugin, info)
         self.plugins.append(info)
         if info.status == "error":
-            raise PluginError(f"plugin {info.origin}: {info.error}", plugin=info.name)
+            raise PluginError(
+                f"plugin {info.origin}: {info.error}", plugin=info.name,
+                requirement=info.requirement,
+            )
         return info
 
     def _add(self, plugin: object, info: PluginInfo) -> None:
@@ -230,6 +237,7 @@ class Registry:
                 hints.append(f"{hook} (did you mean {close[0]}?)" if close else hook)
             info.status = "error"
             info.error = "implements unknown hook(s): " + ", ".join(hints)
+            info.requirement = "PLG-003"
             return
         claims: list[ComponentClaim] = []
         for kind, spec in KINDS.items():
@@ -242,6 +250,8 @@ class Registry:
                 except Exception as exc:
                     info.status = "error"
                     info.error = f"hook {spec.hook} failed: {type(exc).__name__}: {exc}"
+                    # Only the registry's own checks of what a hook returned name a rule.
+                    info.requirement = exc.requirement if isinstance(exc, SpecViolation) else None
                     self._pm.unregister(plugin)
                     return
         info.status = "loaded"
@@ -254,7 +264,10 @@ class Registry:
     def _check_components(kind: str, result: object, info: PluginInfo) -> list[ComponentClaim]:
         spec = KINDS[kind]
         if not isinstance(result, list | tuple):
-            raise SpecViolation(f"{spec.hook} must return a list, got {type(result).__name__}")
+            raise SpecViolation(
+                f"{spec.hook} must return a list, got {type(result).__name__}",
+                requirement="PLG-010",
+            )
         claims = []
         for item in result:
             ok = (
@@ -266,10 +279,11 @@ class Registry:
                 what = "subclasses" if spec.returns_classes else "instances"
                 raise SpecViolation(
                     f"{spec.hook} returned {item!r}; it must return {what} of "
-                    f"interlock.{spec.base.__name__}"
+                    f"interlock.{spec.base.__name__}",
+                    requirement="PLG-010",
                 )
             if not isinstance(item.name, str) or not item.name:
-                raise SpecViolation(f"{spec.label} {item!r} has no name")
+                raise SpecViolation(f"{spec.label} {item!r} has no name", requirement="PLG-011")
             claims.append(ComponentClaim(kind, item, info))
         return claims
 

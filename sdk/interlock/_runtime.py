@@ -93,7 +93,8 @@ class Predictor(ABC):
         ``inputs`` holds exactly the signature's inputs, each a NumPy array of the declared
         dtype and shape (string tensors as object arrays of ``str``). Return NumPy arrays of
         the declared output dtypes and shapes; anything else is reported as a
-        :class:`interlock.SpecViolation` naming the runtime and the tensor.
+        :class:`interlock.SpecViolation` naming the runtime and the tensor, whose
+        ``requirement`` is ``"RT-020"``.
         """
 
     def infer(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:

@@ -62,6 +62,7 @@ def load_predictor(
             "requires an interlock.Predictor",
             hint="this is a bug in the runtime plugin: report it to its authors",
             component=runtime,
+            requirement="RT-003",
         )
     if getattr(predictor, "signature", None) != artifact.signature:
         raise SpecViolation(
@@ -70,5 +71,6 @@ def load_predictor(
             hint="a predictor must use the artifact's signature: report it to the plugin's "
             "authors",
             component=runtime,
+            requirement="RT-003",
         )
     return predictor

@@ -20,6 +20,8 @@ from interlock._signature import Signature, TensorSpec
 __all__ = ["TOLERANCES", "SignatureChecks", "compare_outputs", "describe_array"]
 
 _OBJECT = np.dtype(object)
+#: The rule a runtime breaks when its outputs do not match the signature (runtime.md).
+_OUTPUTS_RULE = "RT-020"
 
 #: How far two conforming runtimes' outputs may differ (spec RT-060): ``(rtol, atol)`` per
 #: floating dtype, element ``a`` (candidate) agreeing with ``b`` (reference) when
@@ -249,6 +251,7 @@ class SignatureChecks:
                 f"{type(value).__name__}; the spec requires a numpy.ndarray {rule.spec.describe()}",
                 hint="this is a bug in the runtime plugin: report it to its authors",
                 component=self.runtime,
+            requirement=_OUTPUTS_RULE,
             )
         if rule.is_string:
             normalised = _normalise_strings(value)
@@ -270,6 +273,7 @@ class SignatureChecks:
             hint="either the runtime plugin is wrong or the model's declared output shape is; "
             "compare with another runtime (load_predictor(..., runtime='reference'))",
             component=self.runtime,
+            requirement=_OUTPUTS_RULE,
         )
 
     def _output_names_error(self, outputs: object) -> SpecViolation:
@@ -282,6 +286,7 @@ class SignatureChecks:
             f"dict of exactly its outputs: {', '.join(repr(n) for n in self.outputs)}",
             hint="this is a bug in the runtime plugin: report it to its authors",
             component=self.runtime,
+            requirement=_OUTPUTS_RULE,
         )
 
 

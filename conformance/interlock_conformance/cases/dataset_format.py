@@ -23,6 +23,7 @@ import interlock
 from interlock import DatasetError
 from interlock._dataset import DATASET_CAPABILITIES
 
+from interlock_conformance.attribution import checking
 from interlock_conformance.cases._tables import cast_back, table_mismatch
 from interlock_conformance.markers import capability, component_kind, requirement, when_unclaimed
 from interlock_conformance.vectors import VectorIndex, load_vector_index
@@ -70,12 +71,14 @@ def _check(written: pa.Table, read: pa.Table, what: str) -> None:
 def test_capabilities_come_from_the_spec(component: interlock.DatasetFormat) -> None:
     """Only documented capability strings; type groups and append only with write."""
     unknown = sorted(set(component.capabilities) - set(DATASET_CAPABILITIES))
-    assert not unknown, f"{component.name!r} claims undefined capabilities {unknown}"
+    with checking("DS-090"):
+        assert not unknown, f"{component.name!r} claims undefined capabilities {unknown}"
     if "write" not in component.capabilities:
         dependent = sorted(
             c for c in component.capabilities if c.startswith("types:") or c == "append"
         )
-        assert not dependent, f"{component.name!r} claims {dependent} without 'write'"
+        with checking("DS-092"):
+            assert not dependent, f"{component.name!r} claims {dependent} without 'write'"
 
 
 @requirement("DS-013")
@@ -369,9 +372,11 @@ def test_fingerprint_follows_the_spec_and_the_bytes(
     local = _single_file(component, str(tmp_path)) if layout == "file" else str(tmp_path / "dir")
     dataset = _write(component, table, local)
     fingerprint = dataset.fingerprint()
-    assert re.fullmatch(r"sha256:[0-9a-f]{64}", fingerprint), f"fingerprint {fingerprint!r}"
-    assert fingerprint == _spec_fingerprint(dataset), "fingerprint() does not follow DS-060"
-    assert interlock.open_dataset(local, format=component.name).fingerprint() == fingerprint
+    with checking("DS-060"):
+        assert re.fullmatch(r"sha256:[0-9a-f]{64}", fingerprint), f"fingerprint {fingerprint!r}"
+        assert fingerprint == _spec_fingerprint(dataset), "fingerprint() does not follow DS-060"
+    with checking("DS-062"):
+        assert interlock.open_dataset(local, format=component.name).fingerprint() == fingerprint
 
     # The same files on another filesystem (memory://), under another name.
     memory = fsspec.filesystem("memory")
@@ -386,10 +391,12 @@ def test_fingerprint_follows_the_spec_and_the_bytes(
         )
         memory.pipe_file(target, dataset.filesystem.cat_file(file))
     copy = interlock.open_dataset(f"memory://{copy_root}", format=component.name)
-    assert copy.fingerprint() == fingerprint, "the same files on memory:// have another fingerprint"
-
     changed = _write(component, table.slice(1), local, mode="overwrite")
-    assert changed.fingerprint() != fingerprint, "different content kept the fingerprint"
+    with checking("DS-062"):
+        assert copy.fingerprint() == fingerprint, (
+            "the same files on memory:// have another fingerprint"
+        )
+        assert changed.fingerprint() != fingerprint, "different content kept the fingerprint"
 
 
 @pytest.fixture

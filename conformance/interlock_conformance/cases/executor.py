@@ -24,6 +24,7 @@ import pytest
 import interlock
 from interlock import Dataset, DatasetError, Executor, SignatureMismatch
 
+from interlock_conformance.attribution import checking
 from interlock_conformance.markers import capability, component_kind, requirement
 from interlock_conformance.vectors import VectorIndex
 
@@ -159,27 +160,34 @@ def test_predictions_are_what_predict_gives(component: Executor, job: Job, tmp_p
     prediction columns equal to Predictor.predict for that row; the summary adds up."""
     output = str(tmp_path / "out.parquet")
     summary = _run(component, job, output, keep_columns=["note", "id"])
-    for key in ("rows", "batches", "seconds", "rows_per_second", "output_uri"):
-        assert key in summary, f"the summary {summary} lacks {key!r}"
-    assert summary["rows"] == _ROWS and summary["output_uri"] == output, summary
-    assert summary["batches"] >= _ROWS // _BATCH, (
-        f"{summary['batches']} batches of at most {_BATCH} rows hold {_ROWS} rows"
-    )
     written = interlock.open_dataset(output).to_table()
     expected = _expected(job)
-    assert written.schema.names == ["note", "id", *_OUTPUTS], written.schema.names
-    assert written.schema.field("id").type == pa.int64()
-    for name in _OUTPUTS:
-        assert written.schema.field(name).type == expected.schema.field(name).type, (
-            f"{name} is {written.schema.field(name).type}, predict gives "
-            f"{expected.schema.field(name).type}"
-        )
+    # Each group of checks is about one requirement, so that a failure names that one.
+    with checking("BAT-021"):
+        assert written.schema.names == ["note", "id", *_OUTPUTS], written.schema.names
+        assert written.schema.field("id").type == pa.int64()
+        for name in _OUTPUTS:
+            assert written.schema.field(name).type == expected.schema.field(name).type, (
+                f"{name} is {written.schema.field(name).type}, predict gives "
+                f"{expected.schema.field(name).type}"
+            )
     ordered = _sorted(written, "ordered" in component.capabilities)
-    assert ordered.column("id").to_pylist() == list(range(_ROWS)), "rows are missing or repeated"
-    for name in _OUTPUTS:
-        got = np.asarray(ordered.column(name).combine_chunks().flatten())
-        want = np.asarray(expected.column(name).flatten())
-        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6, err_msg=name)
+    with checking("BAT-020"):
+        assert ordered.column("id").to_pylist() == list(range(_ROWS)), (
+            "rows are missing or repeated"
+        )
+    with checking("BAT-006"):
+        for key in ("rows", "batches", "seconds", "rows_per_second", "output_uri"):
+            assert key in summary, f"the summary {summary} lacks {key!r}"
+        assert summary["rows"] == _ROWS and summary["output_uri"] == output, summary
+        assert summary["batches"] >= _ROWS // _BATCH, (
+            f"{summary['batches']} batches of at most {_BATCH} rows hold {_ROWS} rows"
+        )
+    with checking("BAT-012"):
+        for name in _OUTPUTS:
+            got = np.asarray(ordered.column(name).combine_chunks().flatten())
+            want = np.asarray(expected.column(name).flatten())
+            np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6, err_msg=name)
 
 
 @requirement("BAT-020")

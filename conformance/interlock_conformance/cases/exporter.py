@@ -24,6 +24,7 @@ import pytest
 import interlock
 from interlock import ExportedModel, ExportError, Exporter, InterlockError
 
+from interlock_conformance.attribution import checking
 from interlock_conformance.markers import capability, component_kind, requirement
 
 pytestmark = component_kind("exporter")
@@ -72,12 +73,16 @@ def _runtimes() -> list[str]:
 
 
 def _check_close(name: str, got: np.ndarray, want: np.ndarray, rtol: float, atol: float) -> None:
-    if want.dtype.kind in "iub":
-        assert np.array_equal(got.astype(want.dtype), want), f"{name}: {got[:5]} != {want[:5]}"
-    else:
-        assert np.allclose(got, want, rtol=rtol, atol=atol), (
-            f"{name}: the exported model differs from the framework beyond rtol={rtol}, atol={atol}"
-        )
+    """The exported model's outputs are the framework's: EXP-010, whatever else the case
+    checks."""
+    with checking("EXP-010"):
+        if want.dtype.kind in "iub":
+            assert np.array_equal(got.astype(want.dtype), want), f"{name}: {got[:5]} != {want[:5]}"
+        else:
+            assert np.allclose(got, want, rtol=rtol, atol=atol), (
+                f"{name}: the exported model differs from the framework beyond rtol={rtol}, "
+                f"atol={atol}"
+            )
 
 
 def _column(batch: pa.RecordBatch, name: str) -> np.ndarray:
@@ -334,7 +339,8 @@ def test_can_export_needs_no_import(component: Exporter) -> None:
     and a scikit-learn model is claimed, with no error either way."""
     sample = _sklearn_samples()["classifier"]
     imposter = type("LogisticRegression", (), {"__module__": "not_sklearn.linear_model"})()
-    assert component.can_export(imposter) is False
-    assert component.can_export(sample.model) is True
-    with pytest.raises(InterlockError):
+    with checking("EXP-002"):
+        assert component.can_export(imposter) is False, "can_export claims a look-alike class"
+        assert component.can_export(sample.model) is True
+    with checking("EXP-021"), pytest.raises(InterlockError):
         interlock.export(imposter, sample.table, name="x", store=None)

@@ -18,6 +18,7 @@ import interlock
 from interlock import Server
 
 from interlock_conformance.cases._serving import SERVER_NAME, TOKEN, RunningComponent
+from interlock_conformance.attribution import attribute
 from interlock_conformance.markers import capability, component_kind, requirement
 from interlock_conformance.oip_check import run_check
 from interlock_conformance.oip_check_core import (
@@ -94,13 +95,20 @@ def served(component: Server, serving_store: str, vectors: VectorIndex,
 def test_open_inference_protocol(
     component: Server, oip_check: Check, served: RunningComponent
 ) -> None:
-    """One check of the server checker against the component serving the golden models."""
+    """One check of the server checker against the component serving the golden models; a
+    failure the checker attributes to one requirement (on every model it failed for) is that
+    requirement's, as in a report of ``interlock certify --server``."""
     assert served.target is not None
     results = run_check(oip_check, served.target)
     assert results, f"{oip_check.id} found nothing to check among the golden models"
-    failures = [f"{r.id}: {r.message}" for r in results if r.outcome == "failed"]
-    assert not failures, "; ".join(failures[:5]) + (f" (+{len(failures) - 5} more)"
-                                                     if len(failures) > 5 else "")
+    failed = [r for r in results if r.outcome == "failed"]
+    if failed:
+        failures = [f"{r.id}: {r.message}" for r in failed]
+        error = AssertionError("; ".join(failures[:5]) + (
+            f" (+{len(failures) - 5} more)" if len(failures) > 5 else ""))
+        causes = {r.root_cause for r in failed}
+        cause = causes.pop() if len(causes) == 1 else None
+        raise attribute(error, cause) if cause else error
 
 
 @requirement("SRV-001", "PLG-011")

@@ -1,9 +1,9 @@
 """An exporter whose ``can_export`` answers yes for any object, whatever its framework.
 
 Breaks EXP-002 (``can_export`` tells the exporter's own models from the others, from their
-type), and so EXP-021: ``interlock.export`` of a model nobody handles reaches this exporter
-instead of failing with the list of installed exporters. Otherwise it is the reference
-scikit-learn exporter.
+type); ``interlock.export`` of a model nobody else handles then reaches this exporter, so the
+check of EXP-021 in the same case is blocked. Otherwise it is the reference scikit-learn
+exporter.
 """
 
 from __future__ import annotations

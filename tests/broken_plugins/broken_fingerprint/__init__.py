@@ -1,8 +1,8 @@
 """A dataset format whose fingerprint changes on every call (it hashes the time too).
 
-Breaks DS-060, DS-061 and DS-062 (the fingerprint is the SHA-256 of the canonical listing of
-the files' paths and contents, and nothing else). Otherwise it is the reference Arrow IPC
-format.
+Breaks DS-060 (the fingerprint is the SHA-256 of the canonical listing of the files' paths and
+contents, and nothing else); the checks of DS-062 that follow are blocked by it. Otherwise it is
+the reference Arrow IPC format.
 """
 
 from __future__ import annotations

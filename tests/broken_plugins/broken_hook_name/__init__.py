@@ -2,8 +2,8 @@
 ``interlock_dataset_formats``.
 
 Breaks PLG-003 (a plugin implements only declared hooks; interlock refuses it, naming the
-unknown hook), and so PLG-001, PLG-002 and PLG-007, which the same case checks: the plugin does
-not load. Its format would be the reference Arrow IPC format.
+unknown hook). The plugin does not load, so PLG-001, PLG-002 and PLG-007, which the same case
+checks, are blocked by it. Its format would be the reference Arrow IPC format.
 """
 
 from __future__ import annotations

@@ -2,8 +2,8 @@
 the staging location it is given, and leaves it there when the write fails.
 
 Breaks DS-055 (a format writes only inside the staging location; only the core moves data to
-the URI) and so DS-057 (a failed write leaves nothing behind). A write that succeeds is the
-reference Arrow IPC format's.
+the URI): a failed write leaves a file behind, outside the staging directory that the core
+removes (DS-057). A write that succeeds is the reference Arrow IPC format's.
 """
 
 from __future__ import annotations

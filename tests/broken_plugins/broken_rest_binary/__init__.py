@@ -1,8 +1,9 @@
 """A REST server that sends binary output tensors big-endian (the binary tensor data extension
 is little-endian); JSON outputs are right.
 
-Breaks SRV-082 and SRV-083 (binary data is little-endian, row-major, unpadded), which the
-standard Triton client relies on (SRV-086). Otherwise it is the reference REST server.
+Breaks SRV-083 (binary outputs are in the encoding of SRV-082: little-endian, row-major,
+unpadded), which the standard Triton client relies on (SRV-086). Otherwise it is the reference
+REST server.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """An artifact store that lists versions in name order instead of creation order.
 
-Breaks ART-060 and ART-073 (``versions()`` is oldest first, and a bare name resolves to the
-newest version). Otherwise it is the reference fsspec store.
+Breaks ART-073 (``versions()`` is oldest first), and with it the core's resolution of a bare
+name to the newest version (ART-060), which reads ``versions()``. Otherwise it is the reference
+fsspec store.
 """
 
 from __future__ import annotations
