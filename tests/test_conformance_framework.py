@@ -25,7 +25,6 @@ from interlock_conformance import (
     Report,
     Requirement,
     RequirementsError,
-    capability,
     case_citations,
     certify,
     check_citations,
@@ -39,7 +38,6 @@ from interlock_conformance import (
 from interlock_conformance.report import (
     CaseOutcome,
     CaseResult,
-    Counts,
     Environment,
     PluginSummary,
     count,

@@ -18,13 +18,10 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import platform
 import socket
-import sys
 import time
 import urllib.parse
 from collections.abc import Iterable, Sequence
-from importlib import metadata as distributions
 from pathlib import Path
 
 from interlock import InterlockError
@@ -40,9 +37,9 @@ from interlock_conformance.oip_check_core import (
     registered_checks,
 )
 from interlock_conformance.report import (
+    current_environment,
     CaseResult,
     ComponentSummary,
-    Environment,
     PluginSummary,
     Report,
     count,
@@ -164,18 +161,6 @@ def _server_version(target: Target) -> str | None:
         return None
 
 
-def _environment() -> Environment:
-    packages = {}
-    for name in _PACKAGES:
-        try:
-            packages[name] = distributions.version(name)
-        except distributions.PackageNotFoundError:
-            continue
-    return Environment(
-        python=f"{platform.python_implementation()} {platform.python_version()}",
-        platform=f"{sys.platform} ({platform.platform()})",
-        packages=packages,
-    )
 
 
 def check_server(
@@ -260,7 +245,7 @@ def check_server(
             status="reachable",
         ),
         components=components,
-        environment=_environment(),
+        environment=current_environment(_PACKAGES),
         started_at=started,
         finished_at=finished,
         duration_s=(finished - started).total_seconds(),

@@ -78,6 +78,25 @@ class Environment(_Strict):
     )
 
 
+def current_environment(packages: Iterable[str]) -> Environment:
+    """Describe this interpreter and the installed versions of ``packages`` (absent ones left out)."""
+    import platform
+    import sys
+    from importlib import metadata
+
+    versions = {}
+    for name in packages:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return Environment(
+        python=f"{platform.python_implementation()} {platform.python_version()}",
+        platform=f"{sys.platform} ({platform.platform()})",
+        packages=versions,
+    )
+
+
 class CaseFailure(_Strict):
     """Why one case failed."""
 

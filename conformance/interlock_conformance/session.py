@@ -14,12 +14,9 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import os
-import platform
 import shutil
-import sys
 import tempfile
 from fnmatch import fnmatch
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -38,9 +35,9 @@ from interlock_conformance.markers import (
     UNCLAIMED_MARK,
 )
 from interlock_conformance.report import (
+    current_environment,
     CaseResult,
     ComponentSummary,
-    Environment,
     PluginSummary,
     Report,
     count,
@@ -363,7 +360,7 @@ class ConformanceSession:
                 )
                 for claim in info.components
             ],
-            environment=_environment(),
+            environment=current_environment(_PACKAGES),
             started_at=self.started,
             finished_at=finished,
             duration_s=(finished - self.started).total_seconds(),
@@ -425,18 +422,6 @@ def _within(arg: str, root: Path) -> bool:
     return True
 
 
-def _environment() -> Environment:
-    packages = {}
-    for name in _PACKAGES:
-        try:
-            packages[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            continue
-    return Environment(
-        python=f"{platform.python_implementation()} {platform.python_version()}",
-        platform=f"{sys.platform} ({platform.platform()})",
-        packages=packages,
-    )
 
 
 def _vectors_digest() -> str | None:

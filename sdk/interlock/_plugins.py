@@ -21,7 +21,6 @@ import pluggy
 
 from interlock import hookspecs
 from interlock._artifact import ArtifactStore
-from interlock._component import Component
 from interlock._dataset import DatasetFormat
 from interlock._errors import InterlockError, PluginError, SpecViolation
 from interlock._executor import Executor
