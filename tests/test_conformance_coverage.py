@@ -20,10 +20,7 @@ TESTS = Path(__file__).resolve().parent
 #: Requirements no case and no test can check, with why: spec defects, reported to be fixed in
 #: the spec (made checkable or turned into guidance). The test fails if one of them becomes
 #: checked (drop it from here then) or if anything else goes unchecked.
-UNCHECKABLE = {
-    "SRV-144": "a constant-time token comparison cannot be observed reliably from outside the "
-    "server (timing noise on loopback dwarfs a comparison); only code review can check it",
-}
+UNCHECKABLE: dict[str, str] = {}
 
 
 def _test_files() -> list[Path]:
