@@ -72,7 +72,10 @@ def build_model() -> Any:
     for layer, (fan_in, fan_out) in enumerate(zip(sizes, sizes[1:])):
         w = (rng.standard_normal((fan_in, fan_out)) / np.sqrt(fan_in)).astype(np.float32)
         b = (rng.standard_normal(fan_out) * 0.1).astype(np.float32)
-        weights += [numpy_helper.from_array(w, f"w{layer}"), numpy_helper.from_array(b, f"b{layer}")]
+        weights += [
+            numpy_helper.from_array(w, f"w{layer}"),
+            numpy_helper.from_array(b, f"b{layer}"),
+        ]
         last = layer == len(sizes) - 2
         out = "y" if last else f"z{layer}"
         nodes.append(helper.make_node("MatMul", [current, f"w{layer}"], [f"m{layer}"]))
@@ -286,6 +289,42 @@ def servers(work: Path, cpu: str | None, batching: bool) -> Iterator[dict[str, A
             process.stop()
 
 
+def check_answers(endpoints: dict[str, Any],
+                  requests: dict[tuple[str, int], tuple[Path, int | None]],
+                  model_path: Path) -> None:
+    """Every endpoint must compute what onnxruntime computes: a fair race runs the same model."""
+    import grpc
+    import onnxruntime as ort
+    from interlock_grpc._generated import open_inference_grpc_pb2 as pb
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    session = ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
+    for batch in BATCHES:
+        expected = session.run(None, {"x": inputs(batch)})[0]
+        for name, (protocol, kind, address) in endpoints.items():
+            path, json_length = requests[kind, batch]
+            if protocol == "grpc":
+                with grpc.insecure_channel(address) as channel:
+                    call = channel.unary_unary("/inference.GRPCInferenceService/ModelInfer")
+                    answer = pb.ModelInferResponse.FromString(call(path.read_bytes(), timeout=30))
+                got = np.frombuffer(answer.raw_output_contents[0], dtype=np.float32)
+            else:
+                headers = {"Content-Type": "application/json"}
+                if json_length is not None:
+                    headers["Inference-Header-Content-Length"] = str(json_length)
+                post = urllib.request.Request(address, data=path.read_bytes(), headers=headers)
+                with urllib.request.urlopen(post, timeout=30) as response:
+                    body = response.read()
+                    header = response.headers.get("Inference-Header-Content-Length")
+                if header is None:
+                    got = np.asarray(json.loads(body)["outputs"][0]["data"], dtype=np.float32)
+                else:
+                    got = np.frombuffer(body[int(header):], dtype=np.float32)
+            if not np.allclose(got.reshape(expected.shape), expected, rtol=1e-4, atol=1e-5):
+                sys.exit(f"{name} answered batch {batch} with other values than onnxruntime")
+
+
 # -- load ---------------------------------------------------------------------------------------
 
 
@@ -364,7 +403,7 @@ def main() -> None:
         work = Path(tmp)
         requests = write_requests(work)
         with servers(work, server_cpu, batching=True) as endpoints:
-            def measure(name: str, batch: int, concurrency: int, seconds: float) -> dict[str, float]:
+            def measure(name: str, batch: int, concurrency: int, seconds: float) -> dict[str, Any]:
                 protocol, kind, address = endpoints[name]
                 request = requests[kind, batch]
                 if protocol == "rest":
@@ -372,7 +411,8 @@ def main() -> None:
                 return run_grpc(address, request, concurrency, seconds, load_cpu,
                                 args.grpc_processes)
 
-            for name in endpoints:  # warm-up: first calls, connection set-up, JIT of nothing
+            check_answers(endpoints, requests, work / "model.onnx")
+            for name in endpoints:  # warm-up: first calls (measured by interlock), connections
                 measure(name, 1, 8, 1.0)
             plain = [n for n in endpoints if "batching" not in n]
             for repeat in range(args.repeats):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Callable
 
 import interlock
@@ -229,3 +230,35 @@ def test_batching_options_are_validated() -> None:
         BatchingOptions(max_queue=0)
     with pytest.raises(ValidationError):
         BatchingOptions(max_batch_sise=4)  # type: ignore[call-arg]
+
+
+@requirement("SRV-022")
+def test_a_fast_model_runs_on_the_event_loop_and_a_slow_one_in_threads() -> None:
+    def recording(delay_s: float) -> tuple[Callable[[Arrays], Arrays], list[int]]:
+        threads: list[int] = []
+
+        def run_model(inputs: Arrays) -> Arrays:
+            threads.append(threading.get_ident())
+            time.sleep(delay_s)
+            return {"y": inputs["x"] * 2}
+
+        return run_model, threads
+
+    async def main(run_model: Callable[[Arrays], Arrays]) -> int:
+        batcher = DynamicBatcher(run_model, BatchingOptions(max_batch_size=4, max_batch_delay_ms=0))
+        for value in range(6):
+            answer = await batcher.submit(rows(float(value)))
+            assert float(answer["y"][0, 0]) == 2 * value
+        await batcher.close()
+        return threading.get_ident()
+
+    fast, fast_threads = recording(0.0)
+    loop_thread = run(main(fast))
+    # The first calls run in worker threads while the model is measured, then on the loop:
+    # a thread hop would cost more than such a call.
+    assert all(thread != loop_thread for thread in fast_threads[:3])
+    assert fast_threads[3:] and all(thread == loop_thread for thread in fast_threads[3:])
+
+    slow, slow_threads = recording(0.005)  # 5 ms per row, over inline_below_ms (1 ms)
+    loop_thread = run(main(slow))
+    assert len(slow_threads) == 6 and all(thread != loop_thread for thread in slow_threads)

@@ -148,7 +148,9 @@ def _machine() -> str:
 
 
 def _markdown(rows: list[list[str]], header: list[str]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    # The server column reads left to right; the figures line up on the right.
+    rule = "|" + "|".join("---" if name == "server" else "---:" for name in header) + "|"
+    lines = ["| " + " | ".join(header) + " |", rule]
     lines += ["| " + " | ".join(cell or " " for cell in row) + " |" for row in rows]
     return "\n".join(lines)
 
@@ -160,11 +162,23 @@ def report(samples: list[Sample], args: argparse.Namespace, load_before: tuple[f
     cells = _cells(samples)
     rows = _table(cells)
     checks = _targets(cells)
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(HEADER)]
+    header = HEADER
+    failed = sum(cell.errors for cell in cells.values())
+    if not failed:  # an empty column says nothing: say it once below instead
+        header, rows = header[:-1], [row[:-1] for row in rows]
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
+    def line(cells: list[str]) -> str:
+        # The server column (the third) reads left to right; the figures line up right.
+        return "  ".join(
+            c.ljust(w) if i == 2 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths))
+        )
+
     print()
-    print("  ".join(h.ljust(w) if i == 2 else h.rjust(w) for i, (h, w) in enumerate(zip(HEADER, widths))))
+    print(line(header))
     for row in rows:
-        print("  ".join(c.ljust(w) if i == 2 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))))
+        print(line(row))
+    errors = f"{failed} requests failed (see the errors column)" if failed else "no request failed"
+    print(f"\n{errors}")
     print("\ntargets (batch 1, concurrency 8 unless stated):")
     for what, value, ok in checks:
         print(f"  {'PASS' if ok else 'FAIL'}  {what}: {value}")
@@ -174,15 +188,17 @@ def report(samples: list[Sample], args: argparse.Namespace, load_before: tuple[f
     if doc is None:
         return
     today = datetime.date.today().isoformat()
-    pinning = ("servers pinned to CPU 0, load generators to CPU 1 (taskset)" if pinned_cpus
-               else "no CPU pinning")
+    pinning = ("Servers pinned to CPU 0, load generators to CPU 1 (taskset)" if pinned_cpus
+               else "No CPU pinning")
     section = "\n".join([
         BEGIN,
         f"Measured {today} on {_machine()}; {load} (1, 5, 15 min). {versions}. "
         f"{pinning}; medians of {args.repeats} interleaved repetitions of {args.duration:g} s "
         f"per cell.",
         "",
-        _markdown(rows, HEADER),
+        _markdown(rows, header),
+        "",
+        f"{errors[0].upper()}{errors[1:]}.",
         "",
         "Targets (batch 1, concurrency 8 unless stated):",
         "",

@@ -82,6 +82,7 @@ _SHAPED: dict[type, bool] = {}
 class _GuardedProtocol(HttpToolsProtocol):
     header_timeout: float = 30.0
     _header_timer: asyncio.TimerHandle | None = None
+    _awaiting_headers = False
 
     def _arm(self) -> None:
         self._disarm()
@@ -101,11 +102,19 @@ class _GuardedProtocol(HttpToolsProtocol):
         super().connection_made(transport)
         self._arm()
 
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        # The clock starts only when a chunk leaves a request's headers incomplete: a request
+        # whose headers arrive in one piece (nearly all of them) costs no timer.
+        if self._awaiting_headers and self._header_timer is None:
+            self._arm()
+
     def on_message_begin(self) -> None:
         super().on_message_begin()
-        self._arm()
+        self._awaiting_headers = True
 
     def on_headers_complete(self) -> None:
+        self._awaiting_headers = False
         self._disarm()
         super().on_headers_complete()
         cycle = self.cycle

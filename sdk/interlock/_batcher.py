@@ -76,10 +76,10 @@ class DynamicBatcher:
     worker thread (``executor``; the default executor when None), so that new requests
     gather while a batch runs, or, once its calls are known to take less than
     ``inline_below_ms`` per row (running average), on the event loop itself, where a thread
-    hop would cost more than the call. Every output must have as many rows as the merged inputs; when one
-    does not, the requests of that batch are run one by one instead, as they are when the
-    merged call fails (so one bad request cannot fail its neighbours). ``on_batch(rows)`` is
-    told the row count of every runtime call (metrics).
+    hop would cost more than the call. Every output must have as many rows as the merged
+    inputs; when one does not, the requests of that batch are run one by one instead, as they
+    are when the merged call fails (so one bad request cannot fail its neighbours).
+    ``on_batch(rows)`` is told the row count of every runtime call (metrics).
 
     One batcher serves one asyncio event loop.
     """
