@@ -14,6 +14,7 @@ from interlock._errors import (
 )
 
 __all__ = [
+    "HeadersTooLarge",
     "MethodNotAllowed",
     "NotFound",
     "ProtocolError",
@@ -36,6 +37,10 @@ class Unauthorized(InterlockError):
 
 class RequestTooLarge(InterlockError):
     """The request body exceeds the server's limit (HTTP 413, RESOURCE_EXHAUSTED)."""
+
+
+class HeadersTooLarge(InterlockError):
+    """The request line and headers exceed the server's limit (HTTP 431)."""
 
 
 class RequestTimeout(InterlockError):
@@ -64,6 +69,7 @@ _STATUS: tuple[tuple[type[InterlockError], int, str], ...] = (
     (MethodNotAllowed, 405, "UNIMPLEMENTED"),
     (RequestTimeout, 408, "DEADLINE_EXCEEDED"),
     (RequestTooLarge, 413, "RESOURCE_EXHAUSTED"),
+    (HeadersTooLarge, 431, "RESOURCE_EXHAUSTED"),
     (OverloadedError, 503, "UNAVAILABLE"),
 )
 

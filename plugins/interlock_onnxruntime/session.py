@@ -66,7 +66,18 @@ class OnnxRuntimePredictor(Predictor):
         self.session = session
         # Cached once: _run is on the hot path.
         self._output_names = [output.name for output in session.get_outputs()]
-        self._session_run = session.run
+        # InferenceSession.run is a Python wrapper around the C++ session's run: it checks the
+        # input names (Predictor.infer has checked the whole feed already) and retries on the
+        # CPU provider when an accelerator fails (interlock refuses to fall back silently).
+        # Calling the C++ method saves about 7 us a call, a quarter of a small model's run;
+        # an onnxruntime without it keeps the wrapper.
+        native = getattr(session, "_sess", None)
+        if callable(getattr(native, "run", None)):
+            names = self._output_names
+            native_run = native.run
+            self._session_run = lambda _, feed: native_run(names, feed, None)
+        else:
+            self._session_run = session.run
         super().__init__(
             artifact.signature,
             artifact.columns,

@@ -1,8 +1,9 @@
 """interlock's reference server: the Open Inference Protocol over HTTP/REST.
 
 Registered through the ``interlock`` entry-point group like any vendor plugin; the component is
-the server ``rest`` (see ``docs/serving.md`` and ``specs/v1/serving.md``). A lean ASGI
-application on uvicorn (httptools, uvloop), JSON by orjson, the binary tensor data extension,
+the server ``rest`` (see ``docs/serving.md`` and ``specs/v1/serving.md``). Its own HTTP/1.1
+layer (httptools' parser on an asyncio protocol, uvloop), JSON by orjson, the binary tensor data
+extension,
 Prometheus metrics and optional bearer-token auth; models, batching and back-pressure come from
 the shared serving core (:class:`interlock.ModelRepository`).
 """

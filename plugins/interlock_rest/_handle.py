@@ -1,11 +1,9 @@
-"""The REST server's handle: uvicorn on the caller's event loop, start, address, graceful stop."""
+"""The REST server's handle: interlock's HTTP/1.1 server on the caller's event loop."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import socket
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from interlock._errors import InterlockError, MissingDependencyError
 from interlock._server import ServerHandle
@@ -14,13 +12,14 @@ if TYPE_CHECKING:
     from interlock._repository import ModelRepository
     from interlock._server_options import ServerOptions
 
+    from interlock_rest._http import HttpServer
     from interlock_rest.app import RestApp
 
 __all__ = ["RestHandle"]
 
 
 class RestHandle(ServerHandle):
-    """One uvicorn server bound to a repository, on the caller's event loop."""
+    """One HTTP server bound to a repository, on the caller's event loop."""
 
     scheme = "http"
 
@@ -40,65 +39,47 @@ class RestHandle(ServerHandle):
         self._requested_port = options.port if options.port is not None else default_port
         self.port = 0
         self.app: RestApp | None = None
-        self._server: Any = None
-        self._socket: socket.socket | None = None
-        self._ticker: asyncio.Task[None] | None = None
+        self._server: HttpServer | None = None
 
     async def start(self) -> None:
         """Bind the socket (port 0: any free port) and start accepting requests."""
         try:
-            import uvicorn
-        except ImportError:
-            raise MissingDependencyError("uvicorn", "serve", purpose="the REST server") from None
+            import httptools  # noqa: F401
+            import orjson  # noqa: F401
+        except ImportError as exc:
+            raise MissingDependencyError(
+                exc.name or "httptools", "serve", purpose="the REST server"
+            ) from None
         from interlock_oip.metrics import metrics_for
 
-        from interlock_rest._protocol import guarded_protocol
+        from interlock_rest._http import HttpServer
         from interlock_rest.app import RestApp
 
         options = self.options
         self.app = RestApp(self.repository, options, metrics_for(self.repository))
-        config = uvicorn.Config(
+        server = HttpServer(
             self.app,
-            host=self.host,
-            port=self._requested_port,
-            loop="none",
-            http=guarded_protocol(options.read_timeout_s),
-            ws="none",
-            lifespan="off",
-            interface="asgi3",
-            access_log=False,
-            log_level="warning",
-            server_header=False,
-            # Nothing here reads the client address or scheme, so X-Forwarded-* rewriting
-            # would only add a middleware call to every request.
-            proxy_headers=False,
-            timeout_keep_alive=options.keep_alive_s,  # type: ignore[arg-type]  # a float works
-            limit_concurrency=options.max_connections,
+            read_timeout_s=options.read_timeout_s,
+            keep_alive_s=options.keep_alive_s,
+            max_connections=options.max_connections,
+            max_body_bytes=options.max_request_bytes,
         )
-        config.load()
-        self._socket = sock = _bind(self.host, self._requested_port)
-        server = uvicorn.Server(config)
-        server.lifespan = config.lifespan_class(config)
-        await server.startup(sockets=[sock])
+        sock = _bind(self.host, self._requested_port)
+        try:
+            await server.start(sock)
+        except BaseException:
+            sock.close()
+            raise
         self._server = server
         self.host, self.port = sock.getsockname()[:2]
-        # uvicorn refreshes its Date header once a second on this tick.
-        self._ticker = asyncio.get_running_loop().create_task(server.main_loop())
 
     async def stop(self, grace_seconds: float = 10.0) -> None:
         """Report not-ready, stop accepting, let in-flight requests finish, then close."""
         if self.app is not None:
             self.app.draining = True
-        server = self._server
-        if server is None:
-            return
-        self._server = None
-        server.should_exit = True
-        if self._ticker is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._ticker
-        server.config.timeout_graceful_shutdown = max(grace_seconds, 0.001)
-        await server.shutdown(sockets=[self._socket] if self._socket else None)
+        server, self._server = self._server, None
+        if server is not None:
+            await server.stop(grace_seconds)
 
 
 def _bind(host: str, port: int) -> socket.socket:

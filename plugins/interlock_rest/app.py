@@ -1,9 +1,12 @@
-"""The ASGI application of the REST server: routing, auth, body limits, errors, metrics.
+"""The REST application: routing, auth, body decoding, errors and metrics, over one repository.
 
-A raw ASGI callable, no web framework and no middleware: the request path does one path
-split, a dict lookup or two, orjson, and the serving core's ``infer``. Per-model metadata is
-serialised once. Every failure becomes ``{"error": "..."}`` with a 4xx/503 status; only a bug
-in interlock or a runtime yields a 500, and no request can stop the server.
+No web framework and no ASGI: the HTTP layer (:mod:`interlock_rest._http`) hands over a parsed
+:class:`~interlock_rest._http.Request` with its whole body, and the application answers with
+a status, a body and headers. The request path does one path split, a dict lookup or two,
+orjson, and the model; a fast unbatched model answers without a task
+(:meth:`ServedModel.infer_now`). Per-model metadata is serialised once. Every failure becomes
+``{"error": "..."}`` with a 4xx/503 status; only a bug in interlock or a runtime yields a 500,
+and no request can stop the server.
 """
 
 from __future__ import annotations
@@ -13,28 +16,27 @@ import logging
 import math
 import time
 import zlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
 
 import interlock
 import orjson
 from interlock._errors import InterlockError, OverloadedError
 from interlock_oip.auth import BearerToken
-from interlock_oip.deadlines import Deadlines
 from interlock_oip.errors import (
     MethodNotAllowed,
     NotFound,
     ProtocolError,
-    RequestTimeout,
-    RequestTooLarge,
     Unauthorized,
     http_status,
 )
 from interlock_oip.metrics import CONTENT_TYPE
 
-from interlock_rest.infer import ModelView, encode_response, parse_request
+from interlock_rest._http import Request, Response, too_large
+from interlock_rest.infer import InferCall, ModelView, encode_response, parse_request
 
 if TYPE_CHECKING:
+    import numpy as np
     from interlock._repository import ModelRepository, ServedModel
     from interlock._server_options import ServerOptions
     from interlock_oip.metrics import ServingMetrics
@@ -43,16 +45,20 @@ __all__ = ["RestApp"]
 
 logger = logging.getLogger("interlock.rest")
 
-Scope = dict[str, Any]
-Receive = Callable[[], Awaitable[dict[str, Any]]]
-Send = Callable[[dict[str, Any]], Awaitable[None]]
-
 _JSON = b"application/json"
 _BINARY = b"application/octet-stream"
+_METRICS = CONTENT_TYPE.encode()
 _MODELS_PREFIX = "/v2/models/"
 _LIVE = orjson.dumps({"live": True})
 _READY = orjson.dumps({"ready": True})
 _EXTENSIONS = ["binary_tensor_data"]
+_NO_HEADERS: tuple[tuple[bytes, bytes], ...] = ()
+
+#: Endpoints that need the token when one is set (health probes do not).
+_GUARDED = frozenset({"server", "metrics", "model", "model_ready", "infer"})
+#: Endpoints counted in the request metrics, and their metric names.
+_COUNTED = {"infer": "infer", "model": "metadata"}
+
 
 class RestApp:
     """The Open Inference Protocol REST endpoints over one model repository."""
@@ -65,8 +71,6 @@ class RestApp:
         self.draining = False
         self._token = BearerToken(options.token) if options.token else None
         self._max_body = options.max_request_bytes
-        self._read_timeout = options.read_timeout_s
-        self._body_deadlines = Deadlines(options.read_timeout_s)
         self._server_metadata = orjson.dumps(
             {
                 "name": options.server_name,
@@ -76,57 +80,68 @@ class RestApp:
         )
         self._views: dict[int, ModelView] = {}
 
-    # -- ASGI ------------------------------------------------------------------------------
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            return  # lifespan is off and websockets are disabled: nothing else arrives
-        state = _Exchange(send)
-        try:
-            await self._route(scope, receive, state)
-        except InterlockError as exc:
-            await state.error(exc)
-        except asyncio.CancelledError:
-            # The graceful-shutdown grace period ran out: tell the client to retry elsewhere
-            # rather than leave it with a reset connection.
-            await state.error(
-                OverloadedError(
-                    "the server is shutting down",
-                    retry_after=1.0,
-                    hint="retry on another replica, or here once the server is back",
-                )
-            )
-            raise
-        except Exception:
-            logger.exception("unexpected error answering %s %s", scope["method"], scope["path"])
-            await state.error(InterlockError("internal server error; see the server log"))
-
-    def _view(self, model: ServedModel) -> ModelView:
-        view = self._views.get(id(model))
-        if view is None or view.model is not model:
-            view = self._views[id(model)] = ModelView(model)
-        return view
-
     @property
     def ready(self) -> bool:
         """Whether readiness probes succeed (models loaded, not draining)."""
         return self.repository.ready and not self.draining
 
-    def _authorize(self, scope: Scope) -> None:
-        if self._token is None:
-            return
-        for key, value in scope["headers"]:
-            if key == b"authorization":
-                if self._token.accepts(value):
-                    return
-                break
-        raise Unauthorized(
-            "this server requires a bearer token", hint="send 'Authorization: Bearer <token>'"
+    # -- the HTTP layer's interface ----------------------------------------------------------
+
+    def handle(self, request: Request) -> Response | Coroutine[Any, Any, Response]:
+        """The answer to ``request``, or a coroutine computing it; never raises."""
+        try:
+            return self._route(request)
+        except InterlockError as exc:
+            return self.error(exc)
+        except Exception:
+            logger.exception("unexpected error answering %s %s", request.method, request.path)
+            return self.error(InterlockError("internal server error; see the server log"))
+
+    def check_head(self, request: Request) -> Response | None:
+        """Refuse, before a large body is read, a request that would be refused anyway: an
+        unknown path, a wrong method, a missing token, an unknown model."""
+        try:
+            endpoint, name, version = self._locate(request)
+        except InterlockError as exc:
+            return self.error(exc)
+        try:
+            if endpoint in _GUARDED:
+                self._authorize(request)
+            if name is not None:
+                self.repository.get(name, version)
+        except InterlockError as exc:
+            if endpoint in _COUNTED:
+                self._count(_COUNTED[endpoint], name or "", version, str(http_status(exc)))
+            return self.error(exc)
+        return None
+
+    def error(self, exc: InterlockError) -> Response:
+        """``{"error": message}`` with the status of the error's kind and its headers."""
+        extra: tuple[tuple[bytes, bytes], ...] = _NO_HEADERS
+        if isinstance(exc, OverloadedError):
+            extra = ((b"retry-after", str(max(1, math.ceil(exc.retry_after))).encode()),)
+        elif isinstance(exc, MethodNotAllowed):
+            extra = ((b"allow", exc.allow.encode()),)
+        elif isinstance(exc, Unauthorized):
+            extra = ((b"www-authenticate", b"Bearer"),)
+        return http_status(exc), orjson.dumps({"error": str(exc)}), _JSON, extra
+
+    def cut_off(self) -> Response:
+        """The answer for a request the shutdown grace period cut off: retry elsewhere."""
+        return self.error(
+            OverloadedError(
+                "the server is shutting down",
+                retry_after=1.0,
+                hint="retry on another replica, or here once the server is back",
+            )
         )
 
-    async def _route(self, scope: Scope, receive: Receive, state: _Exchange) -> None:
-        path: str = scope["path"]
-        method: str = scope["method"]
+    # -- routing -----------------------------------------------------------------------------
+
+    def _locate(self, request: Request) -> tuple[str, str | None, str | None]:
+        """(endpoint, model name, version) of the request; 404/405 when there is none."""
+        path = request.path
+        method = request.method
         if path.startswith(_MODELS_PREFIX):
             parts = path[len(_MODELS_PREFIX) :].split("/")
             name = parts[0]
@@ -135,108 +150,157 @@ class RestApp:
             if len(rest) >= 2 and rest[0] == "versions" and rest[1]:
                 version = rest[1]
                 rest = rest[2:]
-            if name and not rest:
-                _require(method, "GET")
-                self._authorize(scope)
-                await self._model_metadata(state, name, version)
-                return
             if name and rest == ["infer"]:
                 _require(method, "POST")
-                self._authorize(scope)
-                await self._infer(scope, receive, state, name, version)
-                return
+                return "infer", name, version
+            if name and not rest:
+                _require(method, "GET")
+                return "model", name, version
             if name and rest == ["ready"]:
                 _require(method, "GET")
-                self._authorize(scope)
-                await self._model_ready(state, name, version)
-                return
+                return "model_ready", name, version
         elif path == "/v2/health/live":
             _require(method, "GET")
-            await state.respond(200, _LIVE)
-            return
+            return "live", None, None
         elif path == "/v2/health/ready":
             _require(method, "GET")
+            return "ready", None, None
+        elif path in ("/v2", "/v2/"):
+            _require(method, "GET")
+            return "server", None, None
+        elif path == "/metrics":
+            _require(method, "GET")
+            return "metrics", None, None
+        raise NotFound(
+            f"no endpoint at {path[:200]!r}",
+            hint="the Open Inference Protocol endpoints live under /v2 (see GET /v2)",
+        )
+
+    def _authorize(self, request: Request) -> None:
+        if self._token is None:
+            return
+        value = request.header(b"authorization")
+        if value is not None and self._token.accepts(value):
+            return
+        raise Unauthorized(
+            "this server requires a bearer token", hint="send 'Authorization: Bearer <token>'"
+        )
+
+    def _route(self, request: Request) -> Response | Coroutine[Any, Any, Response]:
+        endpoint, name, version = self._locate(request)
+        if endpoint in _GUARDED:
+            self._authorize(request)
+        if endpoint == "infer":
+            assert name is not None
+            return self._infer(request, name, version)
+        if endpoint == "model":
+            assert name is not None
+            return self._model_metadata(name, version)
+        if endpoint == "model_ready":
+            assert name is not None
+            return self._model_ready(name, version)
+        if endpoint == "live":
+            return 200, _LIVE, _JSON, _NO_HEADERS
+        if endpoint == "ready":
             if not self.ready:
                 raise OverloadedError(
                     "the server is not ready" + (" (draining)" if self.draining else ""),
                     retry_after=1.0,
                     hint="wait for the models to load; a draining server does not come back",
                 )
-            await state.respond(200, _READY)
-            return
-        elif path in ("/v2", "/v2/"):
-            _require(method, "GET")
-            self._authorize(scope)
-            await state.respond(200, self._server_metadata)
-            return
-        elif path == "/metrics":
-            _require(method, "GET")
-            self._authorize(scope)
-            await state.respond(200, self.metrics.render(), CONTENT_TYPE.encode())
-            return
-        raise NotFound(
-            f"no endpoint at {path[:200]!r}",
-            hint="the Open Inference Protocol endpoints live under /v2 (see GET /v2)",
-        )
+            return 200, _READY, _JSON, _NO_HEADERS
+        if endpoint == "server":
+            return 200, self._server_metadata, _JSON, _NO_HEADERS
+        return 200, self.metrics.render(), _METRICS, _NO_HEADERS
 
     # -- endpoints -------------------------------------------------------------------------
 
-    async def _model_metadata(self, state: _Exchange, name: str, version: str | None) -> None:
+    def _view(self, model: ServedModel) -> ModelView:
+        view = self._views.get(id(model))
+        if view is None or view.model is not model:
+            view = self._views[id(model)] = ModelView(model)
+        return view
+
+    def _model_metadata(self, name: str, version: str | None) -> Response:
         status = "500"
         try:
             model = self.repository.get(name, version)
-            await state.respond(200, self._view(model).metadata)
+            reply = 200, self._view(model).metadata, _JSON, _NO_HEADERS
             status = "200"
+            return reply
         except InterlockError as exc:
             status = str(http_status(exc))
             raise
         finally:
             self._count("metadata", name, version, status)
 
-    async def _model_ready(self, state: _Exchange, name: str, version: str | None) -> None:
+    def _model_ready(self, name: str, version: str | None) -> Response:
         model = self.repository.get(name, version)
         if not (model.ready and not self.draining):
             raise OverloadedError(
                 f"model '{model.name}:{model.version}' is not ready", retry_after=1.0
             )
-        await state.respond(200, self._view(model).ready_body)
+        return 200, self._view(model).ready_body, _JSON, _NO_HEADERS
 
-    async def _infer(
-        self, scope: Scope, receive: Receive, state: _Exchange, name: str, version: str | None
-    ) -> None:
+    def _infer(
+        self, request: Request, name: str, version: str | None
+    ) -> Response | Coroutine[Any, Any, Response]:
         start = time.perf_counter()
-        status = "500"  # until proven otherwise: a bug or a cancellation must not count as 200
         model: ServedModel | None = None
+        status = "500"  # until proven otherwise: a bug must not count as 200
         try:
             model = self.repository.get(name, version)
             view = self._view(model)
-            body, header_length = await self._read_body(scope, receive)
-            call = parse_request(view, body, header_length)
-            outputs = await model.infer(call.inputs)
-            payload, json_length = encode_response(view, call, outputs)
-            if json_length is None:
-                await state.respond(200, payload)
-            else:
-                await state.respond(
-                    200,
-                    payload,
-                    _BINARY,
-                    ((b"inference-header-content-length", str(json_length).encode()),),
-                )
+            call = parse_request(view, *self._body(request))
+            outputs = model.infer_now(call.inputs)
+            if outputs is None:  # batched, slow or not loaded: the answer comes later
+                status = ""
+                return self._infer_later(model, view, call, start)
+            reply = _infer_reply(view, call, outputs)
             status = "200"
+            return reply
         except InterlockError as exc:
             status = str(http_status(exc))
             raise
-        except asyncio.CancelledError:
-            status = "503"  # shutdown grace period over: answered 503 by __call__
-            raise
         finally:
-            if model is not None:
-                self.metrics.observe_request(
-                    "rest", "infer", model.name, model.version, status, time.perf_counter() - start
-                )
-            else:
-                self._count("infer", name, version, status)
+            if status:
+                self._observe_infer(model, name, version, status, start)
+
+    async def _infer_later(
+        self, model: ServedModel, view: ModelView, call: InferCall, start: float
+    ) -> Response:
+        status = "500"
+        try:
+            outputs = await model.infer(call.inputs)
+            reply = _infer_reply(view, call, outputs)
+            status = "200"
+            return reply
+        except InterlockError as exc:
+            status = str(http_status(exc))
+            return self.error(exc)
+        except asyncio.CancelledError:
+            status = "503"  # shutdown grace period over: the HTTP layer answers 503
+            raise
+        except Exception:
+            logger.exception("unexpected error in inference on %s:%s", model.name, model.version)
+            return self.error(InterlockError("internal server error; see the server log"))
+        finally:
+            self._observe_infer(model, model.name, model.version, status, start)
+
+    def _observe_infer(
+        self,
+        model: ServedModel | None,
+        name: str,
+        version: str | None,
+        status: str,
+        start: float,
+    ) -> None:
+        if model is not None:
+            self.metrics.observe_request(
+                "rest", "infer", model.name, model.version, status, time.perf_counter() - start
+            )
+        else:
+            self._count("infer", name, version, status)
 
     def _count(self, endpoint: str, name: str, version: str | None, status: str) -> None:
         # Unknown names are not labels: clients must not be able to grow the label set.
@@ -246,97 +310,31 @@ class RestApp:
 
     # -- request body ----------------------------------------------------------------------
 
-    async def _read_body(self, scope: Scope, receive: Receive) -> tuple[bytes, int | None]:
-        declared: int | None = None
+    def _body(self, request: Request) -> tuple[bytes, int | None]:
+        """The (decompressed) body and the Inference-Header-Content-Length, if sent."""
         header_length: int | None = None
         encoding: bytes | None = None
-        for key, value in scope["headers"]:
-            if key == b"content-length":
-                declared = _header_int(value, "Content-Length")
-            elif key == b"inference-header-content-length":
+        for key, value in request.headers:
+            if key == b"inference-header-content-length":
                 header_length = _header_int(value, "Inference-Header-Content-Length")
             elif key == b"content-encoding":
                 encoding = value.strip().lower()
-        limit = self._max_body
-        if declared is not None and declared > limit:
-            raise _too_large(declared, limit)
-        chunks: list[bytes] = []
-        received = 0
-        deadlines = self._body_deadlines
-        task = deadlines.start()
-        try:
-            while True:
-                message = await receive()
-                if message["type"] != "http.request":
-                    raise ProtocolError("the client disconnected before sending the body")
-                chunk = message.get("body", b"")
-                if chunk:
-                    received += len(chunk)
-                    if received > limit:
-                        raise _too_large(received, limit)
-                    chunks.append(chunk)
-                if not message.get("more_body", False):
-                    break
-        except asyncio.CancelledError:
-            if deadlines.expired(task):
-                raise RequestTimeout(
-                    f"the request body did not arrive within {self._read_timeout:g} s",
-                    hint="send the whole body promptly, or raise the server's read timeout",
-                ) from None
-            raise
-        finally:
-            deadlines.finish(task)
-        body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        body = request.body
         if encoding is not None and encoding != b"identity":
-            body = _decompress(body, encoding, limit)
+            body = _decompress(body, encoding, self._max_body)
         return body, header_length
 
 
-class _Exchange:
-    """The response side of one request: at most one response is started."""
-
-    __slots__ = ("send", "started")
-
-    def __init__(self, send: Send) -> None:
-        self.send = send
-        self.started = False
-
-    async def respond(
-        self,
-        status: int,
-        body: bytes,
-        content_type: bytes = _JSON,
-        extra: tuple[tuple[bytes, bytes], ...] = (),
-    ) -> None:
-        self.started = True
-        await self.send(
-            {
-                "type": "http.response.start",
-                "status": status,
-                "headers": [
-                    (b"content-type", content_type),
-                    (b"content-length", str(len(body)).encode()),
-                    *extra,
-                ],
-            }
-        )
-        await self.send({"type": "http.response.body", "body": body})
-
-    async def error(self, exc: InterlockError) -> None:
-        if self.started:
-            return  # the response is on its way; nothing sensible can follow it
-        status = http_status(exc)
-        extra: list[tuple[bytes, bytes]] = []
-        if isinstance(exc, OverloadedError):
-            extra.append((b"retry-after", str(max(1, math.ceil(exc.retry_after))).encode()))
-        elif isinstance(exc, MethodNotAllowed):
-            extra.append((b"allow", exc.allow.encode()))
-        elif isinstance(exc, Unauthorized):
-            extra.append((b"www-authenticate", b"Bearer"))
-        if status in (408, 413):
-            # The rest of the body may still be on the wire: do not reuse the connection.
-            extra.append((b"connection", b"close"))
-        await self.respond(status, orjson.dumps({"error": str(exc)}), _JSON, tuple(extra))
+def _infer_reply(view: ModelView, call: InferCall, outputs: dict[str, np.ndarray]) -> Response:
+    payload, json_length = encode_response(view, call, outputs)
+    if json_length is None:
+        return 200, payload, _JSON, _NO_HEADERS
+    return (
+        200,
+        payload,
+        _BINARY,
+        ((b"inference-header-content-length", str(json_length).encode()),),
+    )
 
 
 def _require(method: str, allowed: str) -> None:
@@ -359,13 +357,6 @@ def _header_int(value: bytes, header: str) -> int:
     return number
 
 
-def _too_large(size: int, limit: int) -> RequestTooLarge:
-    return RequestTooLarge(
-        f"the request body ({size} bytes or more) exceeds the server's limit of {limit} bytes",
-        hint="send smaller batches, or raise max_request_bytes",
-    )
-
-
 def _decompress(body: bytes, encoding: bytes, limit: int) -> bytes:
     # Bounded, so a small compressed body cannot expand past the size limit.
     if encoding == b"gzip":
@@ -382,5 +373,5 @@ def _decompress(body: bytes, encoding: bytes, limit: int) -> bytes:
     except zlib.error as exc:
         raise ProtocolError(f"the {encoding.decode()} body cannot be decompressed: {exc}") from None
     if len(data) > limit or inflater.unconsumed_tail:
-        raise _too_large(len(data), limit)
+        raise too_large(len(data), limit)
     return data

@@ -1,6 +1,6 @@
 """Hook implementations of the ``interlock_rest`` plugin.
 
-Only light imports here: uvicorn, orjson and prometheus-client are imported when a server
+Only light imports here: httptools, orjson and prometheus-client are imported when a server
 starts.
 """
 

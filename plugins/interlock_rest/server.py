@@ -1,6 +1,6 @@
 """The ``rest`` server component.
 
-Light on purpose: the plugin registry imports it. The handle (uvicorn, sockets, asyncio) lives
+Light on purpose: the plugin registry imports it. The handle (HTTP layer, sockets, asyncio) lives
 in :mod:`interlock_rest._handle` and is imported when a server is created.
 """
 
@@ -24,7 +24,7 @@ class RestServer(Server):
     """Open Inference Protocol over HTTP/REST, with the binary tensor data extension."""
 
     name = "rest"
-    description = "Open Inference Protocol over HTTP/REST (uvicorn, binary tensor data)"
+    description = "Open Inference Protocol over HTTP/REST (HTTP/1.1, binary tensor data)"
     priority = FALLBACK_PRIORITY
     default_port: ClassVar[int] = 8000
     capabilities = frozenset({"rest", "rest.binary-data", "rest.auth", "rest.metrics"})

@@ -146,6 +146,9 @@ class ServedModel:
             assert self._checks is not None
             feed = self._checks.check_inputs(inputs)
             return await self._batcher.submit(feed)
+        outputs = self.infer_now(inputs)
+        if outputs is not None:
+            return outputs
         if self._in_flight >= self._options.max_queue:
             raise OverloadedError(
                 f"model '{self.name}:{self.version}' has {self._options.max_queue} requests "
@@ -153,23 +156,38 @@ class ServedModel:
                 retry_after=1.0,
             )
         rows = _rows(inputs)
-        per_row = max(rows, 1)
         self._in_flight += 1
         try:
-            timer = self._timer
-            if timer.calls >= 3 and timer.average_s * per_row < self._inline_below_s:
-                # Known-fast model and a small request: a thread hop would cost more than
-                # the call itself blocks the loop.
-                start = perf_counter()
-                outputs = predictor.infer(inputs)
-                timer.record((perf_counter() - start) / per_row)
-            else:
-                loop = asyncio.get_running_loop()
-                outputs = await loop.run_in_executor(
-                    self._repository.executor, self._timed_infer, inputs, rows
-                )
+            loop = asyncio.get_running_loop()
+            outputs = await loop.run_in_executor(
+                self._repository.executor, self._timed_infer, inputs, rows
+            )
         finally:
             self._in_flight -= 1
+        for observer in self.batch_observers:
+            observer(rows)
+        return outputs
+
+    def infer_now(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray] | None:
+        """Run the model right here, on the caller's thread, when that is the fast way.
+
+        That is when the model is loaded, not batched, and known to answer a request of this
+        size in less than ``inline_below_ms`` (a thread hop would cost more than the call
+        blocks the event loop). Returns None otherwise: then :meth:`infer` is the way. A
+        front end calls this first so that a fast request completes without a task or a
+        thread switch.
+        """
+        predictor = self._predictor
+        if predictor is None or self._batcher is not None:
+            return None
+        rows = _rows(inputs)
+        per_row = max(rows, 1)
+        timer = self._timer
+        if timer.calls < 3 or timer.average_s * per_row >= self._inline_below_s:
+            return None
+        start = perf_counter()
+        outputs = predictor.infer(inputs)
+        timer.record((perf_counter() - start) / per_row)
         for observer in self.batch_observers:
             observer(rows)
         return outputs

@@ -40,26 +40,30 @@ def _big_endian(body: bytes, header_length: int) -> bytes:
     return b"".join(parts) + body[offset:]
 
 
+def _mangle(answer: Any) -> Any:
+    status, body, content_type, extra = answer
+    for key, value in extra:
+        if key == b"inference-header-content-length":
+            body = _big_endian(body, int(value))
+    return status, body, content_type, extra
+
+
 @cache
 def _handle_class() -> type[ServerHandle]:
-    # Built on first use: the reference handle imports uvicorn and orjson (PLG-006).
+    # Built on first use: the reference handle imports httptools and orjson (PLG-006).
     from interlock_rest._handle import RestHandle
     from interlock_rest.app import RestApp
 
     class BigEndianApp(RestApp):
-        async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-            header_length: list[int] = []
+        def handle(self, request: Any) -> Any:
+            answer = super().handle(request)
+            if isinstance(answer, tuple):
+                return _mangle(answer)
 
-            async def mangle(message: dict[str, Any]) -> None:
-                if message["type"] == "http.response.start":
-                    for key, value in message["headers"]:
-                        if key.lower() == b"inference-header-content-length":
-                            header_length.append(int(value))
-                elif message["type"] == "http.response.body" and header_length:
-                    message = {**message, "body": _big_endian(message["body"], header_length[0])}
-                await send(message)
+            async def later() -> Any:
+                return _mangle(await answer)
 
-            await super().__call__(scope, receive, mangle)
+            return later()
 
     class BigEndianHandle(RestHandle):
         async def start(self) -> None:

@@ -13,20 +13,30 @@ from interlock import ModelRepository, Server, ServerHandle, ServerOptions, hook
 from interlock_rest.server import RestServer
 
 
+def _ok(answer: Any) -> Any:
+    status, body, content_type, extra = answer
+    return (200 if status >= 400 else status), body, content_type, extra  # the broken part
+
+
 @cache
 def _handle_class() -> type[ServerHandle]:
-    # Built on first use: the reference handle imports uvicorn and orjson (PLG-006).
+    # Built on first use: the reference handle imports httptools and orjson (PLG-006).
     from interlock_rest._handle import RestHandle
     from interlock_rest.app import RestApp
 
     class OkOnErrorApp(RestApp):
-        async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-            async def always_ok(message: dict[str, Any]) -> None:
-                if message["type"] == "http.response.start" and message["status"] >= 400:
-                    message = {**message, "status": 200}  # the broken part
-                await send(message)
+        def handle(self, request: Any) -> Any:
+            answer = super().handle(request)
+            if isinstance(answer, tuple):
+                return _ok(answer)
 
-            await super().__call__(scope, receive, always_ok)
+            async def later() -> Any:
+                return _ok(await answer)
+
+            return later()
+
+        def error(self, exc: Any) -> Any:
+            return _ok(super().error(exc))
 
     class OkOnErrorHandle(RestHandle):
         async def start(self) -> None:
