@@ -27,6 +27,7 @@ HEAVY_MODULES = (
     "sklearn",
     "grpc",
     "uvicorn",
+    "httptools",
     "ray",
 )
 
