@@ -123,3 +123,42 @@ def test_console_script_quickstart(tmp_path: Path) -> None:
     assert (tmp_path / "qs" / "predictions.parquet").exists()
     for call in ("rest_json", "rest_binary", "grpc"):
         assert report["serving"][call] == {"rows": 16, "equal_to_in_process": True}
+
+
+def test_runtime_options_reach_the_runtime(trained: tuple[str, str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data, store, _ = trained
+    output = str(tmp_path / "preds.parquet")
+    args = ["predict", "clf:1", data, output, "--store", store, "--json"]
+    code, out, _ = run([*args, "--runtime-option", "intra_op_num_threads=1"], capsys)
+    assert code == 0 and json.loads(out)["rows"] == 500
+    code, _, err = run([*args, "--mode", "overwrite", "--runtime-option", "intra_op_threads=1"], capsys)
+    assert code == 1 and "intra_op_threads" in err and "Traceback" not in err
+    code, _, err = run([*args, "--runtime-option", "threads"], capsys)
+    assert code == 2 and "is not KEY=VALUE" in err
+
+
+def test_serve_command_serves_until_sigterm(trained: tuple[str, str, str]) -> None:
+    import signal
+    import urllib.request
+
+    _, store, _ = trained
+    exe = Path(sys.executable).with_name("interlock")
+    with subprocess.Popen(
+        [str(exe), "serve", "clf:1", "--store", store, "--http-port", "0", "--no-grpc",
+         "--runtime-option", "intra_op_num_threads=1"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    ) as process:
+        try:
+            assert process.stdout is not None and process.stderr is not None
+            assert process.stdout.readline().startswith("model clf:1 (onnxruntime) ready")
+            line = process.stdout.readline()
+            assert line.startswith("REST (Open Inference Protocol) on http://"), line
+            url = line.split(" on ", 1)[1].strip()
+            with urllib.request.urlopen(url + "/health/ready", timeout=10) as response:
+                assert json.loads(response.read()) == {"ready": True}
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(30) == 0
+            assert "stopped" in process.stderr.read()
+        finally:
+            if process.poll() is None:
+                process.kill()

@@ -25,6 +25,36 @@ def _emit_json(value: Any) -> None:
     click.echo(json.dumps(value, indent=2, sort_keys=False, default=str))
 
 
+def _runtime_options(
+    ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
+) -> dict[str, Any]:
+    """``KEY=VALUE`` pairs; a VALUE that parses as JSON (3, true, 0.5, [1]) is taken as such."""
+    options: dict[str, Any] = {}
+    for item in values:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise click.BadParameter(
+                f"{item!r} is not KEY=VALUE (for example intra_op_num_threads=1)", param=param
+            )
+        try:
+            options[key.strip()] = json.loads(raw)
+        except ValueError:
+            options[key.strip()] = raw
+    return options
+
+
+def _runtime_option(function: F) -> F:
+    return click.option(
+        "--runtime-option",
+        "runtime_options",
+        multiple=True,
+        metavar="KEY=VALUE",
+        callback=_runtime_options,
+        help="An option of the runtime (repeatable), e.g. intra_op_num_threads=1; "
+        "the runtime names the options it accepts.",
+    )(function)
+
+
 def _store_option(function: F) -> F:
     return click.option(
         "--store",
@@ -225,6 +255,7 @@ def artifact_list(root: str | None, as_json: bool) -> None:
 @_store_option
 @click.option("--runtime", default="onnxruntime", show_default=True)
 @click.option("--device", default="cpu", show_default=True)
+@_runtime_option
 @click.option("--executor", default="local", show_default=True)
 @click.option("--batch-size", default=65536, show_default=True, type=click.IntRange(min=1))
 @click.option("--keep", default=None, help="Comma-separated input columns to copy to the output.")
@@ -238,6 +269,7 @@ def predict_command(
     store: str | None,
     runtime: str,
     device: str,
+    runtime_options: dict[str, Any],
     executor: str,
     batch_size: int,
     keep: str | None,
@@ -253,6 +285,7 @@ def predict_command(
         executor=executor,
         runtime=runtime,
         device=device,
+        runtime_options=runtime_options or None,
         batch_size=batch_size,
         output_format=output_format,
         mode=mode,
@@ -287,6 +320,7 @@ def predict_command(
 @click.option("--max-request-bytes", default=64 * 1024 * 1024, show_default=True, type=click.IntRange(min=1))
 @click.option("--runtime", default="onnxruntime", show_default=True)
 @click.option("--device", default="cpu", show_default=True)
+@_runtime_option
 @click.option("--grace-seconds", default=10.0, show_default=True, type=click.FloatRange(min=0))
 def serve_command(
     sources: tuple[str, ...],
@@ -303,6 +337,7 @@ def serve_command(
     max_request_bytes: int,
     runtime: str,
     device: str,
+    runtime_options: dict[str, Any],
     grace_seconds: float,
 ) -> None:
     """Serve artifacts over the Open Inference Protocol (REST and gRPC) until SIGINT/SIGTERM.
@@ -333,6 +368,7 @@ def serve_command(
         max_request_bytes=max_request_bytes,
         runtime=runtime,
         device=device,
+        runtime_options=runtime_options or None,
         grace_seconds=grace_seconds,
         block=True,
         on_started=started,
