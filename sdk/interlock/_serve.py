@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 import threading
@@ -234,6 +235,12 @@ def _run_foreground(
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.add_signal_handler(sig, _request_stop, running, sig)
         logger.info("serving %s", " ".join(h.url for h in running.handles.values()))
+        # The process is a server from here on: what exists now (models, modules, the
+        # repository) lives until exit, so the collector stops rescanning it. Full collections
+        # of a server's heap otherwise pause every request for tens of milliseconds now and
+        # then (p99). Only in the foreground, which owns the process; serving in the
+        # background leaves the host's collector alone.
+        gc.freeze()
         if on_started is not None:
             on_started(running)
 
