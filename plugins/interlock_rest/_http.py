@@ -203,6 +203,7 @@ class HttpConnection(asyncio.Protocol):
         self._stopped = False  # nothing more is read: close once the queue is answered
         self._closing = False
         self._write_paused = False
+        self._read_paused = False  # by back-pressure (pipelining, a client not reading)
         self._over_limit = False
 
     # -- asyncio.Protocol --------------------------------------------------------------------
@@ -242,8 +243,7 @@ class HttpConnection(asyncio.Protocol):
     def pause_writing(self) -> None:
         # The client does not read its answers: stop reading its requests until it does.
         self._write_paused = True
-        if self._transport is not None and not self._closing:
-            self._transport.pause_reading()
+        self._pause()
 
     def resume_writing(self) -> None:
         self._write_paused = False
@@ -362,8 +362,8 @@ class HttpConnection(asyncio.Protocol):
         self._pending.append(request)
         if not request.keep_alive:
             self._stop_reading()
-        elif len(self._pending) > MAX_PIPELINED and self._transport is not None:
-            self._transport.pause_reading()
+        elif len(self._pending) > MAX_PIPELINED:
+            self._pause()
 
     # -- answering ---------------------------------------------------------------------------
 
@@ -395,10 +395,17 @@ class HttpConnection(asyncio.Protocol):
                     return
                 reply = answer
             self._send(request, reply)
-        transport = self._transport
-        if not pending and self.active is None and transport is not None:
+        if self._read_paused and not pending and self.active is None:
             if not (self._closing or self._stopped or self._write_paused):
-                transport.resume_reading()
+                self._read_paused = False
+                if self._transport is not None:
+                    self._transport.resume_reading()
+
+    def _pause(self) -> None:
+        # Only a paused transport is resumed: resuming costs system calls on every request.
+        if not self._read_paused and not self._closing and self._transport is not None:
+            self._read_paused = True
+            self._transport.pause_reading()
 
     def _finished(self, request: Request, task: asyncio.Task[Response]) -> None:
         self.active = None
