@@ -303,3 +303,24 @@ def test_stop_closes_idle_connections_and_answers_in_flight_ones(store: str) -> 
     running.loop.call_soon_threadsafe(running.loop.stop)
     running.thread.join(10)
     running.loop.close()
+
+
+def test_pipelined_bodies_beyond_a_megabyte_pause_reading_until_answered(
+    server: ServerThread, store: str
+) -> None:
+    # Each body is padded JSON of 400 KB: the server reads ahead at most about 1 MiB.
+    padding = b" " * 400_000
+    requests = []
+    for value in (0.25, 0.5, 0.75, 1.0):
+        head, body = infer_request(value).split(b"\r\n\r\n", 1)
+        length = b"Content-Length: %d" % len(body)
+        head = head.replace(length, b"Content-Length: %d" % (len(body) + len(padding)))
+        requests.append(head + b"\r\n\r\n" + body + padding)
+    sock, reader = connect(server)
+    with sock:
+        sock.sendall(b"".join(requests))
+        for value in (0.25, 0.5, 0.75, 1.0):
+            data = reader.response().json()["outputs"][0]["data"]  # type: ignore[index]
+            assert np.allclose(data, expected(store, value), rtol=1e-6)
+        sock.sendall(b"GET /v2/health/live HTTP/1.1\r\nHost: t\r\n\r\n")  # reading resumed
+        assert reader.response().status == 200

@@ -54,8 +54,10 @@ Response = tuple[int, bytes, bytes, tuple[tuple[bytes, bytes], ...]]
 
 #: Most bytes of request line and headers (above: 431).
 MAX_HEADER_BYTES = 64 * 1024
-#: Requests parsed ahead of the one being answered before the connection stops being read.
+#: Requests, and their body bytes, parsed ahead of the one being answered before the
+#: connection stops being read.
 MAX_PIPELINED = 16
+MAX_PIPELINED_BYTES = 1024 * 1024
 #: A body below this size is checked by the application after it arrived; above it (or of
 #: unknown size), the application may refuse the request from its head alone.
 EARLY_CHECK_BYTES = 64 * 1024
@@ -362,7 +364,10 @@ class HttpConnection(asyncio.Protocol):
         self._pending.append(request)
         if not request.keep_alive:
             self._stop_reading()
-        elif len(self._pending) > MAX_PIPELINED:
+        elif len(self._pending) > 1 and (
+            len(self._pending) > MAX_PIPELINED
+            or sum(len(r.body) for r in self._pending) > MAX_PIPELINED_BYTES
+        ):
             self._pause()
 
     # -- answering ---------------------------------------------------------------------------
