@@ -17,15 +17,20 @@ on one event loop:
   tensor data extension and over gRPC; and with dynamic batching (``max_batch_size=32``).
 
 Load: ``wrk`` (system package) with a Lua script that POSTs the request for REST, and
-``serving/grpc_load.py`` (spawned processes, raw request bytes, N calls in flight) for gRPC;
-both are closed loops that keep ``concurrency`` requests in flight and record every latency.
+``h2load`` (nghttp2's HTTP/2 load generator, system package ``nghttp2-client``) for gRPC: one
+connection, the request as a length-prefixed gRPC message, per-call latencies from its log.
+Both are C and closed loops that keep ``concurrency`` requests in flight and record every
+latency. (``serving/grpc_load.py``, a grpcio client, is the alternative with
+``--grpc-load python``; it tops out below the faster servers, so it measures itself.)
 With two or more cores the servers are pinned to CPU 0 and the load generators to CPU 1.
 Cells (concurrency 1, 8, 32 x batch 1, 32) are interleaved across servers and repeated;
 figures are medians over repetitions.
 
     python benchmarks/bench_serving.py [--quick] [--repeats 3] [--duration 5] [--no-doc]
 
-Needs ``wrk`` (``apt-get install -y wrk``; installed automatically when run as root).
+Needs ``wrk`` and ``h2load`` (``apt-get install -y wrk nghttp2-client``; installed
+automatically when run as root) and uvicorn for the bare ASGI endpoint
+(``pip install -e '.[all,bench]'``).
 """
 
 from __future__ import annotations
@@ -131,17 +136,17 @@ def write_requests(directory: Path) -> dict[tuple[str, int], tuple[Path, int | N
 # -- tools --------------------------------------------------------------------------------------
 
 
-def ensure_wrk() -> str:
-    """The path of ``wrk``; installed with apt-get when missing and running as root."""
-    found = shutil.which("wrk")
+def ensure_tool(tool: str, package: str) -> str:
+    """The path of a load generator; installed with apt-get when missing and running as root."""
+    found = shutil.which(tool)
     if found is None and os.geteuid() == 0 and shutil.which("apt-get"):
-        print("installing wrk (apt-get install -y wrk) ...", flush=True)
-        subprocess.run(["apt-get", "install", "-y", "-q", "wrk"], check=False,
+        print(f"installing {tool} (apt-get install -y {package}) ...", flush=True)
+        subprocess.run(["apt-get", "install", "-y", "-q", package], check=False,
                        stdout=subprocess.DEVNULL)
-        found = shutil.which("wrk")
+        found = shutil.which(tool)
     if found is None:
-        sys.exit("bench_serving needs the wrk load generator: sudo apt-get install -y wrk "
-                 "(or brew install wrk), then run again")
+        sys.exit(f"bench_serving needs the {tool} load generator: sudo apt-get install -y "
+                 f"{package}, then run again")
     return found
 
 
@@ -338,6 +343,37 @@ def run_wrk(wrk: str, url: str, request: tuple[Path, int | None], concurrency: i
     return json.loads(out.strip().splitlines()[-1])
 
 
+def run_h2load(h2load: str, address: str, request: tuple[Path, int | None], concurrency: int,
+               duration: float, cpu: str | None) -> dict[str, float]:
+    """gRPC load from h2load (C, nghttp2): one HTTP/2 connection with ``concurrency`` calls in
+    flight, the request as a length-prefixed gRPC message, every latency from its log file.
+
+    h2load counts HTTP statuses only: a call is an error here unless its HTTP status is 200;
+    the answers themselves were checked before any measurement (``check_answers``).
+    """
+    body = request[0].with_suffix(".grpc")
+    if not body.exists():
+        message = request[0].read_bytes()
+        body.write_bytes(b"\x00" + len(message).to_bytes(4, "big") + message)
+    with tempfile.NamedTemporaryFile("r", suffix=".log") as log:
+        command = pinned([h2load, "-c1", f"-m{concurrency}", "-n100000000",
+                          f"-D{max(1, round(duration))}", "--warm-up-time=1",
+                          "-H", "content-type: application/grpc", "-H", "te: trailers",
+                          "-d", str(body), "--log-file", log.name,
+                          f"http://{address}/inference.GRPCInferenceService/ModelInfer"], cpu)
+        subprocess.run(command, capture_output=True, text=True, check=True)
+        rows = [line.split("\t") for line in log.read().splitlines() if line.strip()]
+    if not rows:
+        return {"requests": 0, "seconds": duration, "errors": 0, "p50_ms": 0.0, "p99_ms": 0.0}
+    starts = [int(row[0]) for row in rows]
+    latencies = sorted(int(row[2]) / 1000 for row in rows)
+    errors = sum(1 for row in rows if row[1] != "200")
+    seconds = max((max(starts) - min(starts)) / 1e6, 1e-9)
+    return {"requests": len(rows) - errors, "seconds": seconds, "errors": errors,
+            "p50_ms": statistics.median(latencies),
+            "p99_ms": latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))]}
+
+
 def run_grpc(address: str, request: tuple[Path, int | None], concurrency: int,
              duration: float, cpu: str | None, processes: int) -> dict[str, float]:
     command = pinned([sys.executable, str(SERVING / "grpc_load.py"), address, str(request[0]),
@@ -382,8 +418,11 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="1 repetition of 2 s cells")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--duration", type=float, default=5.0, help="seconds per cell")
+    parser.add_argument("--grpc-load", choices=["h2load", "python"], default="h2load",
+                        help="gRPC load generator: h2load (C, default) or grpc_load.py (grpcio, "
+                        "slower than the servers it measures)")
     parser.add_argument("--grpc-processes", type=int, default=1,
-                        help="processes of the gRPC load generator (each one core at most)")
+                        help="processes of grpc_load.py (each one core at most)")
     parser.add_argument("--no-pin", action="store_true", help="do not pin to CPUs")
     parser.add_argument("--no-doc", action="store_true", help=f"do not update {DOC.name}")
     parser.add_argument("--floor", help=argparse.SUPPRESS)
@@ -394,7 +433,8 @@ def main() -> None:
         return
     if args.quick:
         args.repeats, args.duration = 1, 2.0
-    wrk = ensure_wrk()
+    wrk = ensure_tool("wrk", "wrk")
+    h2load = ensure_tool("h2load", "nghttp2-client") if args.grpc_load == "h2load" else ""
     two_cpus = (os.cpu_count() or 1) >= 2 and shutil.which("taskset") and not args.no_pin
     server_cpu, load_cpu = ("0", "1") if two_cpus else (None, None)
     load_before = os.getloadavg()
@@ -408,6 +448,8 @@ def main() -> None:
                 request = requests[kind, batch]
                 if protocol == "rest":
                     return run_wrk(wrk, address, request, concurrency, seconds, load_cpu)
+                if h2load:
+                    return run_h2load(h2load, address, request, concurrency, seconds, load_cpu)
                 return run_grpc(address, request, concurrency, seconds, load_cpu,
                                 args.grpc_processes)
 

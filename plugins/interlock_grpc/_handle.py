@@ -1,16 +1,26 @@
-"""A running ``grpc.aio`` server: bind, serve on the caller's event loop, stop gracefully."""
+"""A running gRPC server: bind, serve on the caller's event loop, stop gracefully.
+
+The server is interlock's own HTTP/2 transport (:mod:`interlock_grpc._transport`) on an
+asyncio server, so it shares the event loop (uvloop under ``interlock.serve``) with the REST
+server and needs no thread of its own. One periodic timer per server enforces the read and
+idle timeouts of every connection.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import socket
 from typing import TYPE_CHECKING, ClassVar
 
-import grpc
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from interlock._errors import InterlockError
 from interlock._server import ServerHandle
 
-from interlock_grpc._service import SERVICE, InferenceService
+from interlock_grpc._h2 import ConnectionLimits, Http2Connection
+from interlock_grpc._service import InferenceService
+from interlock_grpc._transport import GrpcConnection, GrpcEndpoint
 from interlock_oip.metrics import metrics_for
 
 if TYPE_CHECKING:
@@ -18,6 +28,8 @@ if TYPE_CHECKING:
     from interlock._server_options import ServerOptions
 
 __all__ = ["GrpcServerHandle", "GrpcSettings"]
+
+log = logging.getLogger("interlock.grpc")
 
 
 class GrpcSettings(BaseModel):
@@ -31,11 +43,7 @@ class GrpcSettings(BaseModel):
 
 
 class GrpcServerHandle(ServerHandle):
-    """``inference.GRPCInferenceService`` for one repository, on the running event loop.
-
-    The ``grpc.aio`` server is built by :meth:`start`, so that it belongs to the event loop
-    that serves the repository (the one the REST server runs on too).
-    """
+    """``inference.GRPCInferenceService`` for one repository, on the running event loop."""
 
     scheme: ClassVar[str] = "grpc"
 
@@ -62,52 +70,107 @@ class GrpcServerHandle(ServerHandle):
             token=options.token,
             server_name=options.server_name,
             max_in_flight=options.max_connections,
-            read_timeout_s=options.read_timeout_s,
             metrics=metrics_for(repository),
         )
-        self._server: grpc.aio.Server | None = None
-
-    def _channel_options(self) -> list[tuple[str, int]]:
-        max_send = self.settings.max_response_bytes or -1
-        return [
-            ("grpc.max_receive_message_length", self.options.max_request_bytes),
-            ("grpc.max_send_message_length", max_send),
-            # gRPC sets SO_REUSEPORT by default, which lets a second server silently share a
-            # port that is already taken; binding a busy port must fail instead.
-            ("grpc.so_reuseport", 0),
-        ]
+        self.connections: set[Http2Connection] = set()
+        self._server: asyncio.AbstractServer | None = None
+        self._sweeper: asyncio.TimerHandle | None = None
+        self._interval = 1.0
 
     async def start(self) -> None:
         """Bind ``host:port`` and start serving; raise naming the address if it is taken."""
         if self._server is not None:
             return
-        server = grpc.aio.server(options=self._channel_options())
-        handlers = self.service.method_handlers()
-        server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, handlers),))
-        server.add_registered_method_handlers(SERVICE, handlers)
-        requested = self.address
-        try:
-            port = server.add_insecure_port(requested)
-        except RuntimeError as exc:
-            port = 0
-            reason = str(exc)
-        else:
-            reason = "the address is in use or not local"
-        if not port:
-            await server.stop(None)
-            raise InterlockError(
-                f"the gRPC server cannot listen on {requested}: {reason}",
-                hint="choose another grpc port (0 picks a free one) or stop what uses it",
-                component="grpc",
-            )
-        self.port = port
+        options = self.options
+        limits = ConnectionLimits(
+            read_timeout_s=options.read_timeout_s,
+            keep_alive_s=options.keep_alive_s,
+            # A stream window no larger than a request may be bounds what one stream buffers;
+            # never below HTTP/2's default, which clients use until they read our SETTINGS.
+            initial_window=max(65_535, min(4 * 1024 * 1024, options.max_request_bytes + 1024)),
+        )
+        # The methods are bound now, not in __init__, so that a subclass swapped in after
+        # create() (the conformance suite's broken plugins do) is the one served.
+        endpoint = GrpcEndpoint(
+            self.service.methods(),
+            limits,
+            max_request_bytes=options.max_request_bytes,
+            max_response_bytes=self.settings.max_response_bytes,
+        )
+        sock = _bind(self.host, self.port)
+        loop = asyncio.get_running_loop()
+        connections = self.connections
+        self._server = await loop.create_server(
+            lambda: GrpcConnection(endpoint, connections), sock=sock
+        )
+        self.host, self.port = sock.getsockname()[:2]
         if self.service.metrics is not None:
             self.service.metrics.attach()  # the repository is loaded by now: observe batches
-        await server.start()
-        self._server = server
+        self._interval = min(1.0, max(min(options.read_timeout_s, options.keep_alive_s) / 4, 0.01))
+        self._sweeper = loop.call_later(self._interval, self._sweep)
+
+    def _sweep(self) -> None:
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        try:
+            for connection in list(self.connections):
+                try:
+                    connection.sweep(now)
+                except Exception:  # a bug in one connection must not stop the timeouts
+                    log.exception("gRPC connection check failed")
+                    connection.abort()
+        finally:
+            self._sweeper = loop.call_later(self._interval, self._sweep)
 
     async def stop(self, grace_seconds: float = 10.0) -> None:
-        """Refuse new RPCs, let in-flight ones finish for at most ``grace_seconds``, close."""
+        """Refuse new RPCs, let in-flight ones finish for at most ``grace_seconds``, end the
+        rest with ``UNAVAILABLE``, close."""
         server, self._server = self._server, None
-        if server is not None:
-            await server.stop(grace_seconds)
+        if server is None:
+            return
+        server.close()  # no new connections
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None
+        connections = [c for c in self.connections if isinstance(c, GrpcConnection)]
+        for connection in connections:
+            connection.go_away()  # streams in flight go on; new ones are refused
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + max(grace_seconds, 0.0)
+        while any(c.unanswered() for c in connections) and loop.time() < deadline:
+            await asyncio.sleep(0.01)
+        calls: list[asyncio.Task[None]] = []
+        for connection in connections:
+            for stream in connection.unanswered():
+                if stream.task is None:
+                    connection.fail_stream(stream, "UNAVAILABLE", "the server is stopping")
+                else:
+                    connection.end_call(stream, "UNAVAILABLE")
+            calls.extend(connection.calls)
+        if calls:
+            await asyncio.wait(calls, timeout=1.0)
+        for connection in connections:
+            connection.abort()
+        await asyncio.sleep(0)  # let the transports close
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    # IPPROTO_TCP explicitly: asyncio enables TCP_NODELAY on accepted connections only for
+    # sockets that say they are TCP. SO_REUSEADDR only: SO_REUSEPORT would let a second
+    # server share a port that is already taken (SRV-150).
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(2048)
+        sock.setblocking(False)
+    except OSError as exc:
+        sock.close()
+        shown = f"[{host}]" if ":" in host else host
+        raise InterlockError(
+            f"the gRPC server cannot listen on {shown}:{port}: {exc.strerror or exc}",
+            hint="choose another grpc port (0 picks a free one) or stop what uses it",
+            component="grpc",
+        ) from None
+    return sock

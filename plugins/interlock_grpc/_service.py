@@ -1,7 +1,15 @@
-"""The six RPCs of ``inference.GRPCInferenceService`` over a model repository.
+"""The six RPCs of ``inference.GRPCInferenceService`` over a model repository, independent of
+the transport that carries them.
 
-Every RPC runs on the server's asyncio event loop (``grpc.aio``). Errors become status codes
-through the table shared with the REST server (:func:`interlock_oip.errors.grpc_status`):
+An RPC here is ``async rpc(message, context) -> response``: ``message`` is the
+:class:`RequestMessage` a transport received (its bytes, or the error that stopped it, such as
+a message over the size limit or one that did not arrive in time), ``context`` the call's
+:class:`CallContext` (its metadata). It returns the response message or raises
+:class:`RpcAbort` with the status name, details and trailing metadata to end the call with.
+:meth:`InferenceService.methods` lists them by name with their message types; the reference
+transport (:mod:`interlock_grpc._transport`) serves them over HTTP/2. Every RPC runs on the
+server's asyncio event loop. Errors become status codes through the table shared with the REST
+server (:func:`interlock_oip.errors.grpc_status`):
 
 =====================================  =========================================
 what went wrong                        status
@@ -10,11 +18,13 @@ unknown model or version               ``NOT_FOUND``
 malformed tensor, wrong signature      ``INVALID_ARGUMENT``
 queue full, model or server not ready  ``UNAVAILABLE`` (``retry-after`` trailer)
 missing or wrong bearer token          ``UNAUTHENTICATED``
+request message over the size limit    ``RESOURCE_EXHAUSTED``
+request message not received in time   ``DEADLINE_EXCEEDED``
 a runtime broke its contract, a bug    ``INTERNAL`` (details stay in the log)
 =====================================  =========================================
 
-Oversized messages are refused by gRPC itself with ``RESOURCE_EXHAUSTED``; a request message
-that does not arrive within ``read_timeout_s`` fails with ``DEADLINE_EXCEEDED``.
+A transport reports failures of its own framing (no request message, two, a message cut
+short) as :class:`StatusError`, which carries its status name.
 """
 
 from __future__ import annotations
@@ -22,10 +32,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-import grpc
 from google.protobuf.message import DecodeError
 
 import interlock
@@ -34,16 +43,24 @@ from interlock._errors import InterlockError, OverloadedError
 from interlock_grpc._codec import check_parameters, decode_inputs, encode_outputs
 from interlock_grpc._generated import open_inference_grpc_pb2 as pb
 from interlock_oip.auth import BearerToken
-from interlock_oip.deadlines import Deadlines
 from interlock_oip.datatypes import OIP_BY_DTYPE, oip_shape
-from interlock_oip.errors import ProtocolError, RequestTimeout, Unauthorized, grpc_status
+from interlock_oip.errors import ProtocolError, Unauthorized, grpc_status
 
 if TYPE_CHECKING:
     from interlock._repository import ModelRepository, ServedModel
     from interlock._signature import TensorSpec
     from interlock_oip.metrics import ServingMetrics
 
-__all__ = ["PLATFORMS", "SERVICE", "InferenceService"]
+__all__ = [
+    "PLATFORMS",
+    "SERVICE",
+    "CallContext",
+    "InferenceService",
+    "Method",
+    "RequestMessage",
+    "RpcAbort",
+    "StatusError",
+]
 
 log = logging.getLogger("interlock.grpc")
 
@@ -52,6 +69,74 @@ SERVICE = "inference.GRPCInferenceService"
 
 #: Protocol platform names ("<project>_<format>") by ``ServedModel.platform``.
 PLATFORMS = {"onnx": "onnx_onnxv1"}
+
+
+class StatusError(InterlockError):
+    """A call failed in its transport framing with gRPC status ``status`` (for example
+    ``UNIMPLEMENTED`` for a unary call without exactly one request message)."""
+
+    def __init__(self, status: str, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint, component="grpc")
+        self.status = status
+
+
+class RpcAbort(Exception):
+    """An RPC ended with ``status`` (a ``grpc.StatusCode`` name other than ``OK``), the
+    details ``message`` and the trailing metadata ``trailers``."""
+
+    def __init__(
+        self, status: str, message: str, trailers: tuple[tuple[str, str], ...] = ()
+    ) -> None:
+        super().__init__(f"{status}: {message}")
+        self.status = status
+        self.message = message
+        self.trailers = trailers
+
+
+class RequestMessage:
+    """A call's request message as the transport received it: ``data`` (the serialised
+    message) and ``parse`` (its type's ``FromString``), or ``error``, the reason there is no
+    message to parse."""
+
+    __slots__ = ("data", "error", "parse")
+
+    def __init__(
+        self,
+        data: bytes | memoryview,
+        parse: Callable[[bytes | memoryview], Any],
+        error: InterlockError | None = None,
+    ) -> None:
+        self.data = data
+        self.parse = parse
+        self.error = error
+
+
+class CallContext:
+    """What an RPC may know about its call: the request ``metadata`` (lower-case names; the
+    last value of a repeated name)."""
+
+    __slots__ = ("metadata",)
+
+    def __init__(self, metadata: Mapping[str, str]) -> None:
+        self.metadata = metadata
+
+
+#: A bound RPC: ``await rpc(message, context)`` returns the response message.
+Rpc = Callable[[RequestMessage, CallContext], Awaitable[Any]]
+# The same before it is bound to a service instance.
+_UnboundRpc = Callable[[Any, RequestMessage, CallContext], Awaitable[Any]]
+
+
+class Method:
+    """One RPC of the service: its ``name``, message types and the bound ``rpc``."""
+
+    __slots__ = ("name", "request_type", "response_type", "rpc")
+
+    def __init__(self, name: str, request_type: Any, response_type: Any, rpc: Rpc) -> None:
+        self.name = name
+        self.request_type = request_type
+        self.response_type = response_type
+        self.rpc = rpc
 
 
 class _Call:
@@ -69,28 +154,19 @@ class _Call:
 
 
 Body = Callable[[Any, Any, _Call], Awaitable[Any]]
-Rpc = Callable[[Any, AsyncIterator[Any], grpc.aio.ServicerContext], Awaitable[Any]]
 
 
 def _rpc(
     endpoint: str | None = None, *, authenticated: bool = True, limited: bool = True
-) -> Callable[[Body], Rpc]:
+) -> Callable[[Body], _UnboundRpc]:
     """Make an RPC of ``body``: check the token (``authenticated``) and the in-flight limit
-    (``limited``), read the request message within the read timeout, turn errors into status
-    codes, and count the call in the metrics under ``endpoint`` (the REST server's names:
-    ``infer``, ``metadata``; None: not counted).
-
-    The RPC is served as client-streaming, which is the same on the wire as unary (one message
-    each way): it is what lets the server start the clock before the request message arrives,
-    so that a client sending it slowly cannot hold the RPC open beyond ``read_timeout_s``.
+    (``limited``), parse the request message, turn errors into :class:`RpcAbort`, and count
+    the call in the metrics under ``endpoint`` (the REST server's names: ``infer``,
+    ``metadata``; None: not counted).
     """
 
-    def decorate(body: Body) -> Rpc:
-        async def rpc(
-            self: InferenceService,
-            requests: AsyncIterator[Any],
-            context: grpc.aio.ServicerContext,
-        ) -> Any:
+    def decorate(body: Body) -> _UnboundRpc:
+        async def rpc(self: InferenceService, message: RequestMessage, context: CallContext) -> Any:
             call = _Call()
             start = time.perf_counter()
             status = "OK"
@@ -101,16 +177,16 @@ def _rpc(
                 if limited:
                     self.enter()
                     entered = True
-                request = await self.read_request(requests, body.__name__)
+                request = self.read_request(message, body.__name__)
                 return await body(self, request, call)
             except InterlockError as error:
-                status = grpc_status(error)
+                status = error.status if isinstance(error, StatusError) else grpc_status(error)
                 trailer: tuple[tuple[str, str], ...] = ()
                 if isinstance(error, OverloadedError):
                     trailer = (("retry-after", f"{max(1, round(error.retry_after))}"),)
-                elif status == "INTERNAL":
+                elif status == "INTERNAL" and not isinstance(error, StatusError):
                     log.error("gRPC %s failed: %s", body.__name__, error, exc_info=error)
-                await context.abort(getattr(grpc.StatusCode, status), str(error), trailer)
+                raise RpcAbort(status, str(error), trailer) from None
             except asyncio.CancelledError:
                 status = "CANCELLED"  # the client went away, or the server is stopping
                 raise
@@ -118,10 +194,9 @@ def _rpc(
                 # A bug: the log gets the traceback, the client nothing internal.
                 status = "INTERNAL"
                 log.exception("gRPC %s failed", body.__name__)
-                await context.abort(
-                    grpc.StatusCode.INTERNAL,
-                    f"internal error in {body.__name__}; see the server log",
-                )
+                raise RpcAbort(
+                    "INTERNAL", f"internal error in {body.__name__}; see the server log"
+                ) from None
             finally:
                 if entered:
                     self.leave()
@@ -169,9 +244,9 @@ class InferenceService:
     ``authorization: Bearer <token>`` (as the REST server, which protects a model's readiness
     too, so that nobody learns which models exist without the token). ``max_in_flight``: RPCs
     other than health probes beyond this many at once are refused with ``UNAVAILABLE``
-    rather than queued without bound. ``read_timeout_s``: the longest an RPC may take to
-    deliver its request message (``DEADLINE_EXCEEDED`` beyond). ``metrics``: where
-    answered RPCs are counted (shared with the REST server of the same repository).
+    rather than queued without bound. ``metrics``: where answered RPCs are counted (shared
+    with the REST server of the same repository). Subclasses may override an RPC and call
+    ``super()``'s: :meth:`methods` binds whatever the instance's class defines.
     """
 
     def __init__(
@@ -181,69 +256,54 @@ class InferenceService:
         token: str | None = None,
         server_name: str = "interlock",
         max_in_flight: int | None = None,
-        read_timeout_s: float = 30.0,
         metrics: ServingMetrics | None = None,
     ) -> None:
         self.repository = repository
-        self.read_timeout_s = read_timeout_s
-        self._read_deadlines = Deadlines(read_timeout_s)
         self.server_name = server_name
         self.max_in_flight = max_in_flight
         self.metrics = metrics
         self.in_flight = 0
         self._token = BearerToken(token) if token else None
 
-    def method_handlers(self) -> dict[str, grpc.RpcMethodHandler]:
-        """The handler of every RPC of the service, by method name, for ``grpc.aio``."""
-        handlers = {}
-        for method in pb.DESCRIPTOR.services_by_name[SERVICE.rsplit(".", 1)[1]].methods:
-            handlers[method.name] = grpc.stream_unary_rpc_method_handler(
+    def methods(self) -> dict[str, Method]:
+        """Every RPC of the service by method name, bound to this instance (so that a
+        subclass's overrides are the ones served)."""
+        service = pb.DESCRIPTOR.services_by_name[SERVICE.rsplit(".", 1)[1]]
+        return {
+            method.name: Method(
+                method.name,
+                getattr(pb, method.input_type.name),
+                getattr(pb, method.output_type.name),
                 getattr(self, method.name),
-                request_deserializer=getattr(pb, method.input_type.name).FromString,
-                response_serializer=getattr(pb, method.output_type.name).SerializeToString,
             )
-        return handlers
+            for method in service.methods
+        }
 
     # -- guards ------------------------------------------------------------------------------
 
-    async def read_request(self, requests: AsyncIterator[Any], rpc: str) -> Any:
-        """The RPC's one request message, received within ``read_timeout_s``."""
-        # One shared timer for every RPC (Deadlines) rather than wait_for, which starts a
-        # task and a timer per call: that was a measurable share of a small ModelInfer.
-        deadlines = self._read_deadlines
-        task = deadlines.start()
+    def read_request(self, message: RequestMessage, rpc: str) -> Any:
+        """The RPC's request, parsed; raises the transport's error when it has no message."""
+        if message.error is not None:
+            raise message.error
         try:
-            return await anext(requests)
-        except asyncio.CancelledError:
-            if deadlines.expired(task):
-                raise RequestTimeout(
-                    f"the {rpc} request message did not arrive within {self.read_timeout_s:g} s",
-                    hint="send the request faster, or raise the server's read_timeout_s",
-                ) from None
-            raise
-        except StopAsyncIteration:
-            raise ProtocolError(
-                f"the {rpc} call carried no request message", hint="send one request message"
-            ) from None
+            return message.parse(message.data)
         except DecodeError:
             raise ProtocolError(
                 f"the {rpc} request is not a valid protobuf message of the protocol",
                 hint="encode it with the Open Inference Protocol's open_inference_grpc.proto",
             ) from None
-        finally:
-            deadlines.finish(task)
 
-    def check_token(self, context: grpc.aio.ServicerContext) -> None:
+    def check_token(self, context: CallContext) -> None:
         """Raise :class:`Unauthorized` unless the call carries the token (if one is set)."""
         if self._token is None:
             return
-        given = [v for k, v in (context.invocation_metadata() or ()) if k == "authorization"]
-        if not given:
+        given = context.metadata.get("authorization")
+        if given is None:
             raise Unauthorized(
                 "this server requires the metadata 'authorization: Bearer <token>'",
                 hint="pass headers={'authorization': 'Bearer <token>'} to the client call",
             )
-        if not self._token.accepts(given[0]):
+        if not self._token.accepts(given):
             raise Unauthorized(
                 "the 'authorization' metadata does not carry this server's bearer token",
                 hint="check the token the server was started with",

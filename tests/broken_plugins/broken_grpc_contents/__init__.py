@@ -46,7 +46,7 @@ def _typed(response: Any) -> Any:
 
 @cache
 def _service_class() -> type:
-    # Built on first use: the reference service imports grpc (PLG-006).
+    # Built on first use: the reference service imports protobuf stubs (PLG-006).
     from interlock_grpc._service import InferenceService
 
     class TypedRepliesService(InferenceService):
