@@ -703,3 +703,71 @@ def test_the_h2_library_as_client_with_small_windows(server: ServerHandle) -> No
     assert trailers["grpc-status"] == "0"
     reply = _reply(data)
     assert np.frombuffer(reply.raw_output_contents[1], "<f4").tolist() == [9.0] * rows
+
+
+def test_a_connection_holds_a_bounded_number_of_request_bytes(loop: Loop, store: str) -> None:
+    # Streams that never finish their (large, allowed) messages: without a connection-wide
+    # budget, 128 streams x 16 MiB could be buffered. The server stops replenishing the
+    # connection window once its streams hold more than one request plus a window.
+    limit = 16 * 1024 * 1024
+    repository, handle = start_server(
+        loop, store, read_timeout_s=30, keep_alive_s=30, max_request_bytes=limit
+    )
+    peer = Peer(handle.address)
+    try:
+        while INITIAL_WINDOW_SIZE not in peer.server_settings or not peer.connection_window_grants:
+            assert peer.next_frame() is not None
+        initial = peer.server_settings[INITIAL_WINDOW_SIZE]
+        max_frame = peer.server_settings.get(MAX_FRAME_SIZE, 16384)
+        windows: dict[int, int] = {}
+        sent = 0
+
+        def read_grants(timeout: float) -> None:
+            """Read frames until a WINDOW_UPDATE arrives, or for ``timeout`` seconds."""
+            deadline = time.monotonic() + timeout
+            while (left := deadline - time.monotonic()) > 0:
+                got = peer.next_frame(left)
+                if got is None:
+                    return
+                kind, _, sid, payload = got
+                if kind == WINDOW_UPDATE:
+                    if sid:
+                        windows[sid] = windows.get(sid, 0) + struct.unpack(">I", payload)[0]
+                    return
+
+        stream, stream_sent = 0, limit  # the first loop turn opens stream 1
+        while stream < 2 * 40:
+            if stream_sent >= limit - max_frame:  # this message is as large as allowed
+                stream += 2 if stream else 1
+                peer.send(peer.headers(stream))
+                windows[stream], stream_sent = initial, 0
+                peer.send(frame(DATA, 0, stream, struct.pack(">BI", 0, limit - 100)))
+                windows[stream] -= 5
+                sent += 5
+            connection = 65_535 + peer.connection_window_grants - sent
+            size = min(connection, windows[stream], max_frame, limit - max_frame - stream_sent)
+            if size <= 0:
+                before = peer.connection_window_grants, windows[stream]
+                read_grants(0.5)
+                if (peer.connection_window_grants, windows[stream]) == before:
+                    if connection <= 0:
+                        break  # blocked by the connection window: the budget is spent
+                    stream_sent = limit  # this stream's window is spent: open another
+                continue
+            peer.send(frame(DATA, 0, stream, bytes(size)))
+            windows[stream] -= size
+            stream_sent += size
+            sent += size
+        assert 3 <= stream < 2 * 40, stream  # more than one stream, far fewer than 128
+        assert 2 * limit < sent < 2 * limit + 3 * 16 * 1024 * 1024, sent
+        # Once the streams are gone, the connection window comes back and calls go through.
+        granted = peer.connection_window_grants
+        cancel = struct.pack(">I", CANCEL)
+        peer.send(*(frame(RST_STREAM, 0, s, cancel) for s in range(1, stream + 1, 2)))
+        read_grants(0.5)
+        assert peer.connection_window_grants > granted
+        peer.call(stream + 2, infer_body())
+        assert peer.response(stream + 2).status == 0
+    finally:
+        peer.close()
+        stop_server(loop, repository, handle)

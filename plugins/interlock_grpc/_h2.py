@@ -86,6 +86,12 @@ class Http2Connection(Http2Sender, asyncio.Protocol):
         self._control_frames = 0
         self._resets = 0
 
+    def _replenish(self) -> None:
+        if self._recv_unacked >= self._conn_window >> 1 and self.held <= self.limits.buffer_budget:
+            self._write(window_update(0, self._recv_unacked))
+            self._recv_window += self._recv_unacked
+            self._recv_unacked = 0
+
     # -- hooks -------------------------------------------------------------------------------
 
     def parse_head(self, headers: list[tuple[bytes, bytes]]) -> Any:
@@ -244,12 +250,10 @@ class Http2Connection(Http2Sender, asyncio.Protocol):
         if self._recv_window < 0:
             raise ConnectionError_(ErrorCode.FLOW_CONTROL_ERROR, "DATA beyond the window")
         # Every byte counts against the connection window whatever becomes of the stream;
-        # give it back in large steps, not one WINDOW_UPDATE per frame.
+        # give it back in large steps, not one WINDOW_UPDATE per frame, and not while the
+        # open streams hold more than the buffer budget (then as streams finish).
         self._recv_unacked += length
-        if self._recv_unacked >= self._conn_window >> 1:
-            self._write(window_update(0, self._recv_unacked))
-            self._recv_window += self._recv_unacked
-            self._recv_unacked = 0
+        self._replenish()
         if flags & Flag.PADDED:
             if length < 1 or data[start] >= length:
                 raise ConnectionError_(ErrorCode.PROTOCOL_ERROR, "DATA padding too long")
@@ -269,6 +273,8 @@ class Http2Connection(Http2Sender, asyncio.Protocol):
         if stream.recv_window < 0:
             self.reset_stream(stream, ErrorCode.FLOW_CONTROL_ERROR)
             return
+        stream.held += length
+        self.held += length
         if start < stop:
             self.stream_data(stream, data[start:stop])
         if stream.closed:

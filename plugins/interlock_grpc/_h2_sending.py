@@ -36,6 +36,7 @@ class ConnectionLimits:
     """What the server advertises and enforces on every connection."""
 
     __slots__ = (
+        "buffer_budget",
         "control_frames_per_s",
         "initial_window",
         "keep_alive_s",
@@ -57,6 +58,7 @@ class ConnectionLimits:
         max_header_list_size: int = 16 * 1024,
         control_frames_per_s: int = 1000,
         resets_per_s: int = 200,
+        buffer_budget: int = 80 * 1024 * 1024,
     ) -> None:
         self.read_timeout_s = read_timeout_s
         self.keep_alive_s = keep_alive_s
@@ -66,6 +68,9 @@ class ConnectionLimits:
         self.max_header_list_size = max_header_list_size
         self.control_frames_per_s = control_frames_per_s
         self.resets_per_s = resets_per_s
+        #: Most request bytes a connection holds in its open streams before it stops
+        #: replenishing the client's connection window (at least one whole request).
+        self.buffer_budget = buffer_budget
 
 
 class Stream:
@@ -80,6 +85,7 @@ class Stream:
         "send_window",
         "closed",
         "blocked",
+        "held",
         # gRPC
         "head",
         "body",
@@ -99,6 +105,7 @@ class Stream:
         self.send_window = send_window
         self.closed = False
         self.blocked: tuple[memoryview, bytes] | None = None  # data and trailers awaiting window
+        self.held = 0  # DATA bytes received on it that still count against the buffer budget
         self.head = head
         self.body: list[bytes] = []
         self.size = 0
@@ -119,6 +126,7 @@ class Http2Sender:
         self._transport: asyncio.Transport | None = None
         self.streams: dict[int, Stream] = {}
         self.receiving: dict[int, Stream] = {}  # streams still waiting for request bytes
+        self.held = 0  # request bytes the open streams hold (see ConnectionLimits.buffer_budget)
         self._last_stream = 0
         self._peer_window = DEFAULT_WINDOW  # the peer's SETTINGS_INITIAL_WINDOW_SIZE
         self._peer_max_frame = MIN_FRAME_SIZE
@@ -232,7 +240,14 @@ class Http2Sender:
         self._forget(stream)
         self.stream_cancelled(stream)
 
+    def _replenish(self) -> None:
+        """Give the client connection window back, if the buffer budget allows."""
+
     def _forget(self, stream: Stream) -> None:
+        if stream.held:
+            self.held -= stream.held
+            stream.held = 0
+            self._replenish()
         stream.closed = True
         stream.receiving = False
         stream.blocked = None

@@ -88,6 +88,9 @@ class GrpcServerHandle(ServerHandle):
             # A stream window no larger than a request may be bounds what one stream buffers;
             # never below HTTP/2's default, which clients use until they read our SETTINGS.
             initial_window=max(65_535, min(4 * 1024 * 1024, options.max_request_bytes + 1024)),
+            # One largest request, plus the connection window it may take to arrive: what a
+            # connection may hold however many streams its client opens.
+            buffer_budget=options.max_request_bytes + 16 * 1024 * 1024,
         )
         # The methods are bound now, not in __init__, so that a subclass swapped in after
         # create() (the conformance suite's broken plugins do) is the one served.
