@@ -21,7 +21,7 @@ from interlock_conformance.oip_check_tensors import (
 )
 
 if TYPE_CHECKING:
-    import grpc  # type: ignore[import-untyped]
+    import grpc
     import numpy as np
 
 __all__ = ["GrpcClient", "GrpcOutput", "RpcResult", "grpc_metadata", "infer_message", "read_infer"]
@@ -77,7 +77,7 @@ class GrpcClient:
         try:
             import grpc
 
-            from interlock_grpc._generated import (  # type: ignore[import-untyped]
+            from interlock_grpc._generated import (
                 open_inference_grpc_pb2 as pb,
                 open_inference_grpc_pb2_grpc as pb_grpc,
             )

@@ -79,7 +79,7 @@ class _Histogram:
         total = 0
         for bound, count in zip((*self.bounds, float("inf")), list(self.counts)):
             total += count
-            buckets.append((floatToGoString(bound), total))
+            buckets.append((floatToGoString(bound), total))  # type: ignore[no-untyped-call]
         return buckets
 
 
@@ -98,8 +98,8 @@ class _Collector(Collector):
             "Requests answered, by protocol, endpoint, model and status.",
             labels=["protocol", "endpoint", "model", "version", "status"],
         )
-        for key, count in list(metrics.requests.items()):
-            requests.add_metric(key, count)
+        for labels_of_count, count in list(metrics.requests.items()):
+            requests.add_metric(labels_of_count, count)
         yield requests
         for name, documentation, labels, histograms in (
             (

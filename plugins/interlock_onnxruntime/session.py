@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -71,10 +72,10 @@ class OnnxRuntimePredictor(Predictor):
         # CPU provider when an accelerator fails (interlock refuses to fall back silently).
         # Calling the C++ method saves about 7 us a call, a quarter of a small model's run;
         # an onnxruntime without it keeps the wrapper.
-        native = getattr(session, "_sess", None)
-        if callable(getattr(native, "run", None)):
+        native_run = getattr(getattr(session, "_sess", None), "run", None)
+        self._session_run: Callable[[Any, dict[str, np.ndarray]], list[np.ndarray]]
+        if callable(native_run):
             names = self._output_names
-            native_run = native.run
             self._session_run = lambda _, feed: native_run(names, feed, None)
         else:
             self._session_run = session.run

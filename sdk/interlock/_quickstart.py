@@ -123,7 +123,7 @@ def _serve_and_call(artifact: interlock.Artifact, rows: Any, tell: Callable[[str
     import numpy as np
 
     # The reference protocol client ships with the reference servers' support package.
-    from interlock_oip.client import GrpcClient, RestClient  # type: ignore[import-untyped]
+    from interlock_oip.client import GrpcClient, RestClient
 
     expected = interlock.load_predictor(artifact).infer({"input": rows})
     results: dict[str, Any] = {}
