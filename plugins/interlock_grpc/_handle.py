@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import socket
 from typing import TYPE_CHECKING, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -21,6 +20,7 @@ from interlock._server import ServerHandle
 from interlock_grpc._h2 import ConnectionLimits, Http2Connection
 from interlock_grpc._service import InferenceService
 from interlock_grpc._transport import GrpcConnection, GrpcEndpoint
+from interlock_oip.listen import listen
 from interlock_oip.metrics import metrics_for
 
 if TYPE_CHECKING:
@@ -100,7 +100,7 @@ class GrpcServerHandle(ServerHandle):
             max_request_bytes=options.max_request_bytes,
             max_response_bytes=self.settings.max_response_bytes,
         )
-        sock = _bind(self.host, self.port)
+        sock = listen(self.host, self.port, server="the gRPC server", component="grpc")
         loop = asyncio.get_running_loop()
         connections = self.connections
         self._server = await loop.create_server(
@@ -155,25 +155,3 @@ class GrpcServerHandle(ServerHandle):
         for connection in connections:
             connection.abort()
         await asyncio.sleep(0)  # let the transports close
-
-
-def _bind(host: str, port: int) -> socket.socket:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    # IPPROTO_TCP explicitly: asyncio enables TCP_NODELAY on accepted connections only for
-    # sockets that say they are TCP. SO_REUSEADDR only: SO_REUSEPORT would let a second
-    # server share a port that is already taken (SRV-150).
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, port))
-        sock.listen(2048)
-        sock.setblocking(False)
-    except OSError as exc:
-        sock.close()
-        shown = f"[{host}]" if ":" in host else host
-        raise InterlockError(
-            f"the gRPC server cannot listen on {shown}:{port}: {exc.strerror or exc}",
-            hint="choose another grpc port (0 picks a free one) or stop what uses it",
-            component="grpc",
-        ) from None
-    return sock

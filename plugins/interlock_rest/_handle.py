@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from typing import TYPE_CHECKING
 
 from interlock._errors import InterlockError, MissingDependencyError
@@ -50,6 +49,7 @@ class RestHandle(ServerHandle):
             raise MissingDependencyError(
                 exc.name or "httptools", "serve", purpose="the REST server"
             ) from None
+        from interlock_oip.listen import listen
         from interlock_oip.metrics import metrics_for
 
         from interlock_rest._http import HttpServer
@@ -64,7 +64,9 @@ class RestHandle(ServerHandle):
             max_connections=options.max_connections,
             max_body_bytes=options.max_request_bytes,
         )
-        sock = _bind(self.host, self._requested_port)
+        sock = listen(
+            self.host, self._requested_port, server="the REST server", component="rest"
+        )
         try:
             await server.start(sock)
         except BaseException:
@@ -80,23 +82,3 @@ class RestHandle(ServerHandle):
         server, self._server = self._server, None
         if server is not None:
             await server.stop(grace_seconds)
-
-
-def _bind(host: str, port: int) -> socket.socket:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    # IPPROTO_TCP explicitly: asyncio enables TCP_NODELAY on accepted connections only for
-    # sockets that say they are TCP, and without it small responses wait on delayed ACKs.
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        sock.bind((host, port))
-        sock.listen(2048)
-        sock.setblocking(False)
-    except OSError as exc:
-        sock.close()
-        raise InterlockError(
-            f"the REST server cannot listen on {host}:{port}: {exc.strerror or exc}",
-            hint="choose another port (0 picks a free one) or stop what is using it",
-        ) from None
-    return sock
