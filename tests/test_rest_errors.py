@@ -400,10 +400,11 @@ def test_a_chunked_body_over_the_limit_gets_413(server: ServerThread) -> None:
 
 def test_a_compressed_body_cannot_expand_past_the_limit(server: ServerThread) -> None:
     bomb = gzip.compress(b" " * (1024 * 1024))
-    status, _, answer = call(
+    status, headers, answer = call(
         server, "POST", "/v2/models/mlp/infer", bomb, {"Content-Encoding": "gzip"}
     )
     assert status == 413, answer
+    assert headers["connection"] == "close"  # SRV-092, even with the whole body read
     status, _, answer = call(
         server, "POST", "/v2/models/mlp/infer", b"abc", {"Content-Encoding": "gzip"}
     )

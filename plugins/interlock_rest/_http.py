@@ -437,7 +437,8 @@ class HttpConnection(asyncio.Protocol):
             return
         status, body, content_type, extra = reply
         server = self._server
-        close = not request.keep_alive or server.draining
+        # After a 408 or 413 the rest of a body may still be on the wire (SRV-092).
+        close = not request.keep_alive or server.draining or status == 413 or status == 408
         head = b"%sdate: %s\r\ncontent-type: %s\r\ncontent-length: %d\r\n" % (
             _STATUS_LINES.get(status) or b"HTTP/1.1 %d Unknown\r\n" % status,
             server.date,
