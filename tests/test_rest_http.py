@@ -222,8 +222,9 @@ def test_a_protocol_upgrade_is_answered_in_http_1_1(server: ServerThread) -> Non
         + AUTH
         + b"\r\nzz\r\n",
         b"GET /v2 HTTP/1.1\r\nBad Header\r\n\r\n",
+        b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n",
     ],
-    ids=["method", "version", "tls", "chunk", "header"],
+    ids=["method", "version", "tls", "chunk", "header", "authority-form"],
 )
 def test_malformed_http_gets_400_and_a_closed_connection(
     server: ServerThread, request_bytes: bytes

@@ -234,9 +234,11 @@ class HttpConnection(asyncio.Protocol):
             self._stop_reading()
         except httptools.HttpParserCallbackError as exc:
             refused = exc.__context__
-            if not isinstance(refused, _Refusal):
-                raise
-            self._refuse(refused.error)
+            if isinstance(refused, _Refusal):
+                self._refuse(refused.error)
+            else:  # a bug in a callback: logged; the client gets a 500 and a closed connection
+                logger.error("unexpected error parsing a request", exc_info=refused)
+                self._refuse(InterlockError("internal server error; see the server log"))
         except httptools.HttpParserError as exc:
             self._refuse(ProtocolError(f"malformed HTTP request: {exc}"))
         if self._pending and self.active is None:
@@ -293,7 +295,17 @@ class HttpConnection(asyncio.Protocol):
         parser = self._parser
         url = self._url
         if not url.startswith(b"/"):
-            url = httptools.parse_url(url).path or b"/"  # absolute form, as sent to proxies
+            # The absolute form (as sent to proxies) names a path too; "*" and the authority
+            # form (CONNECT) name none, and no endpoint answers to them.
+            try:
+                url = httptools.parse_url(url).path or b"/"
+            except httptools.HttpParserInvalidURLError:
+                raise _Refusal(
+                    ProtocolError(
+                        f"malformed HTTP request: the request target {url[:100]!r} is not a path",
+                        hint="send an origin-form target such as /v2/health/ready",
+                    )
+                ) from None
         path_end = url.find(b"?")
         path = (url if path_end < 0 else url[:path_end]).decode("latin-1")
         if "%" in path:
