@@ -325,3 +325,47 @@ def test_pipelined_bodies_beyond_a_megabyte_pause_reading_until_answered(
             assert np.allclose(data, expected(store, value), rtol=1e-6)
         sock.sendall(b"GET /v2/health/live HTTP/1.1\r\nHost: t\r\n\r\n")  # reading resumed
         assert reader.response().status == 200
+
+
+def test_a_client_that_does_not_read_its_answers_stops_being_read(
+    server: ServerThread, store: str
+) -> None:
+    # Large answers (20,000 rows of 10 outputs, as JSON) to pipelined requests the client does
+    # not read: the server's send buffer fills, it stops reading the connection, and once the
+    # client reads, every answer arrives, in order.
+    rows = 20_000
+    x = np.random.default_rng(3).standard_normal((rows, 64)).astype(np.float32)
+    header = json.dumps(
+        {"inputs": [{"name": "x", "shape": [rows, 64], "datatype": "FP32",
+                     "parameters": {"binary_data_size": x.nbytes}}]}
+    ).encode()
+    request = (
+        b"POST /v2/models/mlp/infer HTTP/1.1\r\nHost: t\r\n" + AUTH
+        + b"Inference-Header-Content-Length: %d\r\nContent-Length: %d\r\n\r\n"
+        % (len(header), len(header) + x.nbytes)
+        + header + x.tobytes()
+    )
+    sock, reader = connect(server)
+    with sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+        sent = 0
+        sock.settimeout(0.5)
+        try:
+            for _ in range(12):
+                sock.sendall(request)
+                sent += 1
+        except socket.timeout:
+            pass  # the server stopped reading: exactly what is tested
+        deadline = time.monotonic() + 10
+        while not any(
+            getattr(c, "_write_paused", False) for c in list(server.handle._server.connections)
+        ):
+            assert time.monotonic() < deadline, "the server never saw its send buffer fill"
+            time.sleep(0.05)
+        assert sent < 12  # it did stop reading before the client was done
+        sock.settimeout(10)
+        first = reader.response()
+        assert first.status == 200
+        assert first.json()["outputs"][0]["shape"] == [rows, 10]  # type: ignore[index]
+        for _ in range(sent - 1):
+            assert reader.response().status == 200
