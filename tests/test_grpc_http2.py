@@ -771,3 +771,55 @@ def test_a_connection_holds_a_bounded_number_of_request_bytes(loop: Loop, store:
     finally:
         peer.close()
         stop_server(loop, repository, handle)
+
+
+def test_a_client_that_does_not_read_its_answers_stops_being_read(loop: Loop, store: str) -> None:
+    # Large answers (65,536 rows) to calls the client does not read, with HTTP/2 windows wide
+    # open: the server's send buffer fills, it stops reading the connection, and once the
+    # client reads, every answer arrives.
+    repository, handle = start_server(loop, store, read_timeout_s=30, keep_alive_s=30)
+    peer = Peer(handle.address, {INITIAL_WINDOW_SIZE: 2**31 - 1})
+    try:
+        peer.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+        peer.send(frame(WINDOW_UPDATE, 0, 0, struct.pack(">I", 2**31 - 1 - 65_535)))
+        # The settings exchange first: later, an acknowledgement could not be sent while the
+        # server is not reading.
+        while INITIAL_WINDOW_SIZE not in peer.server_settings or not peer.acks:
+            assert peer.next_frame() is not None
+        body = infer_body(rows=65_536)
+        peer.sock.settimeout(0.5)
+        sent: list[int] = []
+        try:
+            # 20 calls, 15.7 MB: within the 16 MiB connection window the server grants up front
+            # (grants after that would not be read), and far more than the buffers hold.
+            for stream in range(1, 40, 2):
+                peer.call(stream, body)
+                sent.append(stream)
+        except socket.timeout:
+            pass  # the server stopped reading: what is tested
+        connections = handle.connections  # type: ignore[attr-defined]
+        deadline = time.monotonic() + 10
+        while not any(not c._transport.is_reading() for c in list(connections)):
+            assert time.monotonic() < deadline, "the server never stopped reading"
+            time.sleep(0.05)
+        # The answers may interleave: read them all in one pass.
+        bodies = {stream: b"" for stream in sent}
+        trailers: dict[int, dict[str, str]] = {}
+        deadline = time.monotonic() + 30
+        while len(trailers) < len(sent):
+            got = peer.next_frame(max(deadline - time.monotonic(), 0.01))
+            assert got is not None, f"answers missing: {sorted(set(sent) - set(trailers))}"
+            kind, flags, sid, payload = got
+            if kind == DATA and sid in bodies:
+                bodies[sid] += payload
+            elif kind == HEADERS:
+                fields = dict(peer.decoder.decode(payload))
+                if flags & END_STREAM and sid in bodies:
+                    trailers[sid] = fields
+        for stream in sent:
+            assert trailers[stream]["grpc-status"] == "0", trailers[stream]
+            reply = pb.ModelInferResponse.FromString(bodies[stream][5:])
+            assert list(reply.outputs[0].shape) == [65_536, 3]
+    finally:
+        peer.close()
+        stop_server(loop, repository, handle)
