@@ -63,8 +63,8 @@ def serve_both() -> None:
     import onnxruntime as ort
 
     import interlock
-    from interlock_grpc._generated import open_inference_grpc_pb2 as pb
-    from interlock_grpc._generated import open_inference_grpc_pb2_grpc as pb_grpc
+    from interlock.serving.oip.proto import open_inference_grpc_pb2 as pb
+    from interlock.serving.oip.proto import open_inference_grpc_pb2_grpc as pb_grpc
 
     model = build_model()
     root = tempfile.mkdtemp(prefix="bench-grpc-")

@@ -105,7 +105,7 @@ def inputs(batch: int) -> np.ndarray:
 def write_requests(directory: Path) -> dict[tuple[str, int], tuple[Path, int | None]]:
     """Request files by (kind, batch): the body, and the JSON part's length for binary ones."""
     import orjson
-    from interlock_grpc._generated import open_inference_grpc_pb2 as pb
+    from interlock.serving.oip.proto import open_inference_grpc_pb2 as pb
 
     files: dict[tuple[str, int], tuple[Path, int | None]] = {}
     for batch in BATCHES:
@@ -300,7 +300,7 @@ def check_answers(endpoints: dict[str, Any],
     """Every endpoint must compute what onnxruntime computes: a fair race runs the same model."""
     import grpc
     import onnxruntime as ort
-    from interlock_grpc._generated import open_inference_grpc_pb2 as pb
+    from interlock.serving.oip.proto import open_inference_grpc_pb2 as pb
 
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1

@@ -3,7 +3,7 @@
     python scripts/generate_grpc.py           # rewrite the committed stubs
     python scripts/generate_grpc.py --check   # exit 1 if the committed stubs are stale
 
-The proto lives at ``plugins/interlock_grpc/_generated/open_inference_grpc.proto``; the stubs
+The proto lives at ``sdk/interlock/serving/oip/proto/open_inference_grpc.proto``; the stubs
 (``*_pb2.py``, ``*_pb2.pyi``, ``*_pb2_grpc.py``) are written next to it by the ``grpcio-tools``
 protoc, then adjusted in one way: the messages are registered in a private descriptor pool
 instead of protobuf's process-wide default pool. Other software defines the same protobuf
@@ -23,8 +23,8 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PLUGINS = ROOT / "plugins"
-PROTO = Path("interlock_grpc/_generated/open_inference_grpc.proto")  # relative to PLUGINS
+PLUGINS = ROOT / "sdk"  # the import root of the proto path below
+PROTO = Path("interlock/serving/oip/proto/open_inference_grpc.proto")  # relative to PLUGINS
 STUB_SUFFIXES = ("_pb2.py", "_pb2.pyi", "_pb2_grpc.py")
 
 _DEFAULT_POOL_LINE = "DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile("

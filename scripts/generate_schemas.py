@@ -26,7 +26,7 @@ JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 #: file name in specs/v1/schemas -> (module, pydantic model, title of the document)
 SCHEMAS: dict[str, tuple[str, str, str]] = {
     "manifest.schema.json": (
-        "interlock._manifest",
+        "interlock.artifacts",
         "Manifest",
         "interlock artifact manifest (manifest.json), spec v1",
     ),

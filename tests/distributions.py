@@ -46,7 +46,7 @@ def run_cli(
 ) -> subprocess.CompletedProcess[str]:
     """``interlock ARGS`` in a fresh interpreter that sees ``sites``."""
     return subprocess.run(
-        [sys.executable, "-m", "interlock._cli", *args],
+        [sys.executable, "-m", "interlock.cli", *args],
         cwd=cwd,
         env=plugin_env(*sites),
         capture_output=True,

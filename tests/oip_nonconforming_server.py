@@ -308,7 +308,7 @@ def _grpc_handlers() -> Any:
     import grpc
     from google.protobuf.message import DecodeError
 
-    from interlock_grpc._generated import open_inference_grpc_pb2 as pb
+    from interlock.serving.oip.proto import open_inference_grpc_pb2 as pb
 
     def rpc(message_type: Any, body: Any) -> Any:
         def handle(raw: bytes, context: grpc.ServicerContext) -> bytes:

@@ -11,7 +11,7 @@ import onnx
 from onnx import helper, numpy_helper
 
 import interlock
-from interlock._dtypes import DTYPES
+from interlock.tensors import DTYPES
 
 Shape = Sequence[int | str | None]
 

@@ -17,7 +17,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 import interlock
 from interlock import ArtifactIntegrityError, ArtifactNotFoundError
-from interlock._manifest import compute_digest
+from interlock.artifacts import compute_digest
 from interlock_conformance import requirement
 
 

@@ -1,4 +1,4 @@
-"""Reading signatures, IR versions and opsets out of ONNX graphs (interlock._onnx_info)."""
+"""Reading signatures, IR versions and opsets out of ONNX graphs (interlock.artifacts._onnx_info)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 import interlock
-from interlock._onnx_info import external_data_refs, iter_tensors, onnx_info, signature_from_onnx
+from interlock.artifacts import external_data_refs, iter_tensors, onnx_info, signature_from_onnx
 from interlock_conformance import requirement
 
 

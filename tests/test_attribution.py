@@ -29,7 +29,7 @@ from runtime_models import mlp, save
 
 import interlock
 from interlock import InterlockError, PluginError, Predictor, SpecViolation
-from interlock._plugins import Registry
+from interlock.plugins import Registry
 from interlock_conformance import (
     checking,
     judge_requirements,

@@ -14,7 +14,7 @@ import onnx
 import pytest
 
 import interlock
-from interlock._cli import main
+from interlock.cli import main
 from interlock_conformance import certify, load_vector_index, read_report, requirement
 from interlock_conformance.oip_check import check_server
 from interlock_conformance.oip_check_core import Expectations, ExpectedModel

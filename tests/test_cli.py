@@ -13,7 +13,7 @@ import pyarrow as pa
 import pytest
 
 import interlock
-from interlock._cli import main
+from interlock.cli import main
 from interlock_conformance import requirement
 
 

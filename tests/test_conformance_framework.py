@@ -343,7 +343,7 @@ def test_the_pytest_plugin_is_inert_without_its_option(tmp_path: Path) -> None:
 
         def test_probe(pytestconfig):
             assert pytestconfig.pluginmanager.get_plugin("interlock") is not None
-            loaded = [m for m in ("interlock_conformance.session", "pyarrow", "interlock._plugins")
+            loaded = [m for m in ("interlock_conformance.session", "pyarrow", "interlock.plugins._registry")
                       if m in sys.modules]
             assert loaded == [], loaded
     """)

@@ -7,8 +7,8 @@ import re
 from pathlib import Path
 
 import interlock
-from interlock._dataset import DATASET_CAPABILITIES
-from interlock._plugins import get_registry
+from interlock.datasets import DATASET_CAPABILITIES
+from interlock.plugins import get_registry
 from interlock_conformance import requirement
 
 ROOT = Path(__file__).resolve().parent.parent

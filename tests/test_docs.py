@@ -133,7 +133,7 @@ def make_venv(root: Path) -> Path:
     )
     python = venv / "bin" / "python"
     _executable(
-        venv / "bin" / "interlock", f'#!/bin/sh\nexec "{python}" -m interlock._cli "$@"\n'
+        venv / "bin" / "interlock", f'#!/bin/sh\nexec "{python}" -m interlock.cli "$@"\n'
     )
     pip = f'"{sys.executable}" -m pip --python "{python}"'
     _executable(

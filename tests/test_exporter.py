@@ -15,7 +15,7 @@ from sklearn.linear_model import LogisticRegression
 
 import interlock
 from interlock import hookimpl
-from interlock._exporter_io import choose_exporter, export_model
+from interlock.exporters import choose_exporter, export_model
 from interlock_conformance import requirement
 
 
@@ -59,7 +59,7 @@ class AffineExporter(interlock.Exporter):
     def export(
         self, model: object, sample: object, options: dict[str, Any]
     ) -> interlock.ExportedModel:
-        from interlock._onnx_info import signature_from_onnx
+        from interlock.artifacts import signature_from_onnx
 
         self.parse_options(options)
         assert isinstance(model, Affine)

@@ -23,8 +23,8 @@ import pyarrow.parquet as pq
 import pytest
 
 import interlock
-from interlock._dataset import DATASET_CAPABILITIES
-from interlock._plugins import get_registry
+from interlock.datasets import DATASET_CAPABILITIES
+from interlock.plugins import get_registry
 from interlock_conformance import requirement
 
 WRITABLE = ["parquet", "arrow", "csv"]

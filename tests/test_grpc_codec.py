@@ -10,8 +10,8 @@ import pytest
 from tritonclient.utils import deserialize_bytes_tensor, serialize_byte_tensor
 
 from interlock_grpc._codec import decode_inputs, encode_outputs, tensor_to_raw
-from interlock_oip.errors import ProtocolError
-from interlock_grpc._generated import open_inference_grpc_pb2 as pb
+from interlock.serving.oip.errors import ProtocolError
+from interlock.serving.oip.proto import open_inference_grpc_pb2 as pb
 
 FIXED = {
     "BOOL": np.array([[True, False, True]]),

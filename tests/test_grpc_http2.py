@@ -24,8 +24,8 @@ import pytest
 
 import interlock
 from interlock import BatchingOptions, ModelRepository, ServerHandle
-from interlock_grpc._generated import open_inference_grpc_pb2 as pb
-from interlock_grpc._generated import open_inference_grpc_pb2_grpc as pb_grpc
+from interlock.serving.oip.proto import open_inference_grpc_pb2 as pb
+from interlock.serving.oip.proto import open_inference_grpc_pb2_grpc as pb_grpc
 from interlock_conformance import requirement
 from test_grpc_lifecycle import HOLD_MS, Loop, affine_model, start_server, stop_server, wait_until
 

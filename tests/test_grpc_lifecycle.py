@@ -22,9 +22,9 @@ from onnx import TensorProto, helper
 
 import interlock
 from interlock import BatchingOptions, ModelRepository, ServerHandle, ServerOptions
-from interlock_grpc._generated import open_inference_grpc_pb2 as pb
-from interlock_grpc._generated import open_inference_grpc_pb2_grpc as pb_grpc
-from interlock_oip.metrics import metrics_for
+from interlock.serving.oip.proto import open_inference_grpc_pb2 as pb
+from interlock.serving.oip.proto import open_inference_grpc_pb2_grpc as pb_grpc
+from interlock.serving.oip.metrics import metrics_for
 from interlock_conformance import requirement
 
 HOLD_MS = 1500.0  # how long the batcher holds a lone request waiting for company

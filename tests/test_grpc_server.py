@@ -14,8 +14,8 @@ from onnx import TensorProto, helper
 from tritonclient.utils import InferenceServerException
 
 import interlock
-from interlock_grpc._generated import open_inference_grpc_pb2 as pb
-from interlock_grpc._generated import open_inference_grpc_pb2_grpc as pb_grpc
+from interlock.serving.oip.proto import open_inference_grpc_pb2 as pb
+from interlock.serving.oip.proto import open_inference_grpc_pb2_grpc as pb_grpc
 from interlock_conformance import requirement
 
 TOKEN = "s3cret-token"

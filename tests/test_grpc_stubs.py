@@ -8,8 +8,8 @@ from pathlib import Path
 
 from google.protobuf.descriptor import Descriptor
 
-from interlock_grpc._generated import open_inference_grpc_pb2 as pb
-from interlock_grpc._generated import open_inference_grpc_pb2_grpc as pb_grpc
+from interlock.serving.oip.proto import open_inference_grpc_pb2 as pb
+from interlock.serving.oip.proto import open_inference_grpc_pb2_grpc as pb_grpc
 from interlock_conformance import requirement
 
 ROOT = Path(__file__).resolve().parent.parent

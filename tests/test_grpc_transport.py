@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 
 from interlock import ModelRepository, ServerHandle
-from interlock_grpc._generated import open_inference_grpc_pb2 as pb
-from interlock_grpc._generated import open_inference_grpc_pb2_grpc as pb_grpc
-from interlock_oip.metrics import metrics_for
+from interlock.serving.oip.proto import open_inference_grpc_pb2 as pb
+from interlock.serving.oip.proto import open_inference_grpc_pb2_grpc as pb_grpc
+from interlock.serving.oip.metrics import metrics_for
 from interlock_conformance import requirement
 import test_grpc_http2 as raw
 from test_grpc_http2 import (

@@ -1,4 +1,4 @@
-"""The manifest model, its canonical digest and its path rules (interlock._manifest)."""
+"""The manifest model, its canonical digest and its path rules (interlock.artifacts._manifest)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 import interlock
-from interlock._manifest import check_relative_path, compute_digest, parse_manifest
+from interlock.artifacts import check_relative_path, compute_digest, parse_manifest
 from interlock_conformance import requirement
 
 

@@ -7,8 +7,8 @@ import hmac
 import pytest
 
 from interlock_conformance import requirement
-from interlock_oip import auth
-from interlock_oip.auth import BearerToken
+from interlock.serving.oip import auth
+from interlock.serving.oip.auth import BearerToken
 
 
 @requirement("SRV-144")

@@ -13,7 +13,7 @@ import pytest
 
 import interlock
 from interlock import hookimpl
-from interlock._plugins import KINDS, Registry, plugin_boundary
+from interlock.plugins import KINDS, Registry, plugin_boundary
 from interlock_conformance import requirement
 
 REFERENCE_PLUGINS = {

@@ -10,7 +10,7 @@ import interlock
 import numpy as np
 import pytest
 import tritonclient.http as triton
-from interlock_oip.datatypes import OIP_BY_DTYPE
+from interlock.serving.oip.datatypes import OIP_BY_DTYPE
 from serving_models import SAMPLES, build_store
 from interlock_conformance import requirement
 

@@ -21,7 +21,7 @@ from interlock import (
     SignatureMismatch,
     SpecViolation,
 )
-from interlock._runtime import parse_device
+from interlock.runtimes import parse_device
 from interlock_conformance import requirement
 
 

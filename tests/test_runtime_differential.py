@@ -17,7 +17,7 @@ from onnx import helper
 from runtime_models import mlp, model, save, tensor
 
 import interlock
-from interlock._tensor_checks import TOLERANCES, compare_outputs
+from interlock.tensors import TOLERANCES, compare_outputs
 
 
 def scored() -> onnx.ModelProto:

@@ -10,8 +10,8 @@ import pytest
 from runtime_models import ADDABLE, NUMERIC, add, sample, save, unary
 
 import interlock
-from interlock._tensor_checks import compare_outputs
-from interlock._tensors import arrow_dtype_name
+from interlock.tensors import compare_outputs
+from interlock.tensors import arrow_dtype_name
 
 RUNTIMES = ["onnxruntime", "reference"]
 

@@ -1,19 +1,19 @@
-"""The shared OIP codec (interlock_oip): datatypes, tensors, status table, bearer token."""
+"""The shared OIP codec (interlock.serving.oip): datatypes, tensors, status table, bearer token."""
 
 from __future__ import annotations
 
 import interlock
 import numpy as np
 import pytest
-from interlock_oip.auth import BearerToken
-from interlock_oip.datatypes import (
+from interlock.serving.oip.auth import BearerToken
+from interlock.serving.oip.datatypes import (
     NUMPY_BY_OIP,
     OIP_BY_DTYPE,
     OIP_DATATYPES,
     oip_datatype,
     oip_shape,
 )
-from interlock_oip.errors import (
+from interlock.serving.oip.errors import (
     MethodNotAllowed,
     NotFound,
     ProtocolError,
@@ -23,7 +23,7 @@ from interlock_oip.errors import (
     grpc_status,
     http_status,
 )
-from interlock_oip.tensors import (
+from interlock.serving.oip.tensors import (
     decode_binary_tensor,
     decode_json_tensor,
     encode_binary_tensor,

@@ -20,7 +20,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 import interlock
-from interlock._exporter_io import export_model
+from interlock.exporters import export_model
 from interlock_conformance import requirement
 
 RUNTIMES = ("onnxruntime", "reference")

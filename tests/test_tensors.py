@@ -13,7 +13,7 @@ from runtime_models import mlp, model, save, tensor, unary
 
 import interlock
 from interlock import ColumnMapping, InputBinding, OutputBinding, Signature, SignatureMismatch, TensorSpec
-from interlock._tensors import batch_to_tensors, tensors_to_batch
+from interlock.tensors import batch_to_tensors, tensors_to_batch
 from interlock_conformance import requirement
 
 
@@ -355,7 +355,7 @@ def test_zero_row_tables_are_read() -> None:
 
 
 def test_a_new_schema_is_checked_again() -> None:
-    from interlock._tensors import ArrowMapping
+    from interlock.tensors import ArrowMapping
 
     signature = sig([("x", "float32", ["batch"])])
     mapping = ArrowMapping(signature, ColumnMapping.identity(signature))

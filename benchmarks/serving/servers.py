@@ -127,7 +127,7 @@ def run_bare_grpc(model_path: str, grpc_port: int) -> None:
     import numpy as np
     import onnxruntime as ort
     import uvloop
-    from interlock_grpc._generated import open_inference_grpc_pb2 as pb
+    from interlock.serving.oip.proto import open_inference_grpc_pb2 as pb
 
     options = ort.SessionOptions()
     options.intra_op_num_threads = THREADS["intra_op_num_threads"]

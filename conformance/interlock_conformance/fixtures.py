@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from interlock._plugins import PluginInfo
+from interlock.plugins import PluginInfo
 
 from interlock_conformance.vectors import VectorIndex, load_vector_index
 

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     import numpy as np
 
     from interlock import Artifact, Predictor
-    from interlock._plugins import Registry
+    from interlock.plugins import Registry
 
     from interlock_conformance.matrix import MatrixComponent
     from interlock_conformance.vectors import ModelVector, VectorIndex
@@ -228,7 +228,7 @@ class MatrixContext:
 
     def component_summaries(self) -> list[MatrixComponent]:
         """Every component in effect with its plugin, for the report."""
-        from interlock._plugins import KINDS
+        from interlock.plugins import KINDS
 
         from interlock_conformance.matrix import MatrixComponent
 

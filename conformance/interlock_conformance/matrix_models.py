@@ -155,7 +155,7 @@ def store_section(context: MatrixContext) -> MatrixSection:
 def _runtime_pair(
     context: MatrixContext, candidate: ComponentRef, reference: ComponentRef
 ) -> list[str]:
-    from interlock._tensor_checks import compare_outputs
+    from interlock.tensors import compare_outputs
 
     candidate.require()
     reference.require()
@@ -245,7 +245,7 @@ def _executor_input(context: MatrixContext) -> tuple[str, str, pa.Table]:
 def _executor_runtime(
     context: MatrixContext, executor: ComponentRef, runtime: ComponentRef
 ) -> list[str]:
-    from interlock._tensor_checks import compare_outputs
+    from interlock.tensors import compare_outputs
 
     executor.require()
     runtime.require()

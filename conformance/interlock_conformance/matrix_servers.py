@@ -58,7 +58,7 @@ class _ServingLoop:
 
 
 def _oip_datatype(dtype: str) -> str:
-    from interlock._dtypes import DTYPES
+    from interlock.tensors import DTYPES
 
     return DTYPES[dtype].oip
 

@@ -1,7 +1,7 @@
 """Talking to an Open Inference Protocol gRPC server with the protocol's own stubs.
 
 The stubs are generated from the protocol's ``open_inference_grpc.proto`` (shipped in
-``interlock_grpc._generated``, in a private descriptor pool); nothing else of interlock's
+``interlock.serving.oip.proto``, in a private descriptor pool); nothing else of interlock's
 gRPC server is used, so the checks hold the server to the protocol, not to interlock's code.
 """
 
@@ -77,7 +77,7 @@ class GrpcClient:
         try:
             import grpc
 
-            from interlock_grpc._generated import (
+            from interlock.serving.oip.proto import (
                 open_inference_grpc_pb2 as pb,
                 open_inference_grpc_pb2_grpc as pb_grpc,
             )

@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 import interlock
-from interlock._plugins import ComponentClaim, PluginInfo
+from interlock.plugins import ComponentClaim, PluginInfo
 
 from interlock_conformance.attribution import root_cause
 from interlock_conformance.locations import SPEC_VERSION, cases_dir, vectors_dir

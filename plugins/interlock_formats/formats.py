@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from interlock._component import FALLBACK_PRIORITY
-from interlock._dataset import Dataset, DatasetFormat
-from interlock._errors import DatasetError
+from interlock.plugins import FALLBACK_PRIORITY
+from interlock.datasets import Dataset, DatasetFormat
+from interlock.errors import DatasetError
 
 if TYPE_CHECKING:
     import pyarrow as pa

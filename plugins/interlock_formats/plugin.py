@@ -5,14 +5,14 @@ Only light modules are imported here; pyarrow is imported when a format is first
 
 from __future__ import annotations
 
-from interlock._dataset import DatasetFormat
-from interlock._markers import hookimpl
+from interlock.datasets import DatasetFormat
+from interlock.plugins import hookimpl
 from interlock_formats.formats import ArrowIpcFormat, CsvFormat, JsonLinesFormat, ParquetFormat
 
 __all__ = ["interlock_dataset_formats"]
 
 
-@hookimpl(trylast=True)
+@hookimpl
 def interlock_dataset_formats() -> list[DatasetFormat]:
     """The four reference formats."""
     return [ParquetFormat(), ArrowIpcFormat(), CsvFormat(), JsonLinesFormat()]

@@ -17,8 +17,8 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 
-from interlock._dataset import Dataset
-from interlock._errors import DatasetError
+from interlock.datasets import Dataset
+from interlock.errors import DatasetError
 
 if TYPE_CHECKING:
     from fsspec import AbstractFileSystem

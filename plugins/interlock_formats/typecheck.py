@@ -5,7 +5,7 @@ from __future__ import annotations
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from interlock._errors import DatasetError
+from interlock.errors import DatasetError
 
 __all__ = ["check_csv_schema", "check_ipc_schema", "check_parquet_schema", "csv_refusal"]
 

@@ -19,7 +19,7 @@ import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 from pydantic import ValidationError
 
-from interlock._errors import DatasetError
+from interlock.errors import DatasetError
 from interlock_formats.options import (
     CsvWriteOptions,
     IpcWriteOptions,
@@ -31,7 +31,7 @@ from interlock_formats.reading import arrow_filesystem, has_extension
 if TYPE_CHECKING:
     from fsspec import AbstractFileSystem
 
-    from interlock._dataset import DatasetFormat
+    from interlock.datasets import DatasetFormat
 
 __all__ = ["write_csv", "write_ipc", "write_parquet"]
 

@@ -6,7 +6,7 @@ from interlock import ArtifactStore, hookimpl
 from interlock_fsstore.store import FsspecArtifactStore
 
 
-@hookimpl(trylast=True)
+@hookimpl
 def interlock_artifact_stores() -> list[type[ArtifactStore]]:
     """The ``fsspec`` store, serving every protocol at fallback priority."""
     return [FsspecArtifactStore]

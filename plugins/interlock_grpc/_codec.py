@@ -2,7 +2,7 @@
 
 Inputs arrive either as ``raw_input_contents`` or as typed ``InferTensorContents``. Raw
 contents have the layout of the binary tensor data extension, so they are decoded by the
-shared :mod:`interlock_oip.tensors` codec (fixed-size tensors become arrays without a copy;
+shared :mod:`interlock.serving.oip.tensors` codec (fixed-size tensors become arrays without a copy;
 BYTES elements become UTF-8 ``str``). Typed contents exist only in gRPC and are decoded here.
 Outputs always leave as ``raw_output_contents``: it is the one form every client decodes (the
 Triton gRPC client reads nothing else).
@@ -16,12 +16,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from interlock_oip.datatypes import NUMPY_BY_OIP, oip_datatype
-from interlock_oip.errors import ProtocolError
-from interlock_oip.tensors import check_shape, decode_binary_tensor, encode_binary_tensor
+from interlock.serving.oip.datatypes import NUMPY_BY_OIP, oip_datatype
+from interlock.serving.oip.errors import ProtocolError
+from interlock.serving.oip.tensors import check_shape, decode_binary_tensor, encode_binary_tensor
 
 if TYPE_CHECKING:
-    from interlock_grpc._generated import open_inference_grpc_pb2 as pb
+    from interlock.serving.oip.proto import open_inference_grpc_pb2 as pb
 
 __all__ = ["decode_inputs", "encode_outputs", "tensor_to_raw"]
 
@@ -130,7 +130,7 @@ def _from_contents(
 def decode_inputs(request: pb.ModelInferRequest) -> dict[str, np.ndarray]:
     """Return the request's input tensors by name.
 
-    Raises :class:`interlock_oip.errors.ProtocolError` for an unknown datatype, a negative
+    Raises :class:`interlock.serving.oip.errors.ProtocolError` for an unknown datatype, a negative
     dimension, data whose size does not match the shape, a repeated input name, raw and typed
     data mixed, or a parameter asking for shared memory or classification.
     """
@@ -173,7 +173,7 @@ def tensor_to_raw(array: np.ndarray) -> tuple[str, bytes]:
     try:
         datatype = oip_datatype(array.dtype)
     except KeyError:
-        from interlock._errors import SpecViolation
+        from interlock.errors import SpecViolation
 
         raise SpecViolation(
             f"output dtype {array.dtype} has no Open Inference Protocol datatype",

@@ -14,18 +14,18 @@ from typing import TYPE_CHECKING, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from interlock._errors import InterlockError
-from interlock._server import ServerHandle
+from interlock.errors import InterlockError
+from interlock.servers import ServerHandle
 
 from interlock_grpc._h2 import ConnectionLimits, Http2Connection
 from interlock_grpc._service import InferenceService
 from interlock_grpc._transport import GrpcConnection, GrpcEndpoint
-from interlock_oip.listen import listen
-from interlock_oip.metrics import metrics_for
+from interlock.serving.oip.listen import listen
+from interlock.serving.oip.metrics import metrics_for
 
 if TYPE_CHECKING:
-    from interlock._repository import ModelRepository
-    from interlock._server_options import ServerOptions
+    from interlock.serving import ModelRepository
+    from interlock.servers import ServerOptions
 
 __all__ = ["GrpcServerHandle", "GrpcSettings"]
 

@@ -9,7 +9,7 @@ a message over the size limit or one that did not arrive in time), ``context`` t
 :meth:`InferenceService.methods` lists them by name with their message types; the reference
 transport (:mod:`interlock_grpc._transport`) serves them over HTTP/2. Every RPC runs on the
 server's asyncio event loop. Errors become status codes through the table shared with the REST
-server (:func:`interlock_oip.errors.grpc_status`):
+server (:func:`interlock.serving.oip.errors.grpc_status`):
 
 =====================================  =========================================
 what went wrong                        status
@@ -38,18 +38,18 @@ from typing import TYPE_CHECKING, Any
 from google.protobuf.message import DecodeError
 
 import interlock
-from interlock._errors import InterlockError, OverloadedError
+from interlock.errors import InterlockError, OverloadedError
 
 from interlock_grpc._codec import check_parameters, decode_inputs, encode_outputs
-from interlock_grpc._generated import open_inference_grpc_pb2 as pb
-from interlock_oip.auth import BearerToken
-from interlock_oip.datatypes import OIP_BY_DTYPE, oip_shape
-from interlock_oip.errors import ProtocolError, Unauthorized, grpc_status
+from interlock.serving.oip.proto import open_inference_grpc_pb2 as pb
+from interlock.serving.oip.auth import BearerToken
+from interlock.serving.oip.datatypes import OIP_BY_DTYPE, oip_shape
+from interlock.serving.oip.errors import ProtocolError, Unauthorized, grpc_status
 
 if TYPE_CHECKING:
-    from interlock._repository import ModelRepository, ServedModel
-    from interlock._signature import TensorSpec
-    from interlock_oip.metrics import ServingMetrics
+    from interlock.serving import ModelRepository, ServedModel
+    from interlock.tensors import TensorSpec
+    from interlock.serving.oip.metrics import ServingMetrics
 
 __all__ = [
     "PLATFORMS",

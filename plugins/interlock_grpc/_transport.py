@@ -44,7 +44,7 @@ from interlock_grpc._service import (
     RpcAbort,
     StatusError,
 )
-from interlock_oip.errors import RequestTimeout, RequestTooLarge
+from interlock.serving.oip.errors import RequestTimeout, RequestTooLarge
 
 __all__ = ["GrpcConnection", "GrpcEndpoint"]
 

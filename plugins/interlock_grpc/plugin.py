@@ -6,11 +6,11 @@ Only light imports here: grpc and the generated stubs are imported when a server
 from __future__ import annotations
 
 from interlock import hookimpl
-from interlock._server import Server
+from interlock.servers import Server
 from interlock_grpc.server import GrpcServer
 
 
-@hookimpl(trylast=True)
+@hookimpl
 def interlock_servers() -> list[Server]:
     """The ``grpc`` server: the Open Inference Protocol over gRPC."""
     return [GrpcServer()]

@@ -19,15 +19,15 @@ import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from interlock._component import FALLBACK_PRIORITY
-from interlock._errors import SpecViolation
-from interlock._executor import BatchJob, Executor
+from interlock.plugins import FALLBACK_PRIORITY
+from interlock.errors import SpecViolation
+from interlock.batch import BatchJob, Executor
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from interlock._dataset import Dataset
-    from interlock._runtime import Predictor
+    from interlock.datasets import Dataset
+    from interlock.runtimes import Predictor
 
 __all__ = ["LocalExecutor"]
 
@@ -47,8 +47,8 @@ class LocalExecutor(Executor):
         """Run ``job``; see :class:`interlock.Executor` for the contract."""
         from tqdm import tqdm
 
-        from interlock._dataset_io import write_dataset
-        from interlock._runtime_io import load_predictor
+        from interlock.datasets import write_dataset
+        from interlock.runtimes import load_predictor
 
         started = time.perf_counter()
         predictor = load_predictor(
@@ -95,8 +95,8 @@ class LocalExecutor(Executor):
 def _pieces(job: BatchJob) -> tuple[list[Dataset], int | None]:
     """The dataset as contiguous pieces of about :data:`BATCHES_PER_PIECE` batches, and its
     row count when it was cheap to learn (or asked for by the progress bar)."""
-    from interlock._errors import InterlockError
-    from interlock._plugins import get_registry
+    from interlock.errors import InterlockError
+    from interlock.plugins import get_registry
 
     dataset = job.dataset
     try:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from interlock import hookimpl
-from interlock._executor import Executor
+from interlock.batch import Executor
 from interlock_local.executor import LocalExecutor
 
 
-@hookimpl(trylast=True)
+@hookimpl
 def interlock_executors() -> list[Executor]:
     """The ``local`` executor."""
     return [LocalExecutor()]

@@ -38,7 +38,7 @@ class OnnxRuntime(Runtime):
         return load_session(self, artifact, device, kind, index, self.parse_options(options))
 
 
-@hookimpl(trylast=True)
+@hookimpl
 def interlock_runtimes() -> list[Runtime]:
     """The ``onnxruntime`` runtime."""
     return [OnnxRuntime()]

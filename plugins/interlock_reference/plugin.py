@@ -46,7 +46,7 @@ class ReferenceRuntime(Runtime):
         return ReferencePredictor(artifact, self.parse_options(options), runtime_name=self.name)
 
 
-@hookimpl(trylast=True)
+@hookimpl
 def interlock_runtimes() -> list[Runtime]:
     """The ``reference`` runtime."""
     return [ReferenceRuntime()]

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from interlock._errors import InterlockError, MissingDependencyError
-from interlock._server import ServerHandle
+from interlock.errors import InterlockError, MissingDependencyError
+from interlock.servers import ServerHandle
 
 if TYPE_CHECKING:
-    from interlock._repository import ModelRepository
-    from interlock._server_options import ServerOptions
+    from interlock.serving import ModelRepository
+    from interlock.servers import ServerOptions
 
     from interlock_rest._http import HttpServer
     from interlock_rest.app import RestApp
@@ -49,8 +49,8 @@ class RestHandle(ServerHandle):
             raise MissingDependencyError(
                 exc.name or "httptools", "serve", purpose="the REST server"
             ) from None
-        from interlock_oip.listen import listen
-        from interlock_oip.metrics import metrics_for
+        from interlock.serving.oip.listen import listen
+        from interlock.serving.oip.metrics import metrics_for
 
         from interlock_rest._http import HttpServer
         from interlock_rest.app import RestApp

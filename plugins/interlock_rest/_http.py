@@ -37,8 +37,8 @@ from urllib.parse import unquote
 
 import httptools
 
-from interlock._errors import InterlockError, OverloadedError
-from interlock_oip.errors import (
+from interlock.errors import InterlockError, OverloadedError
+from interlock.serving.oip.errors import (
     HeadersTooLarge,
     ProtocolError,
     RequestTimeout,

@@ -21,25 +21,25 @@ from typing import TYPE_CHECKING, Any
 
 import interlock
 import orjson
-from interlock._errors import InterlockError, OverloadedError
-from interlock_oip.auth import BearerToken
-from interlock_oip.errors import (
+from interlock.errors import InterlockError, OverloadedError
+from interlock.serving.oip.auth import BearerToken
+from interlock.serving.oip.errors import (
     MethodNotAllowed,
     NotFound,
     ProtocolError,
     Unauthorized,
     http_status,
 )
-from interlock_oip.metrics import CONTENT_TYPE
+from interlock.serving.oip.metrics import CONTENT_TYPE
 
 from interlock_rest._http import Request, Response, too_large
 from interlock_rest.infer import InferCall, ModelView, encode_response, parse_request
 
 if TYPE_CHECKING:
     import numpy as np
-    from interlock._repository import ModelRepository, ServedModel
-    from interlock._server_options import ServerOptions
-    from interlock_oip.metrics import ServingMetrics
+    from interlock.serving import ModelRepository, ServedModel
+    from interlock.servers import ServerOptions
+    from interlock.serving.oip.metrics import ServingMetrics
 
 __all__ = ["RestApp"]
 

@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import orjson
-from interlock_oip.datatypes import OIP_BY_DTYPE, oip_shape
-from interlock_oip.errors import ProtocolError
-from interlock_oip.tensors import (
+from interlock.serving.oip.datatypes import OIP_BY_DTYPE, oip_shape
+from interlock.serving.oip.errors import ProtocolError
+from interlock.serving.oip.tensors import (
     check_shape,
     decode_binary_tensor,
     decode_json_tensor,
@@ -25,7 +25,7 @@ from interlock_oip.tensors import (
 )
 
 if TYPE_CHECKING:
-    from interlock._repository import ServedModel
+    from interlock.serving import ServedModel
 
 __all__ = ["InferCall", "ModelView", "encode_response", "parse_request"]
 

@@ -7,12 +7,12 @@ starts.
 from __future__ import annotations
 
 from interlock import hookimpl
-from interlock._server import Server
+from interlock.servers import Server
 
 from interlock_rest.server import RestServer
 
 
-@hookimpl(trylast=True)
+@hookimpl
 def interlock_servers() -> list[Server]:
     """The ``rest`` server."""
     return [RestServer()]

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar
 
-from interlock._component import FALLBACK_PRIORITY
-from interlock._server import Server
+from interlock.plugins import FALLBACK_PRIORITY
+from interlock.servers import Server
 
 if TYPE_CHECKING:
-    from interlock._repository import ModelRepository
-    from interlock._server_options import ServerOptions
+    from interlock.serving import ModelRepository
+    from interlock.servers import ServerOptions
 
     from interlock_rest._handle import RestHandle
 

@@ -128,7 +128,7 @@ def feed_from_groups(
     import numpy as np
     from onnx import helper, numpy_helper
 
-    from interlock._dtypes import DTYPES
+    from interlock.tensors import DTYPES
 
     graph = model.graph
     float_type = DTYPES[float_dtype].onnx

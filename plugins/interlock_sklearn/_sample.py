@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from interlock._errors import ExportError
+from interlock.errors import ExportError
 
 if TYPE_CHECKING:
     import pyarrow as pa

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from interlock._component import FALLBACK_PRIORITY
-from interlock._errors import ExportError, InterlockError, MissingDependencyError
-from interlock._exporter import ExportedModel, Exporter
+from interlock.plugins import FALLBACK_PRIORITY
+from interlock.errors import ExportError, InterlockError, MissingDependencyError
+from interlock.exporters import ExportedModel, Exporter
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -78,8 +78,8 @@ class SklearnExporter(Exporter):
         groups = group_inputs(layout, opts.input_name)
         onnx_model = _convert(model, layout.n_features, groups, opts)
 
-        from interlock._onnx_info import signature_from_onnx
-        from interlock._signature import ColumnMapping, InputBinding, OutputBinding
+        from interlock.artifacts import signature_from_onnx
+        from interlock.tensors import ColumnMapping, InputBinding, OutputBinding
 
         try:
             signature = signature_from_onnx(onnx_model)

@@ -6,11 +6,11 @@ Only light imports here: scikit-learn and skl2onnx are imported when a model is 
 from __future__ import annotations
 
 from interlock import hookimpl
-from interlock._exporter import Exporter
+from interlock.exporters import Exporter
 from interlock_sklearn.exporter import SklearnExporter
 
 
-@hookimpl(trylast=True)
+@hookimpl
 def interlock_exporters() -> list[Exporter]:
     """The ``sklearn`` exporter."""
     return [SklearnExporter()]

@@ -1,131 +1,117 @@
 """interlock: standard interfaces and plugins that make the pieces of the AI stack fit.
 
-Everything here is imported lazily, on first attribute access, so that ``import interlock`` stays
-cheap; ``interlock.__all__`` lists the public API.
+This facade re-exports the names integrators use most; each lives in a subpackage named for its
+concept (``interlock.artifacts``, ``interlock.datasets``, ``interlock.runtimes``, ...), which is
+where vendors import from. Everything is imported lazily, on first attribute access, so that
+``import interlock`` stays cheap; ``interlock.__all__`` lists the names.
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from interlock._facade import lazy_exports
 
 __version__ = "0.1.0"
 
-# public name -> private module that defines it
+# public name -> the subpackage (or module) that exports it
 _EXPORTS: dict[str, str] = {
     # plugin system
-    "hookimpl": "_markers",
-    "hookspec": "_markers",
-    "Component": "_component",
-    "FALLBACK_PRIORITY": "_component",
-    "PluginInfo": "_plugins",
-    "Registry": "_plugins",
-    "discover_plugins": "_plugins",
-    "get_registry": "_plugins",
-    "reset_registry": "_plugins",
+    "hookimpl": "plugins",
+    "hookspec": "plugins",
+    "Component": "plugins",
+    "FALLBACK_PRIORITY": "plugins",
+    "PluginInfo": "plugins",
+    "Registry": "plugins",
+    "discover_plugins": "plugins",
+    "get_registry": "plugins",
+    "reset_registry": "plugins",
     # errors
-    "InterlockError": "_errors",
-    "PluginError": "_errors",
-    "SpecViolation": "_errors",
-    "DatasetError": "_errors",
-    "ArtifactError": "_errors",
-    "ArtifactNotFoundError": "_errors",
-    "ArtifactExistsError": "_errors",
-    "ArtifactIntegrityError": "_errors",
-    "SignatureMismatch": "_errors",
-    "DeviceUnavailableError": "_errors",
-    "ExportError": "_errors",
-    "MissingDependencyError": "_errors",
-    "OverloadedError": "_errors",
+    "InterlockError": "errors",
+    "PluginError": "errors",
+    "SpecViolation": "errors",
+    "DatasetError": "errors",
+    "ArtifactError": "errors",
+    "ArtifactNotFoundError": "errors",
+    "ArtifactExistsError": "errors",
+    "ArtifactIntegrityError": "errors",
+    "SignatureMismatch": "errors",
+    "DeviceUnavailableError": "errors",
+    "ExportError": "errors",
+    "MissingDependencyError": "errors",
+    "OverloadedError": "errors",
     # datasets
-    "Dataset": "_dataset",
-    "DatasetFormat": "_dataset",
-    "open_dataset": "_dataset_io",
-    "write_dataset": "_dataset_io",
+    "Dataset": "datasets",
+    "DatasetFormat": "datasets",
+    "open_dataset": "datasets",
+    "write_dataset": "datasets",
     # artifacts
-    "Artifact": "_artifact",
-    "ArtifactStore": "_artifact",
-    "Manifest": "_manifest",
-    "FileEntry": "_manifest",
-    "LineageEntry": "_manifest",
-    "OnnxInfo": "_manifest",
-    "Producer": "_manifest",
-    "TensorSpec": "_signature",
-    "Signature": "_signature",
-    "ColumnMapping": "_signature",
-    "InputBinding": "_signature",
-    "OutputBinding": "_signature",
-    "save_artifact": "_artifact_io",
-    "load_artifact": "_artifact_io",
-    "open_store": "_artifact_io",
+    "Artifact": "artifacts",
+    "ArtifactStore": "artifacts",
+    "Manifest": "artifacts",
+    "FileEntry": "artifacts",
+    "LineageEntry": "artifacts",
+    "OnnxInfo": "artifacts",
+    "Producer": "artifacts",
+    "TensorSpec": "tensors",
+    "Signature": "tensors",
+    "ColumnMapping": "tensors",
+    "InputBinding": "tensors",
+    "OutputBinding": "tensors",
+    "save_artifact": "artifacts",
+    "load_artifact": "artifacts",
+    "open_store": "artifacts",
     # runtimes
-    "Runtime": "_runtime",
-    "Predictor": "_runtime",
-    "load_predictor": "_runtime_io",
+    "Runtime": "runtimes",
+    "Predictor": "runtimes",
+    "load_predictor": "runtimes",
     # exporters
-    "Exporter": "_exporter",
-    "ExportedModel": "_exporter",
-    "export": "_exporter_io",
+    "Exporter": "exporters",
+    "ExportedModel": "exporters",
+    "export": "exporters",
     # serving and batch
-    "Server": "_server",
-    "ServerHandle": "_server",
-    "ServerOptions": "_server_options",
-    "ModelRepository": "_repository",
-    "ServedModel": "_repository",
-    "BatchingOptions": "_batcher",
-    "DynamicBatcher": "_batcher",
-    "serve": "_serve",
-    "RunningServer": "_serve",
-    "Executor": "_executor",
-    "BatchJob": "_executor",
-    "predict_dataset": "_batch",
+    "Server": "servers",
+    "ServerHandle": "servers",
+    "ServerOptions": "servers",
+    "ModelRepository": "serving",
+    "ServedModel": "serving",
+    "BatchingOptions": "serving",
+    "DynamicBatcher": "serving",
+    "serve": "serving",
+    "RunningServer": "serving",
+    "Executor": "batch",
+    "BatchJob": "batch",
+    "predict_dataset": "batch",
 }
 
-__all__ = sorted([*_EXPORTS, "__version__"])
-
-
-def __getattr__(name: str) -> Any:
-    module_name = _EXPORTS.get(name)
-    if module_name is None:
-        raise AttributeError(f"module 'interlock' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"interlock.{module_name}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__, _names = lazy_exports(__name__, _EXPORTS)
+__all__ = [*_names, "__version__"]
 
 if TYPE_CHECKING:  # for type checkers and IDEs; kept equal to _EXPORTS by a test
-    from interlock._artifact import (
+    from interlock.artifacts import (
         Artifact as Artifact,
         ArtifactStore as ArtifactStore,
-    )
-    from interlock._artifact_io import (
+        FileEntry as FileEntry,
+        LineageEntry as LineageEntry,
+        Manifest as Manifest,
+        OnnxInfo as OnnxInfo,
+        Producer as Producer,
         load_artifact as load_artifact,
         open_store as open_store,
         save_artifact as save_artifact,
     )
-    from interlock._batch import (
+    from interlock.batch import (
+        BatchJob as BatchJob,
+        Executor as Executor,
         predict_dataset as predict_dataset,
     )
-    from interlock._batcher import (
-        BatchingOptions as BatchingOptions,
-        DynamicBatcher as DynamicBatcher,
-    )
-    from interlock._component import (
-        Component as Component,
-        FALLBACK_PRIORITY as FALLBACK_PRIORITY,
-    )
-    from interlock._dataset import (
+    from interlock.datasets import (
         Dataset as Dataset,
         DatasetFormat as DatasetFormat,
-    )
-    from interlock._dataset_io import (
         open_dataset as open_dataset,
         write_dataset as write_dataset,
     )
-    from interlock._errors import (
+    from interlock.errors import (
         ArtifactError as ArtifactError,
         ArtifactExistsError as ArtifactExistsError,
         ArtifactIntegrityError as ArtifactIntegrityError,
@@ -140,58 +126,41 @@ if TYPE_CHECKING:  # for type checkers and IDEs; kept equal to _EXPORTS by a tes
         SignatureMismatch as SignatureMismatch,
         SpecViolation as SpecViolation,
     )
-    from interlock._executor import (
-        BatchJob as BatchJob,
-        Executor as Executor,
-    )
-    from interlock._exporter import (
+    from interlock.exporters import (
         ExportedModel as ExportedModel,
         Exporter as Exporter,
-    )
-    from interlock._exporter_io import (
         export as export,
     )
-    from interlock._manifest import (
-        FileEntry as FileEntry,
-        LineageEntry as LineageEntry,
-        Manifest as Manifest,
-        OnnxInfo as OnnxInfo,
-        Producer as Producer,
-    )
-    from interlock._markers import (
-        hookimpl as hookimpl,
-        hookspec as hookspec,
-    )
-    from interlock._plugins import (
+    from interlock.plugins import (
+        Component as Component,
+        FALLBACK_PRIORITY as FALLBACK_PRIORITY,
         PluginInfo as PluginInfo,
         Registry as Registry,
         discover_plugins as discover_plugins,
         get_registry as get_registry,
+        hookimpl as hookimpl,
+        hookspec as hookspec,
         reset_registry as reset_registry,
     )
-    from interlock._runtime import (
+    from interlock.runtimes import (
         Predictor as Predictor,
         Runtime as Runtime,
-    )
-    from interlock._repository import (
-        ModelRepository as ModelRepository,
-        ServedModel as ServedModel,
-    )
-    from interlock._runtime_io import (
         load_predictor as load_predictor,
     )
-    from interlock._serve import (
-        RunningServer as RunningServer,
-        serve as serve,
-    )
-    from interlock._server import (
+    from interlock.servers import (
         Server as Server,
         ServerHandle as ServerHandle,
-    )
-    from interlock._server_options import (
         ServerOptions as ServerOptions,
     )
-    from interlock._signature import (
+    from interlock.serving import (
+        BatchingOptions as BatchingOptions,
+        DynamicBatcher as DynamicBatcher,
+        ModelRepository as ModelRepository,
+        RunningServer as RunningServer,
+        ServedModel as ServedModel,
+        serve as serve,
+    )
+    from interlock.tensors import (
         ColumnMapping as ColumnMapping,
         InputBinding as InputBinding,
         OutputBinding as OutputBinding,

@@ -16,15 +16,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from interlock._markers import hookspec
+from interlock.plugins._markers import hookspec
 
 if TYPE_CHECKING:
-    from interlock._artifact import ArtifactStore
-    from interlock._dataset import DatasetFormat
-    from interlock._executor import Executor
-    from interlock._exporter import Exporter
-    from interlock._runtime import Runtime
-    from interlock._server import Server
+    from interlock.artifacts._interfaces import ArtifactStore
+    from interlock.datasets._interfaces import DatasetFormat
+    from interlock.batch._interfaces import Executor
+    from interlock.exporters._interfaces import Exporter
+    from interlock.runtimes._interfaces import Runtime
+    from interlock.servers._interfaces import Server
 
 __all__ = [
     "interlock_artifact_stores",

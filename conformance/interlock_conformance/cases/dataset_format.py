@@ -21,7 +21,7 @@ import pytest
 
 import interlock
 from interlock import DatasetError
-from interlock._dataset import DATASET_CAPABILITIES
+from interlock.datasets import DATASET_CAPABILITIES
 
 from interlock_conformance.attribution import checking
 from interlock_conformance.cases._tables import cast_back, table_mismatch

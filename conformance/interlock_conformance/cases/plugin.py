@@ -7,7 +7,7 @@ import json
 import subprocess
 import sys
 
-from interlock._plugins import KINDS, PluginInfo
+from interlock.plugins import KINDS, PluginInfo
 
 from interlock_conformance.attribution import attribute
 from interlock_conformance.markers import component_kind, requirement
@@ -104,7 +104,7 @@ def test_hooks_are_cheap_and_repeatable(plugin_info: PluginInfo) -> None:
     module = plugin_info.module.split(":", 1)[0]
     probe = (
         "import importlib, json, time\n"
-        "from interlock._plugins import KINDS\n"
+        "from interlock.plugins import KINDS\n"
         f"module = importlib.import_module({module!r})\n"
         "report = {}\n"
         "for spec in KINDS.values():\n"

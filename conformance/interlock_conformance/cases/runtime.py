@@ -34,7 +34,7 @@ from interlock import (
     Runtime,
     SignatureMismatch,
 )
-from interlock._tensor_checks import compare_outputs
+from interlock.tensors import compare_outputs
 
 from interlock_conformance.attribution import checking
 from interlock_conformance.cases._models import bfloat16_identity, identity, scalar_sum

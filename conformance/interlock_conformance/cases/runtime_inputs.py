@@ -10,7 +10,7 @@ import pytest
 
 import interlock
 from interlock import Predictor, Runtime, SignatureMismatch
-from interlock._tensor_checks import compare_outputs
+from interlock.tensors import compare_outputs
 
 from interlock_conformance.markers import capability, component_kind, requirement
 from interlock_conformance.vectors import VectorIndex

@@ -1,0 +1,77 @@
+"""Executors: run a batch prediction job (dataset -> predictions -> dataset), spec: batch.md."""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from interlock.plugins._component import Component
+
+if TYPE_CHECKING:
+    from interlock.artifacts._interfaces import Artifact
+    from interlock.datasets._interfaces import Dataset
+
+__all__ = ["LINEAGE_METADATA_KEY", "BatchJob", "Executor"]
+
+#: Key of the output schema's metadata entry that records where the predictions came from.
+LINEAGE_METADATA_KEY = "interlock.lineage"
+
+
+@dataclass
+class BatchJob:
+    """One batch prediction job, as the core hands it to an executor.
+
+    Everything has been checked by :func:`interlock.predict_dataset` before the executor sees
+    it: the dataset holds ``input_columns`` and ``keep_columns``, no kept column collides with
+    a prediction column, ``mode`` is one of ``error``, ``overwrite`` and ``append``.
+    """
+
+    dataset: Dataset
+    artifact: Artifact
+    output_uri: str
+    output_format: str | None
+    runtime: str
+    device: str
+    batch_size: int
+    mode: str
+    progress: bool
+    runtime_options: dict[str, Any]
+    #: Options for the output format's writer, passed to ``write_dataset``.
+    write_options: dict[str, Any] = field(default_factory=dict)
+    #: Dataset columns copied, unchanged and in this order, in front of the predictions.
+    keep_columns: list[str] = field(default_factory=list)
+    #: Dataset columns the model reads (from the artifact's column mapping), in order.
+    input_columns: list[str] = field(default_factory=list)
+    #: The lineage record (batch.md BAT-030) an executor stores in the output schema metadata.
+    lineage: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def read_columns(self) -> list[str]:
+        """The columns to read from the dataset: inputs, then kept columns, each once."""
+        return list(dict.fromkeys([*self.input_columns, *self.keep_columns]))
+
+    def schema_metadata(self) -> dict[bytes, bytes]:
+        """The output schema metadata: ``{b"interlock.lineage": <lineage JSON>}``."""
+        text = json.dumps(self.lineage, sort_keys=True, separators=(",", ":"))
+        return {LINEAGE_METADATA_KEY.encode(): text.encode()}
+
+
+class Executor(Component, ABC):
+    """Runs :class:`BatchJob` s on some engine (the local machine, Ray Data, ...).
+
+    An executor reads ``job.read_columns`` from ``job.dataset`` in batches of at most
+    ``job.batch_size`` rows, runs each through a predictor loaded with
+    :func:`interlock.load_predictor`, and writes the kept columns followed by the prediction
+    columns with :func:`interlock.write_dataset`, the output schema carrying
+    :meth:`BatchJob.schema_metadata` (spec: batch.md).
+    """
+
+    @abstractmethod
+    def run(self, job: BatchJob) -> dict[str, Any]:
+        """Run the job to completion and return a summary.
+
+        The summary holds at least ``rows``, ``batches``, ``seconds``, ``rows_per_second`` and
+        ``output_uri``.
+        """

@@ -1,0 +1,219 @@
+"""``interlock.predict_dataset``: a dataset through a model into a new dataset (spec: batch.md).
+
+The core checks the job (columns, mode, batch size), resolves the dataset and the artifact,
+writes the lineage record, and hands a :class:`interlock.BatchJob` to an executor component
+found through the plugin registry.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from interlock.errors import DatasetError, SignatureMismatch, SpecViolation
+from interlock.batch._interfaces import BatchJob, Executor
+from interlock.plugins._registry import get_registry, plugin_boundary
+
+if TYPE_CHECKING:
+    from interlock.artifacts._interfaces import Artifact, ArtifactStore
+    from interlock.datasets._interfaces import Dataset
+
+__all__ = ["LINEAGE_VERSION", "WRITE_MODES", "predict_dataset"]
+
+WRITE_MODES = ("error", "overwrite", "append")
+#: Version of the lineage record's layout (batch.md BAT-031).
+LINEAGE_VERSION = "1"
+_SUMMARY_KEYS = ("rows", "batches", "seconds", "rows_per_second", "output_uri")
+
+
+def predict_dataset(
+    dataset: Dataset | str | os.PathLike[str],
+    artifact: Artifact | str | os.PathLike[str],
+    output_uri: str | os.PathLike[str],
+    *,
+    executor: str = "local",
+    runtime: str = "onnxruntime",
+    device: str = "cpu",
+    batch_size: int = 65536,
+    output_format: str | None = None,
+    mode: str = "error",
+    keep_columns: Sequence[str] | None = None,
+    progress: bool = False,
+    store: ArtifactStore | str | os.PathLike[str] | None = None,
+    runtime_options: Mapping[str, Any] | None = None,
+    write_options: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Run ``artifact`` over every row of ``dataset`` and write the predictions to ``output_uri``.
+
+    :param dataset: an :class:`interlock.Dataset` or a dataset URI (or local path).
+    :param artifact: an :class:`interlock.Artifact`, or a reference (``name:version``,
+        ``name@sha256:...``, an artifact URI) resolved in ``store``.
+    :param output_uri: where to write; the format comes from ``output_format`` or the URI.
+    :param executor: the executor component (``local`` streams on this machine).
+    :param runtime: the runtime component that runs the model; ``device`` where.
+    :param batch_size: the most rows read, predicted and written at once (bounds memory).
+    :param mode: ``error`` (refuse an existing output), ``overwrite`` or ``append``.
+    :param keep_columns: dataset columns copied in front of the predictions (ids, keys);
+        ``None``: predictions only.
+    :param progress: show a progress bar (rows) on stderr.
+    :param store: the artifact store (root URI or :class:`interlock.ArtifactStore`) where a
+        reference is looked up; ``None``: the default store.
+    :param runtime_options: options for the runtime (``interlock.load_predictor``).
+    :param write_options: options for the output format's writer (for Parquet:
+        ``compression``, ``row_group_size``, ...).
+    :returns: a summary: ``rows``, ``batches``, ``seconds``, ``rows_per_second``,
+        ``output_uri``, and what the executor adds.
+    """
+    output_uri = os.fspath(output_uri)
+    if mode not in WRITE_MODES:
+        raise DatasetError(
+            f"unknown write mode {mode!r} for {output_uri!r}",
+            hint=f"use one of {', '.join(WRITE_MODES)}",
+        )
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise DatasetError(
+            f"batch_size must be a positive number of rows, got {batch_size!r}",
+            hint="pass for example batch_size=65536",
+        )
+    component: Executor = get_registry().get("executor", executor)
+    data = _resolve_dataset(dataset)
+    if _same_place(data.uri, output_uri):
+        raise DatasetError(
+            f"output_uri {output_uri!r} is the dataset being read",
+            hint="write the predictions to another URI",
+        )
+    model = _resolve_artifact(artifact, store)
+    input_columns = _input_columns(model)
+    keep = _check_columns(data, model, keep_columns)
+    job = BatchJob(
+        dataset=data,
+        artifact=model,
+        output_uri=output_uri,
+        output_format=output_format,
+        runtime=runtime,
+        device=device,
+        batch_size=batch_size,
+        mode=mode,
+        progress=progress,
+        runtime_options=dict(runtime_options or {}),
+        write_options=dict(write_options or {}),
+        keep_columns=keep,
+        input_columns=input_columns,
+        lineage=_lineage(data, model, runtime, device, executor),
+    )
+    with plugin_boundary(component, f"predicting {data.uri!r} with {model.ref}"):
+        summary = component.run(job)
+    if not isinstance(summary, dict) or any(key not in summary for key in _SUMMARY_KEYS):
+        raise SpecViolation(
+            f"executor {executor!r} returned {summary!r}; a summary dict with "
+            f"{', '.join(_SUMMARY_KEYS)} is required (batch.md BAT-006)",
+            component=executor,
+            requirement="BAT-006",
+        )
+    return summary
+
+
+def _same_place(a: str, b: str) -> bool:
+    return a.rstrip("/") == b.rstrip("/")
+
+
+def _resolve_dataset(dataset: Dataset | str | os.PathLike[str]) -> Dataset:
+    from interlock.datasets._interfaces import Dataset
+
+    if isinstance(dataset, Dataset):
+        return dataset
+    if isinstance(dataset, str | os.PathLike):
+        from interlock.datasets._io import open_dataset
+
+        return open_dataset(dataset)
+    raise DatasetError(
+        f"dataset must be an interlock Dataset or a URI, got a {type(dataset).__name__}",
+        hint="pass interlock.open_dataset(uri), or the URI itself",
+    )
+
+
+def _resolve_artifact(
+    artifact: Artifact | str | os.PathLike[str], store: ArtifactStore | str | os.PathLike[str] | None
+) -> Artifact:
+    from interlock.artifacts._interfaces import Artifact
+
+    if isinstance(artifact, Artifact):
+        return artifact
+    from interlock.artifacts._io import load_artifact
+
+    return load_artifact(artifact, store=store)
+
+
+def _input_columns(model: Artifact) -> list[str]:
+    columns: list[str] = []
+    for binding in model.columns.inputs:
+        columns.extend(binding.columns)
+    return list(dict.fromkeys(columns))
+
+
+def _check_columns(
+    data: Dataset, model: Artifact, keep_columns: Sequence[str] | None
+) -> list[str]:
+    """Every column the job reads exists, and no kept column is overwritten by a prediction."""
+    names = list(data.schema.names)
+    present = set(names)
+    for binding in model.columns.inputs:
+        missing = [c for c in binding.columns if c not in present]
+        if missing:
+            raise SignatureMismatch(
+                f"dataset {data.uri!r} lacks column(s) {missing} that input tensor "
+                f"{binding.tensor!r} of {model.ref} reads (dataset columns: {_preview(names)})",
+                hint="rename the dataset's columns to the ones the model was exported with "
+                "(see 'columns' in the artifact's manifest)",
+            )
+    if keep_columns is None:
+        return []
+    if isinstance(keep_columns, str):
+        keep_columns = [keep_columns]
+    keep = list(dict.fromkeys(keep_columns))
+    missing = [c for c in keep if c not in present]
+    if missing:
+        raise DatasetError(
+            f"keep_columns names column(s) {missing} that dataset {data.uri!r} does not have "
+            f"(dataset columns: {_preview(names)})",
+            hint="keep only columns the dataset has",
+        )
+    outputs = {binding.column for binding in model.columns.outputs}
+    clash = [c for c in keep if c in outputs]
+    if clash:
+        raise DatasetError(
+            f"kept column(s) {clash} have the names of prediction columns of {model.ref}",
+            hint="leave those columns out of keep_columns, or rename them in the dataset",
+        )
+    return keep
+
+
+def _preview(names: list[str], limit: int = 10) -> str:
+    shown = ", ".join(names[:limit])
+    return shown + (f", ... ({len(names)} in all)" if len(names) > limit else "")
+
+
+def _lineage(
+    data: Dataset, model: Artifact, runtime: str, device: str, executor: str
+) -> dict[str, Any]:
+    """The lineage record of batch.md BAT-031."""
+    from interlock import __version__
+
+    created = _dt.datetime.now(_dt.timezone.utc).isoformat().replace("+00:00", "Z")
+    return {
+        "lineage_version": LINEAGE_VERSION,
+        "artifact": {
+            "ref": model.ref,
+            "name": model.name,
+            "version": model.version,
+            "digest": model.digest,
+        },
+        "dataset": {"uri": data.uri, "fingerprint": data.fingerprint()},
+        "runtime": runtime,
+        "device": device,
+        "executor": executor,
+        "created_at": created,
+        "interlock_version": __version__,
+    }

@@ -1,0 +1,219 @@
+"""The dataset interfaces: :class:`DatasetFormat` (the component) and :class:`Dataset`.
+
+A format plugin implements two abstract methods, ``open`` and ``write``; interlock's core turns
+URIs into fsspec filesystems, stages writes so that no half-written dataset is ever visible,
+and implements the ``mode`` rules on top (spec: dataset.md).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from abc import ABC, abstractmethod
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from interlock.plugins._component import Component
+from interlock.errors import SpecViolation
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    from fsspec import AbstractFileSystem
+
+__all__ = [
+    "DATASET_CAPABILITIES",
+    "FINGERPRINT_VERSION",
+    "Dataset",
+    "DatasetFormat",
+    "compute_fingerprint",
+]
+
+#: Every capability string a dataset format may claim, with its meaning (dataset.md, DS-090).
+DATASET_CAPABILITIES: dict[str, str] = {
+    "read": "open() reads datasets of this format",
+    "write": "write() writes datasets of this format",
+    "append": "mode='append' adds part files to an existing directory dataset",
+    "projection": "reads only the requested columns from storage",
+    "filter": "skips stored data using the filter (statistics) before decoding it",
+    "partitioned": "reads hive-partitioned directories (key=value path segments) as columns",
+    "shards:row_groups": "shards(n) splits a single file at row-group boundaries",
+    "types:binary": "binary, large_binary and fixed_size_binary columns round-trip",
+    "types:nested": "list, large_list, fixed_size_list, struct and map columns round-trip",
+    "types:dictionary": "dictionary-encoded columns round-trip",
+    "types:decimal": "decimal128 and decimal256 columns round-trip",
+    "types:temporal": "date32, date64, time32, time64, naive timestamp and duration round-trip",
+    "types:timestamp_tz": "timezone-aware timestamp columns round-trip, zone included",
+    "types:large": "large_string, large_binary and large_list columns round-trip",
+}
+
+#: Version of the fingerprint algorithm (dataset.md, DS-060).
+FINGERPRINT_VERSION = 1
+
+_HASH_CHUNK = 1 << 20
+
+
+class Dataset(ABC):
+    """An Arrow dataset at a URI, read through a :class:`DatasetFormat`.
+
+    Implementations provide ``schema``, ``to_reader``, ``files`` and ``shards``; the rest is
+    built on those and may be overridden for speed. A ``Dataset`` exports
+    ``__arrow_c_stream__``, so pyarrow, polars, DuckDB and pandas consume it directly.
+    """
+
+    #: The URI the dataset was opened from, as the user gave it.
+    uri: str
+    #: Name of the format component that reads it.
+    format_name: str
+    #: The fsspec filesystem that holds the data files.
+    filesystem: AbstractFileSystem
+    #: The dataset root on ``filesystem``: the single data file, or the dataset directory.
+    path: str
+
+    @property
+    @abstractmethod
+    def schema(self) -> pa.Schema:
+        """The Arrow schema of the whole dataset (partition columns included)."""
+
+    @abstractmethod
+    def to_reader(
+        self,
+        columns: list[str] | None = None,
+        filter: pc.Expression | None = None,
+        batch_size: int | None = None,
+    ) -> pa.RecordBatchReader:
+        """Stream the dataset as record batches.
+
+        ``columns`` projects (in the given order), ``filter`` keeps the rows for which the
+        expression is true, ``batch_size`` caps the rows per batch. Formats push projection and
+        filter down to storage where they can; the result must be the same either way.
+        """
+
+    @abstractmethod
+    def files(self) -> list[str]:
+        """The data files backing the dataset, as paths on its filesystem, sorted."""
+
+    def to_table(
+        self, columns: list[str] | None = None, filter: pc.Expression | None = None
+    ) -> pa.Table:
+        """Read the whole dataset (or a projection / selection) into a table."""
+        return self.to_reader(columns=columns, filter=filter).read_all()
+
+    def count_rows(self, filter: pc.Expression | None = None) -> int:
+        """Number of rows, optionally of those matching ``filter``."""
+        return sum(batch.num_rows for batch in self.to_reader(columns=[], filter=filter))
+
+    def row_group_selection(self) -> dict[str, list[int]]:
+        """The files of which this dataset reads only some row groups, with their indices.
+
+        Empty for a whole dataset; a shard cut at row-group boundaries overrides it so that its
+        fingerprint differs from its siblings' (DS-061).
+        """
+        return {}
+
+    def fingerprint(self) -> str:
+        """A stable identity of the dataset's content: ``sha256:<hex>`` (dataset.md DS-060)."""
+        return compute_fingerprint(
+            self.format_name,
+            self.filesystem,
+            self.path,
+            self.files(),
+            self.row_group_selection(),
+        )
+
+    @abstractmethod
+    def shards(self, n: int) -> list[Dataset]:
+        """Split into at most ``n`` datasets that together hold every row exactly once."""
+
+    def __arrow_c_stream__(self, requested_schema: object | None = None) -> object:
+        """Arrow PyCapsule stream export: the whole dataset as one stream."""
+        return self.to_reader().__arrow_c_stream__(requested_schema)
+
+    def __repr__(self) -> str:
+        return f"<Dataset {self.uri!r} format={self.format_name!r}>"
+
+
+def compute_fingerprint(
+    format_name: str,
+    filesystem: AbstractFileSystem,
+    root: str,
+    files: list[str],
+    row_groups: dict[str, list[int]] | None = None,
+) -> str:
+    """The DS-060 fingerprint of ``files`` (paths on ``filesystem`` under ``root``).
+
+    ``root`` is the single data file or the dataset directory; each file is named by its POSIX
+    path relative to it (the empty string for a single-file dataset), so the fingerprint does
+    not depend on where the dataset lives, only on what it holds.
+    """
+    root_dir = root.rstrip("/")
+    selection = row_groups or {}
+    entries: list[dict[str, Any]] = []
+    for file in files:
+        if file == root_dir:
+            relative = ""
+        elif file.startswith(root_dir + "/"):
+            relative = file[len(root_dir) + 1 :]
+        else:
+            raise SpecViolation(
+                f"data file {file!r} is outside the dataset root {root!r}",
+                hint="Dataset.files() must return paths under Dataset.path",
+                requirement="DS-027",
+            )
+        digest = hashlib.sha256()
+        size = 0
+        with filesystem.open(file, "rb") as handle:
+            while chunk := handle.read(_HASH_CHUNK):
+                digest.update(chunk)
+                size += len(chunk)
+        entry: dict[str, Any] = {"path": relative, "sha256": digest.hexdigest(), "size": size}
+        if file in selection:
+            entry["row_groups"] = sorted(selection[file])
+        entries.append(entry)
+    entries.sort(key=lambda e: str(e["path"]))
+    listing = {"files": entries, "format": format_name, "version": FINGERPRINT_VERSION}
+    canonical = json.dumps(listing, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return "sha256:" + hashlib.sha256(canonical.encode("ascii")).hexdigest()
+
+
+class DatasetFormat(Component, ABC):
+    """A dataset format component (Parquet, Arrow IPC, CSV, ...).
+
+    ``extensions`` lists file suffixes (with the dot, lower case) used to infer the format from
+    a URI; the first one names the part files of directory datasets. ``capabilities`` draws
+    from :data:`DATASET_CAPABILITIES` (dataset.md, DS-090).
+    """
+
+    extensions: ClassVar[tuple[str, ...]] = ()
+
+    @abstractmethod
+    def open(self, path: str, filesystem: AbstractFileSystem, *, uri: str) -> Dataset:
+        """Open the file or directory at ``path`` on ``filesystem``.
+
+        Raise :class:`interlock.DatasetError` when it is missing or cannot be read as this
+        format.
+        """
+
+    @abstractmethod
+    def write(
+        self,
+        data: pa.RecordBatchReader,
+        path: str,
+        filesystem: AbstractFileSystem,
+        *,
+        options: dict[str, Any],
+    ) -> None:
+        """Write every batch of ``data`` as a new dataset at ``path`` (a staging location).
+
+        When the name in ``path`` ends with one of ``extensions``, write a single file there;
+        otherwise create a directory there and write part files in it whose names are unique
+        across writes (DS-044). ``options`` are the user's format options; reject unknown ones
+        with :class:`interlock.DatasetError`. Called by interlock's core, which publishes
+        ``path`` atomically afterwards; the format never needs to clean up a partial write.
+        """
+
+    def check_schema(self, schema: pa.Schema) -> None:
+        """Raise :class:`interlock.DatasetError` if this format cannot hold ``schema``.
+
+        Called before anything is written, so an unsupported type costs nothing. The message
+        names the first column that cannot be held and its type.
+        """

@@ -1,0 +1,90 @@
+"""Exporters: framework model -> ONNX model + signature + column mapping (spec: exporter.md)."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from interlock.plugins._component import Component
+
+if TYPE_CHECKING:
+    import onnx
+    from pydantic import BaseModel
+
+    from interlock.tensors._signature import ColumnMapping, Signature
+
+__all__ = ["ExportedModel", "Exporter"]
+
+
+@dataclass
+class ExportedModel:
+    """What an exporter produces: ready to be saved with :func:`interlock.save_artifact`.
+
+    ``signature`` describes the graph's inputs and outputs (symbolic batch dimension included);
+    ``columns`` says which Arrow columns feed each input and which column each output becomes;
+    ``metadata`` is JSON-compatible and lands in the manifest's ``metadata``.
+    """
+
+    model: onnx.ModelProto
+    signature: Signature
+    columns: ColumnMapping
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+class Exporter(Component, ABC):
+    """Turns models of one framework into ONNX.
+
+    A vendor implements ``can_export`` and ``export``; overriding :attr:`options_model` (a
+    pydantic model with ``extra="forbid"``) lets :meth:`parse_options` validate user options
+    with a message that names the bad option and lists the valid ones.
+    """
+
+    @property
+    def options_model(self) -> type[BaseModel] | None:
+        """The pydantic model of this exporter's options, or None if it takes none.
+
+        A property, so that an exporter imports its options module (and pydantic) only when
+        options are parsed, never when the plugin is loaded.
+        """
+        return None
+
+    @abstractmethod
+    def can_export(self, model: object) -> bool:
+        """Whether ``model`` is of the framework this exporter handles (cheap, no import)."""
+
+    @abstractmethod
+    def export(self, model: object, sample: object, options: dict[str, Any]) -> ExportedModel:
+        """Export ``model``; ``sample`` (an Arrow table or NumPy array) fixes the inputs."""
+
+    def parse_options(self, options: Mapping[str, Any]) -> Any:
+        """Validate ``options`` against :attr:`options_model`.
+
+        Returns the options model instance (or None when the exporter takes no options and
+        none were given); raises :class:`interlock.ExportError` naming the offending option.
+        """
+        from pydantic import ValidationError
+
+        from interlock.errors import ExportError
+
+        model = self.options_model
+        if model is None:
+            if options:
+                raise ExportError(
+                    f"exporter {self.name!r} takes no options, got {sorted(options)}",
+                    hint="call export() without options",
+                )
+            return None
+        try:
+            return model.model_validate(dict(options))
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in err['loc']) or 'options'}: {err['msg']}"
+                for err in exc.errors()
+            )
+            valid = ", ".join(sorted(model.model_fields))
+            raise ExportError(
+                f"invalid options for exporter {self.name!r}: {problems}",
+                hint=f"valid options are: {valid or 'none'}",
+            ) from None

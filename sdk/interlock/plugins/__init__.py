@@ -1,0 +1,51 @@
+"""The plugin system: hook markers, the component base, the plugin registry.
+
+Names are imported on first use, so importing this package stays cheap.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from interlock._facade import lazy_exports
+
+_EXPORTS: dict[str, str] = {
+    "PROJECT_NAME": "_markers",
+    "hookimpl": "_markers",
+    "hookspec": "_markers",
+    "Component": "_component",
+    "FALLBACK_PRIORITY": "_component",
+    "ENTRY_POINT_GROUP": "_registry",
+    "KINDS": "_registry",
+    "ComponentClaim": "_registry",
+    "PluginInfo": "_registry",
+    "Registry": "_registry",
+    "discover_plugins": "_registry",
+    "get_registry": "_registry",
+    "plugin_boundary": "_registry",
+    "reset_registry": "_registry",
+}
+
+__getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)
+
+if TYPE_CHECKING:  # for type checkers and IDEs; kept equal to _EXPORTS by a test
+    from interlock.plugins._markers import (
+        PROJECT_NAME as PROJECT_NAME,
+        hookimpl as hookimpl,
+        hookspec as hookspec,
+    )
+    from interlock.plugins._component import (
+        Component as Component,
+        FALLBACK_PRIORITY as FALLBACK_PRIORITY,
+    )
+    from interlock.plugins._registry import (
+        ComponentClaim as ComponentClaim,
+        ENTRY_POINT_GROUP as ENTRY_POINT_GROUP,
+        KINDS as KINDS,
+        PluginInfo as PluginInfo,
+        Registry as Registry,
+        discover_plugins as discover_plugins,
+        get_registry as get_registry,
+        plugin_boundary as plugin_boundary,
+        reset_registry as reset_registry,
+    )

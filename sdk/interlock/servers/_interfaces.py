@@ -1,0 +1,88 @@
+"""Servers: expose a model repository over a wire protocol (spec: serving.md).
+
+A server component is a factory: :meth:`Server.create` binds it to a
+:class:`~interlock.ModelRepository` and :class:`~interlock.ServerOptions` and returns a
+:class:`ServerHandle`, which the caller starts and stops on its asyncio event loop. Every
+protocol front end (REST, gRPC, a vendor's) shares the serving core: it looks models up in the
+repository and awaits :meth:`~interlock.ServedModel.infer`, so validation, batching and
+back-pressure behave the same whatever the protocol.
+
+This module is imported by the plugin registry, so it stays light: the options model (pydantic)
+lives in ``_server_options`` and is loaded on first use.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from interlock.plugins._component import Component
+
+if TYPE_CHECKING:
+    from interlock.serving._repository import ModelRepository
+    from interlock.servers._options import ServerOptions
+
+__all__ = ["Server", "ServerHandle", "ServerOptions"]
+
+
+class ServerHandle(ABC):
+    """One server bound to a repository: start it, read its address, stop it.
+
+    ``host`` and ``port`` are the address actually bound once :meth:`start` returns (a
+    requested port 0 becomes the port the system picked). Both methods run on the event loop
+    that serves the repository.
+    """
+
+    #: URL scheme of :attr:`url` (``"http"``, ``"grpc"``).
+    scheme: ClassVar[str] = "http"
+
+    host: str = ""
+    port: int = 0
+
+    @abstractmethod
+    async def start(self) -> None:
+        """Bind the listening socket and begin serving; return once requests are accepted.
+
+        Raises :class:`interlock.InterlockError` naming the address when it cannot be bound.
+        """
+
+    @abstractmethod
+    async def stop(self, grace_seconds: float = 10.0) -> None:
+        """Stop gracefully: stop accepting, let in-flight requests finish (at most
+        ``grace_seconds``), then close. The caller marks the repository not-ready first."""
+
+    @property
+    def address(self) -> str:
+        """``host:port`` (IPv6 hosts in brackets)."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
+
+    @property
+    def url(self) -> str:
+        """``scheme://host:port``."""
+        return f"{self.scheme}://{self.address}"
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.url}>"
+
+
+class Server(Component, ABC):
+    """A server component (for example the Open Inference Protocol over REST or gRPC).
+
+    ``default_port`` is used when :attr:`ServerOptions.port` is None.
+    """
+
+    default_port: ClassVar[int] = 0
+
+    @abstractmethod
+    def create(self, repository: ModelRepository, options: ServerOptions) -> ServerHandle:
+        """Return a (not yet started) server for ``repository``; cheap, binds nothing."""
+
+
+def __getattr__(name: str) -> Any:
+    # ServerOptions is a pydantic model; importing it lazily keeps the plugin registry light.
+    if name == "ServerOptions":
+        from interlock.servers._options import ServerOptions
+
+        return ServerOptions
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

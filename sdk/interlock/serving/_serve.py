@@ -1,0 +1,264 @@
+"""``interlock.serve``: load models and serve them over REST and gRPC (spec: serving.md).
+
+Everything runs on one asyncio event loop: the servers share the repository, its batchers and
+its readiness. Servers are resolved through the plugin registry by name (``"rest"``,
+``"grpc"``), never imported by module name, so a vendor's server of the same name takes over.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import logging
+import signal
+import threading
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from interlock.errors import InterlockError
+
+if TYPE_CHECKING:
+    from interlock.artifacts._interfaces import Artifact
+    from interlock.serving._repository import ModelRepository
+    from interlock.servers._interfaces import ServerHandle
+
+__all__ = ["RunningServer", "serve"]
+
+logger = logging.getLogger("interlock.serve")
+
+
+def _new_event_loop() -> asyncio.AbstractEventLoop:
+    try:
+        import uvloop
+    except ImportError:  # Windows, or the extra not installed: asyncio's own loop works
+        return asyncio.new_event_loop()
+    loop: asyncio.AbstractEventLoop = uvloop.new_event_loop()
+    return loop
+
+
+class RunningServer:
+    """Servers started by :func:`serve`: their addresses, the repository, and :meth:`stop`.
+
+    ``http_url`` is ``http://host:port`` of the REST server and ``grpc_address`` is
+    ``host:port`` of the gRPC server (None for a server that was disabled). Also a context
+    manager that stops on exit.
+    """
+
+    def __init__(self, repository: ModelRepository, handles: dict[str, ServerHandle]) -> None:
+        self.repository = repository
+        self.handles = handles
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._stop_requested: asyncio.Event | None = None
+        self._grace = 10.0
+        self.stopped = threading.Event()
+
+    @property
+    def http_url(self) -> str | None:
+        """``http://host:port`` of the REST server, or None."""
+        handle = self.handles.get("rest")
+        return handle.url if handle is not None else None
+
+    @property
+    def grpc_address(self) -> str | None:
+        """``host:port`` of the gRPC server, or None."""
+        handle = self.handles.get("grpc")
+        return handle.address if handle is not None else None
+
+    def stop(self, grace_seconds: float = 10.0) -> None:
+        """Stop gracefully: readiness turns false, in-flight requests finish (at most
+        ``grace_seconds``), servers close, batchers drain. Idempotent; blocks until done."""
+        self._grace = grace_seconds
+        loop, event = self._loop, self._stop_requested
+        if loop is not None and event is not None and not self.stopped.is_set():
+            with contextlib.suppress(RuntimeError):  # the loop already closed
+                loop.call_soon_threadsafe(event.set)
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join()
+
+    def __enter__(self) -> RunningServer:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        addresses = [h.url for h in self.handles.values()]
+        state = "stopped" if self.stopped.is_set() else "running"
+        return f"<RunningServer {state} {' '.join(addresses)}>"
+
+    # -- on the serving loop -----------------------------------------------------------------
+
+    async def _run(self, started: Callable[[BaseException | None], None]) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stop_requested = asyncio.Event()
+        try:
+            for handle in self.handles.values():
+                await handle.start()
+        except BaseException as exc:
+            await self._shutdown(0.0)
+            started(exc)
+            return
+        started(None)
+        await self._stop_requested.wait()
+        await self._shutdown(self._grace)
+
+    async def _shutdown(self, grace: float) -> None:
+        # Readiness first, so that load balancers stop sending while in-flight work finishes.
+        self.repository.start_draining()
+        try:
+            await asyncio.gather(*(h.stop(grace) for h in self.handles.values() if h.port))
+        finally:
+            await self.repository.close()
+
+
+def serve(
+    sources: Sequence[str | Artifact],
+    *,
+    store: str | None = None,
+    host: str = "127.0.0.1",
+    http_port: int | None = 8000,
+    grpc_port: int | None = 8001,
+    token: str | None = None,
+    max_batch_size: int = 1,
+    max_batch_delay_ms: float = 2.0,
+    max_queue: int = 256,
+    runtime: str = "onnxruntime",
+    device: str = "cpu",
+    runtime_options: dict[str, Any] | None = None,
+    max_request_bytes: int = 64 * 1024 * 1024,
+    grace_seconds: float = 10.0,
+    block: bool = True,
+    on_started: Callable[[RunningServer], None] | None = None,
+) -> RunningServer:
+    """Load ``sources`` and serve them over the Open Inference Protocol.
+
+    ``sources`` are artifact references (resolved in ``store``), artifact directories or
+    store roots (every artifact in them). ``http_port``/``grpc_port`` of None disables that
+    server; 0 picks a free port. ``max_batch_size`` > 1 turns on dynamic batching.
+
+    With ``block=False`` the servers run on one event loop in a background thread and the
+    returned :class:`RunningServer` has their addresses and a ``stop()``. With
+    ``block=True`` they run in the foreground until SIGINT or SIGTERM: readiness turns false,
+    in-flight requests finish (at most ``grace_seconds``), then the call returns.
+    ``on_started`` is called once every server listens (for example to print the addresses).
+
+    Raises :class:`interlock.InterlockError` subclasses for sources that cannot be loaded,
+    unknown servers or runtimes, and addresses that cannot be bound.
+    """
+    from interlock.serving._batcher import BatchingOptions
+    from interlock.plugins._registry import get_registry
+    from interlock.serving._repository import ModelRepository
+    from interlock.servers._options import ServerOptions
+
+    ports = {"rest": http_port, "grpc": grpc_port}
+    if all(port is None for port in ports.values()):
+        raise InterlockError(
+            "serve() needs at least one server, but http_port and grpc_port are both None",
+            hint="give http_port or grpc_port a port number (0 picks a free one)",
+        )
+    repository = ModelRepository(
+        sources,
+        store=store,
+        runtime=runtime,
+        device=device,
+        runtime_options=runtime_options,
+        batching=BatchingOptions(
+            max_batch_size=max_batch_size,
+            max_batch_delay_ms=max_batch_delay_ms,
+            max_queue=max_queue,
+        ),
+    )
+    registry = get_registry()
+    handles: dict[str, ServerHandle] = {}
+    for name, port in ports.items():
+        if port is None:
+            continue
+        options = ServerOptions(
+            host=host, port=port, token=token, max_request_bytes=max_request_bytes
+        )
+        handles[name] = registry.get("server", name).create(repository, options)
+    repository.load()
+    running = RunningServer(repository, handles)
+    running._grace = grace_seconds
+    if block:
+        _run_foreground(running, on_started)
+    else:
+        _run_background(running, on_started)
+    return running
+
+
+def _run_background(
+    running: RunningServer, on_started: Callable[[RunningServer], None] | None
+) -> None:
+    outcome: list[BaseException | None] = []
+    ready = threading.Event()
+
+    def started(error: BaseException | None) -> None:
+        outcome.append(error)
+        ready.set()
+
+    def main() -> None:
+        loop = _new_event_loop()
+        try:
+            loop.run_until_complete(running._run(started))
+        finally:
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.close()
+            running.stopped.set()
+            ready.set()
+
+    thread = threading.Thread(target=main, name="interlock-serve", daemon=True)
+    running._thread = thread
+    thread.start()
+    ready.wait()
+    error = outcome[0] if outcome else None
+    if error is not None:
+        thread.join()
+        raise error
+    if on_started is not None:
+        on_started(running)
+
+
+def _run_foreground(
+    running: RunningServer, on_started: Callable[[RunningServer], None] | None
+) -> None:
+    loop = _new_event_loop()
+    outcome: list[BaseException | None] = []
+
+    def started(error: BaseException | None) -> None:
+        outcome.append(error)
+        if error is not None:
+            return
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.add_signal_handler(sig, _request_stop, running, sig)
+        logger.info("serving %s", " ".join(h.url for h in running.handles.values()))
+        # The process is a server from here on: what exists now (models, modules, the
+        # repository) lives until exit, so the collector stops rescanning it. Full collections
+        # of a server's heap otherwise pause every request for tens of milliseconds now and
+        # then (p99). Only in the foreground, which owns the process; serving in the
+        # background leaves the host's collector alone.
+        gc.freeze()
+        if on_started is not None:
+            on_started(running)
+
+    try:
+        loop.run_until_complete(running._run(started))
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.remove_signal_handler(sig)
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.close()
+        running.stopped.set()
+    error = outcome[0] if outcome else None
+    if error is not None:
+        raise error
+
+
+def _request_stop(running: RunningServer, sig: int) -> None:
+    logger.info("received %s: draining", signal.Signals(sig).name)
+    if running._stop_requested is not None:
+        running._stop_requested.set()

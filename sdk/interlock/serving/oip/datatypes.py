@@ -1,0 +1,43 @@
+"""Open Inference Protocol datatype names and their NumPy dtypes, from :mod:`interlock.tensors._dtypes`.
+
+Every layer spells element types through the one table in ``interlock.tensors._dtypes``; this module
+only precomputes the lookups a request needs. ``BF16`` is a protocol datatype without a NumPy
+dtype: no interlock predictor can be fed it, so a BF16 tensor is refused as a bad request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from interlock.tensors._dtypes import DTYPES
+
+__all__ = ["NUMPY_BY_OIP", "OIP_BY_DTYPE", "OIP_DATATYPES", "oip_datatype", "oip_shape"]
+
+#: Every datatype name the protocol defines, in the table's order.
+OIP_DATATYPES: tuple[str, ...] = tuple(info.oip for info in DTYPES.values())
+
+#: OIP datatype -> NumPy dtype (``object`` for BYTES); BF16 is absent.
+NUMPY_BY_OIP: dict[str, np.dtype] = {
+    info.oip: np.dtype(info.numpy) for info in DTYPES.values() if info.numpy is not None
+}
+
+#: interlock dtype name (``"float32"``) -> OIP datatype (``"FP32"``).
+OIP_BY_DTYPE: dict[str, str] = {name: info.oip for name, info in DTYPES.items()}
+
+_OIP_BY_NUMPY: dict[np.dtype, str] = {dtype: oip for oip, dtype in NUMPY_BY_OIP.items()}
+
+
+def oip_datatype(dtype: np.dtype) -> str:
+    """The OIP datatype of a NumPy dtype (``str``/``object`` arrays are BYTES).
+
+    Raises ``KeyError`` for dtypes the protocol has no name for.
+    """
+    if dtype.kind in "OUS":
+        return "BYTES"
+    return _OIP_BY_NUMPY[dtype.newbyteorder("=")]
+
+
+def oip_shape(shape: Sequence[int | str | None]) -> list[int]:
+    """A signature shape as metadata reports it: symbolic and unknown dimensions are -1."""
+    return [d if isinstance(d, int) else -1 for d in shape]

@@ -1,0 +1,122 @@
+"""Model signatures and the mapping between Arrow columns and tensors (spec: runtime.md)."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from interlock.tensors._dtypes import DType
+
+__all__ = ["ColumnMapping", "InputBinding", "OutputBinding", "Signature", "TensorSpec"]
+
+_TENSOR_NAME = re.compile(r"^[^\x00-\x1f]{1,256}$")
+
+#: A dimension: a fixed size (>= 0), a symbolic name (``"batch"``) or ``None`` (unknown).
+Dim = Annotated[int, Field(ge=0)] | Annotated[str, Field(min_length=1, max_length=128)] | None
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TensorSpec(_Strict):
+    """One input or output tensor of a model."""
+
+    name: str = Field(description="Tensor name as the ONNX graph declares it.")
+    dtype: DType = Field(description="Element type (spec v1 name).")
+    shape: list[Dim] = Field(
+        description="Dimensions: an integer is fixed, a string is symbolic (equal names must "
+        "agree within one call), null is unknown."
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _check_name(cls, value: str) -> str:
+        if not _TENSOR_NAME.match(value):
+            raise ValueError("tensor names are 1-256 characters without control characters")
+        return value
+
+    def describe(self) -> str:
+        """Return ``dtype[d0,d1,...]`` as error messages show it."""
+        dims = ",".join("?" if d is None else str(d) for d in self.shape)
+        return f"{self.dtype}[{dims}]"
+
+
+class Signature(_Strict):
+    """The inputs and outputs of a model, in graph order."""
+
+    inputs: list[TensorSpec]
+    outputs: list[TensorSpec]
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> Signature:
+        for kind, specs in (("input", self.inputs), ("output", self.outputs)):
+            names = [s.name for s in specs]
+            dupes = sorted({n for n in names if names.count(n) > 1})
+            if dupes:
+                raise ValueError(f"duplicate {kind} tensor names: {dupes}")
+        return self
+
+    def input(self, name: str) -> TensorSpec:
+        """Return the input tensor called ``name``; ``KeyError`` if there is none."""
+        for spec in self.inputs:
+            if spec.name == name:
+                return spec
+        raise KeyError(name)
+
+    def output(self, name: str) -> TensorSpec:
+        """Return the output tensor called ``name``; ``KeyError`` if there is none."""
+        for spec in self.outputs:
+            if spec.name == name:
+                return spec
+        raise KeyError(name)
+
+
+class InputBinding(_Strict):
+    """Which Arrow columns feed one input tensor.
+
+    One column maps directly (a primitive column to a 1-D tensor, or to ``[rows, 1]`` when the
+    tensor is 2-D; a fixed-size-list or ``arrow.fixed_shape_tensor`` column to an N-D tensor).
+    Several columns are gathered, in the listed order, into a 2-D ``[rows, len(columns)]``
+    tensor.
+    """
+
+    tensor: str
+    columns: list[str] = Field(min_length=1)
+
+
+class OutputBinding(_Strict):
+    """Which Arrow column an output tensor becomes."""
+
+    tensor: str
+    column: str
+
+
+class ColumnMapping(_Strict):
+    """The mapping between Arrow record batches and a model's tensors."""
+
+    inputs: list[InputBinding]
+    outputs: list[OutputBinding]
+
+    @classmethod
+    def identity(cls, signature: Signature) -> ColumnMapping:
+        """Map every tensor to a column of the same name."""
+        return cls(
+            inputs=[InputBinding(tensor=s.name, columns=[s.name]) for s in signature.inputs],
+            outputs=[OutputBinding(tensor=s.name, column=s.name) for s in signature.outputs],
+        )
+
+    def check_against(self, signature: Signature) -> None:
+        """Raise ``ValueError`` unless every tensor is bound exactly once."""
+        for kind, bound, specs in (
+            ("input", [b.tensor for b in self.inputs], signature.inputs),
+            ("output", [b.tensor for b in self.outputs], signature.outputs),
+        ):
+            names = [s.name for s in specs]
+            if sorted(bound) != sorted(names):
+                raise ValueError(
+                    f"column mapping binds {kind} tensors {sorted(bound)} but the signature "
+                    f"has {sorted(names)}"
+                )
