@@ -244,10 +244,10 @@ def test_every_attributed_requirement_exists() -> None:
     """Each rule the core, the checker or a case names is a requirement of specs/v1."""
     defined = load_requirements()
     named: dict[str, set[str]] = {}
-    for path in sorted((ROOT / "sdk" / "interlock").glob("*.py")):
-        named[path.name] = _literals(path, "requirement", ())
+    for path in sorted((ROOT / "sdk" / "interlock").rglob("*.py")):
+        named[str(path.relative_to(ROOT))] = _literals(path, "requirement", ())
     for path in sorted((ROOT / "conformance" / "interlock_conformance").rglob("*.py")):
-        named[path.name] = _literals(path, "requirement", ("checking", "Blocked"))
+        named[str(path.relative_to(ROOT))] = _literals(path, "requirement", ("checking", "Blocked"))
     unknown = {f: sorted(i for i in ids if _ID.match(i) and i not in defined)
                for f, ids in named.items()}
     assert not {f: ids for f, ids in unknown.items() if ids}, unknown
