@@ -59,7 +59,7 @@ VENDOR_RUNTIME = """
 
     class AcmeRuntime(Runtime):
         name = "acme"
-        capabilities = frozenset({"infer"})
+        capabilities = frozenset({"float16", "x-acme.int8-kernels"})
         description = "the Acme accelerator"
 
         def load(self, artifact, device, options):
@@ -134,7 +134,7 @@ def test_separately_installed_distribution_is_discovered(tmp_path: Path) -> None
     assert info["version"] == "1.2.3"
     assert info["status"] == "loaded"
     assert info["components"][0]["name"] == "acme"
-    assert info["components"][0]["capabilities"] == ["infer"]
+    assert info["components"][0]["capabilities"] == ["float16", "x-acme.int8-kernels"]
     assert out.splitlines()[1] == "the Acme accelerator"
 
 
@@ -179,8 +179,72 @@ def test_hook_returning_wrong_objects_is_a_spec_violation() -> None:
             return ["not a runtime"]
 
     registry = Registry(autoload=False)
-    with pytest.raises(interlock.PluginError, match="must return instances of interlock.Runtime"):
+    with pytest.raises(interlock.PluginError, match="must return instances of interlock.runtimes.Runtime"):
         registry.register(Wrong(), name="wrong")
+
+
+def _runtime_claiming(*capabilities: str) -> object:
+    class Claiming(interlock.Runtime):
+        name = "claiming"
+
+        def load(self, artifact: object, device: str, options: object) -> interlock.Predictor:
+            raise NotImplementedError
+
+    Claiming.capabilities = frozenset(capabilities)
+
+    class Plugin:
+        @hookimpl
+        def interlock_runtimes(self) -> list[object]:
+            return [Claiming()]
+
+    return Plugin()
+
+
+@requirement("PLG-014")
+def test_unknown_capability_is_a_load_error_naming_it_and_the_known_ones() -> None:
+    registry = Registry(autoload=False)
+    with pytest.raises(interlock.PluginError) as info:
+        registry.register(_runtime_claiming("float16", "fp8", "string_tensors"), name="typo")
+    message = str(info.value)
+    assert "claims unknown capabilities 'fp8', 'string_tensors'" in message
+    assert "known runtime capabilities are: float16, string-tensors, external-data" in message
+    assert info.value.requirement == "PLG-014"
+    assert registry.names("runtime") == []  # nothing of the refused plugin is usable
+
+
+@requirement("PLG-012", "PLG-015")
+def test_vendor_capabilities_and_capability_families_are_accepted() -> None:
+    registry = Registry(autoload=False)
+    registry.register(_runtime_claiming("float16", "x-acme.int8-kernels"), name="vendor")
+    assert registry.get("runtime", "claiming").capabilities == {"float16", "x-acme.int8-kernels"}
+    for claimed in ("x-acme", "x-.foo", "X-acme.foo"):  # not of the form x-<vendor>.<name>
+        with pytest.raises(interlock.PluginError, match="unknown capability"):
+            Registry(autoload=False).register(_runtime_claiming(claimed), name="bad")
+    from interlock.plugins import find_capability
+
+    assert find_capability("exporter", "framework:xgboost").name == "framework:<name>"
+    assert find_capability("exporter", "framework:") is None
+
+
+@requirement("PLG-012")
+def test_capabilities_that_are_not_a_set_of_strings_are_refused() -> None:
+    plugin = _runtime_claiming()
+    type(plugin.interlock_runtimes()[0]).capabilities = ["float16"]  # type: ignore[attr-defined,misc]
+    with pytest.raises(interlock.PluginError, match="capabilities must be a set of strings"):
+        Registry(autoload=False).register(plugin, name="listy")
+
+
+def test_every_kind_has_a_capability_table_and_plugins_json_lists_it() -> None:
+    from interlock.plugins import CAPABILITIES, capability_table
+
+    assert set(CAPABILITIES) == set(KINDS)
+    table = capability_table()
+    assert {c["name"] for c in table["runtime"]} == {"float16", "string-tensors", "external-data"}
+    done = subprocess.run(
+        [sys.executable, "-m", "interlock.cli", "plugins", "--json"],
+        capture_output=True, text=True, check=True,
+    )
+    assert json.loads(done.stdout)["capabilities"] == table
 
 
 def test_hook_that_raises_is_reported_with_the_hook_name() -> None:

@@ -7,7 +7,7 @@ import json
 import subprocess
 import sys
 
-from interlock.plugins import KINDS, PluginInfo
+from interlock.plugins import KINDS, PluginInfo, base_class
 
 from interlock_conformance.attribution import attribute
 from interlock_conformance.markers import component_kind, requirement
@@ -53,13 +53,15 @@ def test_components_have_a_kind_a_name_and_capabilities(plugin_info: PluginInfo)
     for claim in plugin_info.components:
         spec = KINDS[claim.kind]
         component = claim.component
+        base = base_class(claim.kind)
+        assert base is not None, f"the interface {spec.base_path} was never imported"
         if spec.returns_classes:
-            assert isinstance(component, type) and issubclass(component, spec.base), (
-                f"{spec.hook} returned {component!r}, not a subclass of {spec.base.__name__}"
+            assert isinstance(component, type) and issubclass(component, base), (
+                f"{spec.hook} returned {component!r}, not a subclass of {spec.base_path}"
             )
         else:
-            assert isinstance(component, spec.base), (
-                f"{spec.hook} returned {component!r}, not an instance of {spec.base.__name__}"
+            assert isinstance(component, base), (
+                f"{spec.hook} returned {component!r}, not an instance of {spec.base_path}"
             )
         assert isinstance(component.name, str) and component.name.strip(), (
             f"{spec.label} {component!r} has no name"

@@ -89,7 +89,7 @@ class Artifact(ABC):
         return f"<Artifact {self.name}:{self.version} {self.digest[:19]} at {self.uri!r}>"
 
 
-class ArtifactStore(Component, ABC):
+class ArtifactStore(Component, ABC, kind="artifact_store"):
     """An artifact store component, bound to a root URI.
 
     Unlike the other components, the ``interlock_artifact_stores`` hook returns store

@@ -58,7 +58,7 @@ class BatchJob:
         return {LINEAGE_METADATA_KEY.encode(): text.encode()}
 
 
-class Executor(Component, ABC):
+class Executor(Component, ABC, kind="executor"):
     """Runs :class:`BatchJob` s on some engine (the local machine, Ray Data, ...).
 
     An executor reads ``job.read_columns`` from ``job.dataset`` in batches of at most

@@ -86,7 +86,10 @@ def plugins_command(as_json: bool, no_load: bool) -> None:
         infos = registry.plugins
         conflicts = registry.conflicts()
     if as_json:
-        _emit_json({"plugins": [i.to_dict() for i in infos], "conflicts": conflicts})
+        from interlock.plugins import capability_table
+
+        _emit_json({"plugins": [i.to_dict() for i in infos], "conflicts": conflicts,
+                    "capabilities": capability_table()})
         return
     for info in infos:
         origin = f"{info.distribution} {info.version}" if info.distribution else "registered in-process"

@@ -12,6 +12,7 @@ import json
 from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from interlock.plugins._capabilities import CAPABILITIES
 from interlock.plugins._component import Component
 from interlock.errors import SpecViolation
 
@@ -28,22 +29,10 @@ __all__ = [
     "compute_fingerprint",
 ]
 
-#: Every capability string a dataset format may claim, with its meaning (dataset.md, DS-090).
+#: Every capability string a dataset format may claim, with its meaning (dataset.md, DS-090);
+#: a view of the one capability registry, ``interlock.plugins.CAPABILITIES``.
 DATASET_CAPABILITIES: dict[str, str] = {
-    "read": "open() reads datasets of this format",
-    "write": "write() writes datasets of this format",
-    "append": "mode='append' adds part files to an existing directory dataset",
-    "projection": "reads only the requested columns from storage",
-    "filter": "skips stored data using the filter (statistics) before decoding it",
-    "partitioned": "reads hive-partitioned directories (key=value path segments) as columns",
-    "shards:row_groups": "shards(n) splits a single file at row-group boundaries",
-    "types:binary": "binary, large_binary and fixed_size_binary columns round-trip",
-    "types:nested": "list, large_list, fixed_size_list, struct and map columns round-trip",
-    "types:dictionary": "dictionary-encoded columns round-trip",
-    "types:decimal": "decimal128 and decimal256 columns round-trip",
-    "types:temporal": "date32, date64, time32, time64, naive timestamp and duration round-trip",
-    "types:timestamp_tz": "timezone-aware timestamp columns round-trip, zone included",
-    "types:large": "large_string, large_binary and large_list columns round-trip",
+    c.name: c.meaning for c in CAPABILITIES["dataset_format"]
 }
 
 #: Version of the fingerprint algorithm (dataset.md, DS-060).
@@ -175,7 +164,7 @@ def compute_fingerprint(
     return "sha256:" + hashlib.sha256(canonical.encode("ascii")).hexdigest()
 
 
-class DatasetFormat(Component, ABC):
+class DatasetFormat(Component, ABC, kind="dataset_format"):
     """A dataset format component (Parquet, Arrow IPC, CSV, ...).
 
     ``extensions`` lists file suffixes (with the dot, lower case) used to infer the format from

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from interlock.plugins._component import Component
+from interlock.plugins._component import Component, parse_options
 
 if TYPE_CHECKING:
     import onnx
@@ -33,7 +33,7 @@ class ExportedModel:
     metadata: dict[str, Any] = field(default_factory=dict)
 
 
-class Exporter(Component, ABC):
+class Exporter(Component, ABC, kind="exporter"):
     """Turns models of one framework into ONNX.
 
     A vendor implements ``can_export`` and ``export``; overriding :attr:`options_model` (a
@@ -64,27 +64,7 @@ class Exporter(Component, ABC):
         Returns the options model instance (or None when the exporter takes no options and
         none were given); raises :class:`interlock.ExportError` naming the offending option.
         """
-        from pydantic import ValidationError
-
         from interlock.errors import ExportError
 
-        model = self.options_model
-        if model is None:
-            if options:
-                raise ExportError(
-                    f"exporter {self.name!r} takes no options, got {sorted(options)}",
-                    hint="call export() without options",
-                )
-            return None
-        try:
-            return model.model_validate(dict(options))
-        except ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in err['loc']) or 'options'}: {err['msg']}"
-                for err in exc.errors()
-            )
-            valid = ", ".join(sorted(model.model_fields))
-            raise ExportError(
-                f"invalid options for exporter {self.name!r}: {problems}",
-                hint=f"valid options are: {valid or 'none'}",
-            ) from None
+        return parse_options(self, self.options_model, options, error=ExportError,
+                             without_options="call export() without options")

@@ -20,18 +20,13 @@ from typing import Any, Literal
 import pluggy
 
 from interlock import hookspecs
-from interlock.artifacts._interfaces import ArtifactStore
-from interlock.datasets._interfaces import DatasetFormat
 from interlock.errors import InterlockError, PluginError, SpecViolation
-from interlock.batch._interfaces import Executor
-from interlock.exporters._interfaces import Exporter
+from interlock.plugins._capabilities import CAPABILITIES, unknown_capabilities
+from interlock.plugins._kinds import KINDS, base_class
 from interlock.plugins._markers import PROJECT_NAME
-from interlock.runtimes._interfaces import Runtime
-from interlock.servers._interfaces import Server
 
 __all__ = [
     "ENTRY_POINT_GROUP",
-    "KINDS",
     "ComponentClaim",
     "PluginInfo",
     "Registry",
@@ -42,26 +37,6 @@ __all__ = [
 ]
 
 ENTRY_POINT_GROUP = "interlock"
-
-Kind = Literal["dataset_format", "artifact_store", "exporter", "runtime", "server", "executor"]
-
-
-@dataclass(frozen=True)
-class _KindInfo:
-    hook: str
-    base: type
-    returns_classes: bool
-    label: str
-
-
-KINDS: dict[str, _KindInfo] = {
-    "dataset_format": _KindInfo("interlock_dataset_formats", DatasetFormat, False, "dataset format"),
-    "artifact_store": _KindInfo("interlock_artifact_stores", ArtifactStore, True, "artifact store"),
-    "exporter": _KindInfo("interlock_exporters", Exporter, False, "exporter"),
-    "runtime": _KindInfo("interlock_runtimes", Runtime, False, "runtime"),
-    "server": _KindInfo("interlock_servers", Server, False, "server"),
-    "executor": _KindInfo("interlock_executors", Executor, False, "executor"),
-}
 
 Status = Literal["loaded", "error", "blocked", "not allowed", "autoload disabled", "not loaded"]
 
@@ -267,22 +242,23 @@ class Registry:
                 f"{spec.hook} must return a list, got {type(result).__name__}",
                 requirement="PLG-010",
             )
+        base = base_class(kind)
         claims = []
         for item in result:
-            ok = (
-                isinstance(item, type) and issubclass(item, spec.base)
+            ok = base is not None and (
+                isinstance(item, type) and issubclass(item, base)
                 if spec.returns_classes
-                else isinstance(item, spec.base)
+                else isinstance(item, base)
             )
             if not ok:
                 what = "subclasses" if spec.returns_classes else "instances"
                 raise SpecViolation(
-                    f"{spec.hook} returned {item!r}; it must return {what} of "
-                    f"interlock.{spec.base.__name__}",
+                    f"{spec.hook} returned {item!r}; it must return {what} of {spec.base_path}",
                     requirement="PLG-010",
                 )
             if not isinstance(item.name, str) or not item.name:
                 raise SpecViolation(f"{spec.label} {item!r} has no name", requirement="PLG-011")
+            _check_capabilities(kind, item)
             claims.append(ComponentClaim(kind, item, info))
         return claims
 
@@ -355,6 +331,26 @@ class Registry:
                 except PluginError as exc:
                     problems.append(str(exc))
         return problems
+
+
+def _check_capabilities(kind: str, component: Any) -> None:
+    claimed = component.capabilities
+    if not isinstance(claimed, frozenset | set) or not all(isinstance(c, str) for c in claimed):
+        raise SpecViolation(
+            f"{KINDS[kind].label} {component.name!r}: capabilities must be a set of strings, "
+            f"got {claimed!r}",
+            requirement="PLG-012",
+        )
+    unknown = unknown_capabilities(kind, claimed)
+    if unknown:
+        known = ", ".join(c.name for c in CAPABILITIES[kind])
+        raise SpecViolation(
+            f"{KINDS[kind].label} {component.name!r} claims unknown capabilit"
+            f"{'y' if len(unknown) == 1 else 'ies'} {', '.join(map(repr, unknown))}; "
+            f"the known {KINDS[kind].label} capabilities are: {known} (a vendor's own "
+            "capability is named 'x-<vendor>.<name>')",
+            requirement="PLG-014",
+        )
 
 
 def _preferences() -> dict[str, str]:

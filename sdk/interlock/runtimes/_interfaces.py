@@ -11,7 +11,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from interlock.plugins._component import Component
+from interlock.plugins._component import Component, parse_options
 from interlock.errors import DeviceUnavailableError, InterlockError, PluginError
 
 if TYPE_CHECKING:
@@ -166,7 +166,7 @@ def _plugin_of(runtime_name: str) -> PluginInfo | None:
         return None
 
 
-class Runtime(Component, ABC):
+class Runtime(Component, ABC, kind="runtime"):
     """An inference runtime component.
 
     ``devices`` lists the device kinds it can run on (``"cpu"``, ``"cuda"``, ...). A vendor
@@ -199,32 +199,8 @@ class Runtime(Component, ABC):
         Raises :class:`interlock.InterlockError` naming the runtime and the offending option,
         with the valid options in the hint.
         """
-        from pydantic import ValidationError
-
-        model = self.options_model
-        if model is None:
-            if options:
-                raise InterlockError(
-                    f"runtime {self.name!r} takes no options, got {sorted(options)}",
-                    hint="call load_predictor() without runtime options",
-                    component=self.name,
-                )
-            return None
-        try:
-            return model.model_validate(dict(options))
-        except ValidationError as exc:
-            problems = "; ".join(
-                f"unknown option {'.'.join(str(p) for p in err['loc'])!r}"
-                if err["type"] == "extra_forbidden"
-                else f"{'.'.join(str(p) for p in err['loc']) or 'options'}: {err['msg']}"
-                for err in exc.errors()
-            )
-            valid = ", ".join(sorted(model.model_fields))
-            raise InterlockError(
-                f"invalid options for runtime {self.name!r}: {problems}",
-                hint=f"valid options are: {valid or 'none'}",
-                component=self.name,
-            ) from None
+        return parse_options(self, self.options_model, options,
+                             without_options="call load_predictor() without runtime options")
 
     def check_device(self, device: str) -> tuple[str, int | None]:
         """Parse ``device`` and check that this runtime supports its kind.
