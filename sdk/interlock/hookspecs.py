@@ -16,17 +16,20 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from interlock.plugins._markers import hookspec
+import pluggy
 
 if TYPE_CHECKING:
-    from interlock.artifacts._interfaces import ArtifactStore
-    from interlock.datasets._interfaces import DatasetFormat
-    from interlock.batch._interfaces import Executor
-    from interlock.exporters._interfaces import Exporter
-    from interlock.runtimes._interfaces import Runtime
-    from interlock.servers._interfaces import Server
+    from interlock.artifacts import ArtifactStore
+    from interlock.batch import Executor
+    from interlock.datasets import DatasetFormat
+    from interlock.exporters import Exporter
+    from interlock.runtimes import Runtime
+    from interlock.servers import Server
 
 __all__ = [
+    "PROJECT_NAME",
+    "hookimpl",
+    "hookspec",
     "interlock_artifact_stores",
     "interlock_dataset_formats",
     "interlock_executors",
@@ -34,6 +37,15 @@ __all__ = [
     "interlock_runtimes",
     "interlock_servers",
 ]
+
+PROJECT_NAME = "interlock"
+
+#: Marks a function in this module as a hook specification.
+hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+
+#: Marks a plugin function as an implementation of an interlock hook (re-exported as
+#: ``interlock.hookimpl`` and ``interlock.plugins.hookimpl``).
+hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
 
 
 @hookspec

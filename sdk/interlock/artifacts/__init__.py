@@ -11,6 +11,7 @@ from interlock._facade import lazy_exports
 
 _EXPORTS: dict[str, str] = {
     "Artifact": "_interfaces",
+    "ExportedModel": "_exported",
     "ArtifactStore": "_interfaces",
     "ARTIFACT_SPEC_VERSION": "_manifest",
     "MANIFEST_FILE": "_manifest",
@@ -39,6 +40,9 @@ _EXPORTS: dict[str, str] = {
 __getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)
 
 if TYPE_CHECKING:  # for type checkers and IDEs; kept equal to _EXPORTS by a test
+    from interlock.artifacts._exported import (
+        ExportedModel as ExportedModel,
+    )
     from interlock.artifacts._interfaces import (
         Artifact as Artifact,
         ArtifactStore as ArtifactStore,

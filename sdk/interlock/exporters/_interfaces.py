@@ -4,33 +4,16 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from interlock.plugins._component import Component, parse_options
+from interlock.artifacts import ExportedModel
+from interlock.plugins import Component, parse_options
 
 if TYPE_CHECKING:
-    import onnx
     from pydantic import BaseModel
 
-    from interlock.tensors._signature import ColumnMapping, Signature
 
 __all__ = ["ExportedModel", "Exporter"]
-
-
-@dataclass
-class ExportedModel:
-    """What an exporter produces: ready to be saved with :func:`interlock.save_artifact`.
-
-    ``signature`` describes the graph's inputs and outputs (symbolic batch dimension included);
-    ``columns`` says which Arrow columns feed each input and which column each output becomes;
-    ``metadata`` is JSON-compatible and lands in the manifest's ``metadata``.
-    """
-
-    model: onnx.ModelProto
-    signature: Signature
-    columns: ColumnMapping
-    metadata: dict[str, Any] = field(default_factory=dict)
 
 
 class Exporter(Component, ABC, kind="exporter"):

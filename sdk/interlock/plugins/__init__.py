@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING
 from interlock._facade import lazy_exports
 
 _EXPORTS: dict[str, str] = {
-    "PROJECT_NAME": "_markers",
-    "hookimpl": "_markers",
-    "hookspec": "_markers",
+    "PROJECT_NAME": "_hooks",
+    "hookimpl": "_hooks",
+    "hookspec": "_hooks",
     "Component": "_component",
     "FALLBACK_PRIORITY": "_component",
     "parse_options": "_component",
@@ -40,7 +40,7 @@ _EXPORTS: dict[str, str] = {
 __getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)
 
 if TYPE_CHECKING:  # for type checkers and IDEs; kept equal to _EXPORTS by a test
-    from interlock.plugins._markers import (
+    from interlock.plugins._hooks import (
         PROJECT_NAME as PROJECT_NAME,
         hookimpl as hookimpl,
         hookspec as hookspec,

@@ -20,10 +20,10 @@ from typing import Any, Literal
 import pluggy
 
 from interlock import hookspecs
+from interlock.hookspecs import PROJECT_NAME
 from interlock.errors import InterlockError, PluginError, SpecViolation
 from interlock.plugins._capabilities import CAPABILITIES, unknown_capabilities
 from interlock.plugins._kinds import KINDS, base_class
-from interlock.plugins._markers import PROJECT_NAME
 
 __all__ = [
     "ENTRY_POINT_GROUP",
