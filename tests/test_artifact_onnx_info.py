@@ -1,4 +1,4 @@
-"""Reading signatures, IR versions and opsets out of ONNX graphs (interlock.artifacts._onnx_info)."""
+"""Reading signatures, IR versions and opsets out of ONNX graphs (Signature.from_onnx and interlock.artifacts)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 import interlock
-from interlock.artifacts import external_data_refs, iter_tensors, onnx_info, signature_from_onnx
+from interlock.artifacts import external_data_refs, iter_tensors, onnx_info
+from interlock.tensors import Signature
 from interlock_conformance import requirement
 
 
@@ -27,7 +28,7 @@ def _model(
 def test_dims_become_ints_symbols_and_none() -> None:
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 3, None])
     y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 3, None])
-    sig = signature_from_onnx(_model([x], [y]))
+    sig = Signature.from_onnx(_model([x], [y]))
     assert sig.inputs[0].shape == ["batch", 3, None]
     assert sig.inputs[0].dtype == "float32"
     assert sig.outputs[0].name == "y"
@@ -48,7 +49,7 @@ def test_dims_become_ints_symbols_and_none() -> None:
 def test_element_types_map_to_spec_names(elem_type: int, dtype: str) -> None:
     x = helper.make_tensor_value_info("x", elem_type, [2])
     y = helper.make_tensor_value_info("y", elem_type, [2])
-    assert signature_from_onnx(_model([x], [y])).inputs[0].dtype == dtype
+    assert Signature.from_onnx(_model([x], [y])).inputs[0].dtype == dtype
 
 
 @requirement("ART-016")
@@ -63,7 +64,7 @@ def test_initializer_backed_inputs_are_not_signature_inputs() -> None:
         nodes=[helper.make_node("Add", ["x", "bias"], ["y"])],
         initializer=[bias],
     )
-    assert [s.name for s in signature_from_onnx(model).inputs] == ["x"]
+    assert [s.name for s in Signature.from_onnx(model).inputs] == ["x"]
 
 
 @requirement("ART-091")
@@ -73,7 +74,7 @@ def test_unsupported_element_type_names_tensor_and_type() -> None:
     with pytest.raises(
         interlock.ArtifactError, match=r"input 'z' has element type COMPLEX64"
     ) as info:
-        signature_from_onnx(_model([x], [y]))
+        Signature.from_onnx(_model([x], [y]))
     assert info.value.hint
 
 
@@ -83,7 +84,7 @@ def test_non_tensor_output_is_refused() -> None:
     seq = helper.make_tensor_sequence_value_info("s", TensorProto.FLOAT, [2])
     model = _model([x], [seq], nodes=[helper.make_node("SequenceConstruct", ["x"], ["s"])])
     with pytest.raises(interlock.ArtifactError, match=r"output 's' is a sequence_type"):
-        signature_from_onnx(model)
+        Signature.from_onnx(model)
 
 
 @requirement("ART-091")
@@ -91,7 +92,7 @@ def test_unknown_rank_is_refused_with_hint() -> None:
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT, None)
     y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [2])
     with pytest.raises(interlock.ArtifactError, match=r"input 'x' declares no shape") as info:
-        signature_from_onnx(_model([x], [y]))
+        Signature.from_onnx(_model([x], [y]))
     assert "symbolic" in (info.value.hint or "")
 
 

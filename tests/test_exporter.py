@@ -59,7 +59,7 @@ class AffineExporter(interlock.Exporter):
     def export(
         self, model: object, sample: object, options: dict[str, Any]
     ) -> interlock.ExportedModel:
-        from interlock.artifacts import signature_from_onnx
+        from interlock.tensors import Signature
 
         self.parse_options(options)
         assert isinstance(model, Affine)
@@ -70,9 +70,9 @@ class AffineExporter(interlock.Exporter):
         if self.behaviour == "not-exported-model":
             return affine_graph(model)  # type: ignore[return-value]
         proto = affine_graph(model)
-        signature = signature_from_onnx(proto)
+        signature = Signature.from_onnx(proto)
         if self.behaviour == "wrong-signature":
-            signature = signature_from_onnx(affine_graph(model, output="z"))
+            signature = Signature.from_onnx(affine_graph(model, output="z"))
         columns = interlock.ColumnMapping.identity(signature)
         metadata = {"toy": True, "owner": "exporter"}
         return interlock.ExportedModel(proto, signature, columns, metadata)

@@ -369,3 +369,19 @@ def test_every_hook_is_specified_documented_and_versioned() -> None:
         assert function.__doc__ and ".. versionadded::" in function.__doc__, hook
         assert "firstresult" in function.__doc__, hook
         assert f"`{hook}`" in spec_text, f"{hook} is not documented in specs/v1/plugins.md"
+
+
+@requirement("PLG-042")
+def test_missing_dependency_hint_is_the_extra_or_the_vendors_own_command() -> None:
+    ours = interlock.MissingDependencyError("onnxruntime", "onnxruntime", purpose="the runtime")
+    assert ours.hint == "pip install 'interlock[onnxruntime]'" and ours.extra == "onnxruntime"
+    vendor = interlock.MissingDependencyError(
+        "acme_npu", purpose="the 'acme' runtime", install="pip install 'acme-interlock[npu]'"
+    )
+    assert str(vendor) == (
+        "the 'acme' runtime needs the Python package 'acme_npu', which is not installed "
+        "(hint: pip install 'acme-interlock[npu]')"
+    )
+    assert vendor.extra is None and vendor.install == "pip install 'acme-interlock[npu]'"
+    plain = interlock.MissingDependencyError("tqdm", purpose="a progress bar")
+    assert plain.hint == "pip install tqdm"

@@ -78,11 +78,10 @@ class SklearnExporter(Exporter):
         groups = group_inputs(layout, opts.input_name)
         onnx_model = _convert(model, layout.n_features, groups, opts)
 
-        from interlock.artifacts import signature_from_onnx
-        from interlock.tensors import ColumnMapping, InputBinding, OutputBinding
+        from interlock.tensors import ColumnMapping, InputBinding, OutputBinding, Signature
 
         try:
-            signature = signature_from_onnx(onnx_model)
+            signature = Signature.from_onnx(onnx_model)
         except InterlockError as exc:  # sequences or maps among the outputs, say
             raise ExportError(
                 f"the ONNX graph of {type(model).__name__} cannot be an interlock artifact: "

@@ -7,7 +7,13 @@ prints ``str(error)`` as one line and exits non-zero; anything else is a bug.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
+
 __all__ = [
+    "describe_validation_error",
     "ArtifactError",
     "ArtifactExistsError",
     "ArtifactIntegrityError",
@@ -102,15 +108,31 @@ class ExportError(InterlockError):
 
 
 class MissingDependencyError(InterlockError):
-    """An optional dependency is missing; the hint names the extra to install."""
+    """An optional dependency is missing; the hint says how to install it.
 
-    def __init__(self, package: str, extra: str, *, purpose: str) -> None:
+    interlock's own plugins name their ``extra`` (the hint becomes
+    ``pip install 'interlock[extra]'``); a third-party plugin gives its own ``install`` command
+    instead (``install="pip install 'acme-interlock[gpu]'"``). With neither, the hint installs
+    the package itself.
+    """
+
+    def __init__(
+        self,
+        package: str,
+        extra: str | None = None,
+        *,
+        purpose: str,
+        install: str | None = None,
+    ) -> None:
+        if install is None:
+            install = f"pip install 'interlock[{extra}]'" if extra else f"pip install {package}"
         super().__init__(
             f"{purpose} needs the Python package {package!r}, which is not installed",
-            hint=f"pip install 'interlock[{extra}]'",
+            hint=install,
         )
         self.package = package
         self.extra = extra
+        self.install = install
 
 
 class OverloadedError(InterlockError):
@@ -119,3 +141,16 @@ class OverloadedError(InterlockError):
     def __init__(self, message: str, *, retry_after: float = 1.0, hint: str | None = None) -> None:
         super().__init__(message, hint=hint or "retry later, or raise the queue limit")
         self.retry_after = retry_after
+
+
+def describe_validation_error(error: ValidationError, limit: int = 5) -> str:
+    """One line naming each problem pydantic found in ``error`` (an unknown field by its dotted
+    path), for messages about a manifest, a signature or options."""
+    problems = []
+    for item in error.errors()[:limit]:
+        location = ".".join(str(part) for part in item["loc"]) or "(top level)"
+        if item["type"] == "extra_forbidden":
+            problems.append(f"unknown field {location!r}")
+        else:
+            problems.append(f"{location}: {item['msg']}")
+    return "; ".join(problems)

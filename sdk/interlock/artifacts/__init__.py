@@ -34,7 +34,6 @@ _EXPORTS: dict[str, str] = {
     "external_data_refs": "_onnx_info",
     "iter_tensors": "_onnx_info",
     "onnx_info": "_onnx_info",
-    "signature_from_onnx": "_onnx_info",
 }
 
 __getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)
@@ -73,5 +72,4 @@ if TYPE_CHECKING:  # for type checkers and IDEs; kept equal to _EXPORTS by a tes
         external_data_refs as external_data_refs,
         iter_tensors as iter_tensors,
         onnx_info as onnx_info,
-        signature_from_onnx as signature_from_onnx,
     )

@@ -18,7 +18,7 @@ from pydantic import (
     model_validator,
 )
 
-from interlock.errors import ArtifactIntegrityError
+from interlock.errors import ArtifactIntegrityError, describe_validation_error
 from interlock.tensors._signature import ColumnMapping, Signature
 
 __all__ = [
@@ -210,18 +210,6 @@ def _object_without_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
             raise ValueError(f"key {key!r} appears twice in one object")
         result[key] = value
     return result
-
-
-def describe_validation_error(error: ValidationError, limit: int = 5) -> str:
-    """One line naming each problem pydantic found (an unknown field by its dotted path)."""
-    problems = []
-    for item in error.errors()[:limit]:
-        location = ".".join(str(part) for part in item["loc"]) or "(top level)"
-        if item["type"] == "extra_forbidden":
-            problems.append(f"unknown field {location!r}")
-        else:
-            problems.append(f"{location}: {item['msg']}")
-    return "; ".join(problems)
 
 
 def parse_manifest(data: bytes, *, where: str, check_digest: bool = True) -> Manifest:

@@ -97,7 +97,7 @@ def _producer(component: Exporter) -> Producer:
 def _check_exported(component: Exporter, exported: object) -> None:
     """Hold the exporter to its contract (EXP-003 to EXP-005, checked as EXP-024 says) before
     anything is saved; each :class:`interlock.SpecViolation` names the rule it enforces."""
-    from interlock.artifacts._onnx_info import signature_from_onnx
+    from interlock.tensors import Signature
 
     who = f"exporter {component.name!r}"
     if not isinstance(exported, ExportedModel):
@@ -114,7 +114,7 @@ def _check_exported(component: Exporter, exported: object) -> None:
             component=component.name,
             requirement="EXP-005",
         ) from exc
-    declared = signature_from_onnx(exported.model)
+    declared = Signature.from_onnx(exported.model)
     for kind, ours, theirs in (
         ("input", exported.signature.inputs, declared.inputs),
         ("output", exported.signature.outputs, declared.outputs),

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from interlock.tensors._dtypes import DType
+
+if TYPE_CHECKING:
+    import onnx
 
 __all__ = ["ColumnMapping", "InputBinding", "OutputBinding", "Signature", "TensorSpec"]
 
@@ -58,6 +61,20 @@ class Signature(_Strict):
             if dupes:
                 raise ValueError(f"duplicate {kind} tensor names: {dupes}")
         return self
+
+    @classmethod
+    def from_onnx(cls, model: onnx.ModelProto) -> Signature:
+        """The signature an ONNX graph declares.
+
+        Inputs are the graph inputs that are not initializers, in graph order; outputs are every
+        graph output. A dimension with ``dim_value`` becomes that integer, one with ``dim_param``
+        the symbolic name, one with neither ``None``. Raises :class:`interlock.ArtifactError`
+        naming the tensor when its type is not a tensor of a spec v1 element type, or when it
+        declares no shape (unknown rank).
+        """
+        from interlock.tensors._onnx import signature_from_onnx
+
+        return signature_from_onnx(model)
 
     def input(self, name: str) -> TensorSpec:
         """Return the input tensor called ``name``; ``KeyError`` if there is none."""
