@@ -43,10 +43,14 @@ def mlp() -> Any:
     for layer, (fan_in, fan_out) in enumerate(zip(sizes, sizes[1:])):
         w = (rng.standard_normal((fan_in, fan_out)) / np.sqrt(fan_in)).astype(np.float32)
         b = (rng.standard_normal(fan_out) * 0.1).astype(np.float32)
-        weights += [numpy_helper.from_array(w, f"w{layer}"), numpy_helper.from_array(b, f"b{layer}")]
+        weights += [
+            numpy_helper.from_array(w, f"w{layer}"),
+            numpy_helper.from_array(b, f"b{layer}"),
+        ]
         last = layer == len(sizes) - 2
         nodes.append(helper.make_node("MatMul", [current, f"w{layer}"], [f"m{layer}"]))
-        nodes.append(helper.make_node("Add", [f"m{layer}", f"b{layer}"], ["y" if last else f"z{layer}"]))
+        summed = "y" if last else f"z{layer}"
+        nodes.append(helper.make_node("Add", [f"m{layer}", f"b{layer}"], [summed]))
         if not last:
             nodes.append(helper.make_node("Relu", [f"z{layer}"], [f"a{layer}"]))
             current = f"a{layer}"
@@ -80,12 +84,15 @@ def timed(function: Callable[[], object], calls: int) -> tuple[float, float]:
     return (time.perf_counter() - wall) / calls, (time.thread_time() - cpu) / calls
 
 
-def compare(raw: Callable[[], object], ours: Callable[[], object], calls: int, reps: int) -> dict[str, float]:
+def compare(
+    raw: Callable[[], object], ours: Callable[[], object], calls: int, reps: int
+) -> dict[str, float]:
     """Medians per call of each side, on both clocks, and of the per-repetition differences."""
     for _ in range(max(3, calls // 10)):  # warm both up
         raw()
         ours()
-    samples: dict[str, list[float]] = {k: [] for k in ("raw", "ours", "raw_cpu", "ours_cpu", "diff", "diff_cpu")}
+    keys = ("raw", "ours", "raw_cpu", "ours_cpu", "diff", "diff_cpu")
+    samples: dict[str, list[float]] = {k: [] for k in keys}
     for rep in range(reps):
         if rep % 2:
             o, oc = timed(ours, calls)
@@ -98,6 +105,133 @@ def compare(raw: Callable[[], object], ours: Callable[[], object], calls: int, r
     return {key: statistics.median(values) for key, values in samples.items()}
 
 
+Row = tuple[str, ...]
+
+
+def added_row(case: str, m: dict[str, float]) -> Row:
+    """A table row for the fixed cost a predictor adds to each call."""
+    verdict = "PASS" if m["diff_cpu"] * 1e6 <= 10 else "FAIL"
+    return (
+        case,
+        "us/call",
+        f"{m['raw_cpu'] * 1e6:,.1f}",
+        f"{m['ours_cpu'] * 1e6:,.1f}",
+        f"+{m['diff_cpu'] * 1e6:.2f} us",
+        f"+{m['diff'] * 1e6:.2f} us",
+        f"<= 10 us {verdict}",
+    )
+
+
+def throughput_row(case: str, m: dict[str, float], rows_per_call: int, target: float | None) -> Row:
+    """A table row for rows per second against raw, with its target (``None``: a control)."""
+    ratio_cpu, ratio_wall = m["raw_cpu"] / m["ours_cpu"], m["raw"] / m["ours"]
+    if target is None:
+        verdict = "(noise floor)"
+    else:
+        verdict = f">= {target} " + ("PASS" if ratio_cpu >= target else "FAIL")
+    return (
+        case,
+        "rows/s",
+        f"{rows_per_call / m['raw_cpu']:,.0f}",
+        f"{rows_per_call / m['ours_cpu']:,.0f}",
+        f"{ratio_cpu:.3f}x",
+        f"{ratio_wall:.3f}x",
+        verdict,
+    )
+
+
+def save_models(store: str) -> tuple[interlock.Artifact, interlock.Artifact]:
+    """The MLP saved twice: reading tensor ``x``, and gathering ``x`` from 64 columns."""
+    model = mlp()
+    plain = interlock.save_artifact(model, store, name="mlp", version="1")
+    gathered = interlock.save_artifact(
+        model,
+        store,
+        name="mlp-columns",
+        version="1",
+        columns=interlock.ColumnMapping(
+            inputs=[interlock.InputBinding(tensor="x", columns=[f"f{i}" for i in range(FEATURES)])],
+            outputs=[interlock.OutputBinding(tensor="y", column="y")],
+        ),
+    )
+    return plain, gathered
+
+
+def infer_cases(
+    session: ort.InferenceSession,
+    predictor: Any,
+    rng: np.random.Generator,
+    args: argparse.Namespace,
+) -> list[Row]:
+    """``Predictor.infer`` at batch 1 and at a large batch, and the noise-floor control."""
+    big_calls = max(10, args.calls // 25)
+    # infer at batch 1: the added fixed cost per call
+    one = {"x": rng.standard_normal((1, FEATURES)).astype(np.float32)}
+    m = compare(lambda: session.run(None, one), lambda: predictor.infer(one), args.calls, args.reps)
+    rows = [added_row("infer, batch 1", m)]
+
+    # infer at a large batch: throughput
+    big = {"x": rng.standard_normal((args.rows, FEATURES)).astype(np.float32)}
+    m = compare(lambda: session.run(None, big), lambda: predictor.infer(big), big_calls, args.reps)
+    rows.append(throughput_row(f"infer, batch {args.rows}", m, args.rows, 0.98))
+
+    # control: the predictor's own session called raw, against the raw session; the
+    # difference is the noise floor of this machine (both sides do the same work)
+    own = predictor.session
+    m = compare(lambda: session.run(None, big), lambda: own.run(None, big), big_calls, args.reps)
+    rows.append(throughput_row(f"control: raw vs raw, batch {args.rows}", m, args.rows, None))
+    return rows
+
+
+def _predictions(y: np.ndarray) -> pa.RecordBatch:
+    """Model outputs as the record batch a predictor returns: one fixed_size_list column."""
+    flat = pa.array(y.reshape(-1))
+    return pa.record_batch({"y": pa.FixedSizeListArray.from_arrays(flat, CLASSES)})
+
+
+def predict_cases(
+    session: ort.InferenceSession,
+    predictor: Any,
+    columns_predictor: Any,
+    rng: np.random.Generator,
+    args: argparse.Namespace,
+) -> list[Row]:
+    """``Predictor.predict`` from 64 float32 columns and from one fixed_size_list column,
+    each against a hand-written pyarrow -> NumPy -> onnxruntime -> pyarrow loop."""
+    big_calls = max(10, args.calls // 25)
+    matrix = rng.standard_normal((args.rows, FEATURES)).astype(np.float32)
+    wide = pa.record_batch({f"f{i}": matrix[:, i].copy() for i in range(FEATURES)})
+
+    def by_hand_columns() -> pa.RecordBatch:
+        x = np.column_stack([column.to_numpy() for column in wide.columns])
+        return _predictions(session.run(None, {"x": x})[0])
+
+    m = compare(by_hand_columns, lambda: columns_predictor.predict(wide), big_calls, args.reps)
+    rows = [throughput_row(f"predict, {FEATURES} columns x {args.rows}", m, args.rows, 0.95)]
+
+    flat = pa.array(matrix.reshape(-1))
+    listed = pa.record_batch({"x": pa.FixedSizeListArray.from_arrays(flat, FEATURES)})
+
+    def by_hand_list() -> pa.RecordBatch:
+        x = listed.column(0).flatten().to_numpy().reshape(-1, FEATURES)
+        return _predictions(session.run(None, {"x": x})[0])
+
+    m = compare(by_hand_list, lambda: predictor.predict(listed), big_calls, args.reps)
+    rows.append(throughput_row(f"predict, fixed_size_list x {args.rows}", m, args.rows, 0.95))
+    return rows
+
+
+def print_table(rows: list[Row], reps: int) -> None:
+    print(f"onnxruntime {ort.__version__}, numpy {np.__version__}, pyarrow {pa.__version__}; "
+          f"MLP {FEATURES}-{HIDDEN}-{HIDDEN}-{CLASSES} float32; intra/inter-op threads 1; "
+          f"medians of {reps} alternating repetitions; raw/interlock columns in CPU time")
+    header = ("case", "unit", "raw", "interlock", "vs raw (CPU)", "vs raw (wall)", "target")
+    widths = (34, 8, 12, 12, 13, 14, 16)
+    for row in [header, *rows]:
+        cells = (c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths)))
+        print("  ".join(cells))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -106,89 +240,16 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=1000, help="calls per repetition at batch 1")
     parser.add_argument("--rows", type=int, default=1024, help="rows of the large batches")
     args = parser.parse_args()
-    big_calls = max(10, args.calls // 25)
 
     with tempfile.TemporaryDirectory(prefix="interlock-bench-") as store:
-        model = mlp()
-        plain = interlock.save_artifact(model, store, name="mlp", version="1")
-        gathered = interlock.save_artifact(
-            model,
-            store,
-            name="mlp-columns",
-            version="1",
-            columns=interlock.ColumnMapping(
-                inputs=[
-                    interlock.InputBinding(tensor="x", columns=[f"f{i}" for i in range(FEATURES)])
-                ],
-                outputs=[interlock.OutputBinding(tensor="y", column="y")],
-            ),
-        )
+        plain, gathered = save_models(store)
         session = raw_session(plain)
         predictor = interlock.load_predictor(plain, **THREADS)
         columns_predictor = interlock.load_predictor(gathered, **THREADS)
         rng = np.random.default_rng(1)
-        rows: list[tuple[str, ...]] = []
-
-        def added(case: str, m: dict[str, float]) -> None:
-            verdict = "PASS" if m["diff_cpu"] * 1e6 <= 10 else "FAIL"
-            rows.append((case, "us/call", f"{m['raw_cpu'] * 1e6:,.1f}", f"{m['ours_cpu'] * 1e6:,.1f}",
-                         f"+{m['diff_cpu'] * 1e6:.2f} us", f"+{m['diff'] * 1e6:.2f} us", f"<= 10 us {verdict}"))
-
-        def throughput(case: str, m: dict[str, float], rows_per_call: int, target: float | None) -> None:
-            ratio_cpu, ratio_wall = m["raw_cpu"] / m["ours_cpu"], m["raw"] / m["ours"]
-            if target is None:
-                verdict = "(noise floor)"
-            else:
-                verdict = f">= {target} " + ("PASS" if ratio_cpu >= target else "FAIL")
-            rows.append((case, "rows/s", f"{rows_per_call / m['raw_cpu']:,.0f}", f"{rows_per_call / m['ours_cpu']:,.0f}",
-                         f"{ratio_cpu:.3f}x", f"{ratio_wall:.3f}x", verdict))
-
-        # infer at batch 1: the added fixed cost per call
-        one = {"x": rng.standard_normal((1, FEATURES)).astype(np.float32)}
-        added("infer, batch 1", compare(lambda: session.run(None, one), lambda: predictor.infer(one), args.calls, args.reps))
-
-        # infer at a large batch: throughput
-        big = {"x": rng.standard_normal((args.rows, FEATURES)).astype(np.float32)}
-        m = compare(lambda: session.run(None, big), lambda: predictor.infer(big), big_calls, args.reps)
-        throughput(f"infer, batch {args.rows}", m, args.rows, 0.98)
-
-        # control: the predictor's own session called raw, against the raw session; the
-        # difference is the noise floor of this machine (both sides do the same work)
-        own = predictor.session
-        m = compare(lambda: session.run(None, big), lambda: own.run(None, big), big_calls, args.reps)
-        throughput(f"control: raw vs raw, batch {args.rows}", m, args.rows, None)
-
-        # predict from 64 float32 columns, against a hand-written loop
-        matrix = rng.standard_normal((args.rows, FEATURES)).astype(np.float32)
-        wide = pa.record_batch({f"f{i}": matrix[:, i].copy() for i in range(FEATURES)})
-
-        def by_hand_columns() -> pa.RecordBatch:
-            x = np.column_stack([column.to_numpy() for column in wide.columns])
-            y = session.run(None, {"x": x})[0]
-            return pa.record_batch({"y": pa.FixedSizeListArray.from_arrays(pa.array(y.reshape(-1)), CLASSES)})
-
-        m = compare(by_hand_columns, lambda: columns_predictor.predict(wide), big_calls, args.reps)
-        throughput(f"predict, {FEATURES} columns x {args.rows}", m, args.rows, 0.95)
-
-        # predict from one fixed_size_list column
-        listed = pa.record_batch({"x": pa.FixedSizeListArray.from_arrays(pa.array(matrix.reshape(-1)), FEATURES)})
-
-        def by_hand_list() -> pa.RecordBatch:
-            x = listed.column(0).flatten().to_numpy().reshape(-1, FEATURES)
-            y = session.run(None, {"x": x})[0]
-            return pa.record_batch({"y": pa.FixedSizeListArray.from_arrays(pa.array(y.reshape(-1)), CLASSES)})
-
-        m = compare(by_hand_list, lambda: predictor.predict(listed), big_calls, args.reps)
-        throughput(f"predict, fixed_size_list x {args.rows}", m, args.rows, 0.95)
-
-    print(f"onnxruntime {ort.__version__}, numpy {np.__version__}, pyarrow {pa.__version__}; "
-          f"MLP {FEATURES}-{HIDDEN}-{HIDDEN}-{CLASSES} float32; intra/inter-op threads 1; "
-          f"medians of {args.reps} alternating repetitions; raw/interlock columns in CPU time")
-    header = ("case", "unit", "raw", "interlock", "vs raw (CPU)", "vs raw (wall)", "target")
-    widths = (34, 8, 12, 12, 13, 14, 16)
-    print("  ".join(h.ljust(w) if i < 2 else h.rjust(w) for i, (h, w) in enumerate(zip(header, widths))))
-    for row in rows:
-        print("  ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))))
+        rows = infer_cases(session, predictor, rng, args)
+        rows += predict_cases(session, predictor, columns_predictor, rng, args)
+    print_table(rows, args.reps)
 
 
 if __name__ == "__main__":
