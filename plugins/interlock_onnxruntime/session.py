@@ -107,7 +107,40 @@ def load_session(
             "onnxruntime", "onnxruntime", purpose="the 'onnxruntime' runtime"
         ) from exc
 
-    providers: list[Any] = [_CPU]
+    providers = _providers(ort, runtime, device, kind, index, options)
+    session_options = _session_options(ort, options)
+
+    # A path, not bytes: onnxruntime resolves external data next to model.onnx, inside the
+    # verified artifact directory.
+    model_path = artifact.local_dir() / "model.onnx"
+    session = ort.InferenceSession(
+        str(model_path), sess_options=session_options, providers=providers
+    )
+    if kind == "cuda" and session.get_providers()[0] != _CUDA:
+        # onnxruntime falls back to CPU (logging only) when the CUDA libraries fail to load.
+        raise DeviceUnavailableError(
+            f"onnxruntime could not start {_CUDA} for device {device!r} (it fell back to "
+            f"{', '.join(session.get_providers())})",
+            hint="check that the CUDA and cuDNN versions match the installed onnxruntime-gpu",
+            component=runtime.name,
+        )
+    _check_session_matches(session, artifact)
+    return OnnxRuntimePredictor(session, artifact, runtime_name=runtime.name, device=device)
+
+
+def _providers(
+    ort: Any,
+    runtime: Runtime,
+    device: str,
+    kind: str,
+    index: int | None,
+    options: OnnxRuntimeOptions,
+) -> list[Any]:
+    """The execution providers for ``device``: CUDA (then CPU) for ``cuda``, else the CPU.
+
+    Raises :class:`interlock.DeviceUnavailableError` when the installed onnxruntime has no
+    CUDA provider, or when a CPU device is given an index.
+    """
     if kind == "cuda":
         available = ort.get_available_providers()
         if _CUDA not in available:
@@ -118,14 +151,18 @@ def load_session(
                 "an NVIDIA GPU and CUDA, or use device='cpu'",
                 component=runtime.name,
             )
-        providers = [(_CUDA, {**options.cuda_options, "device_id": index or 0}), _CPU]
-    elif index is not None:
+        return [(_CUDA, {**options.cuda_options, "device_id": index or 0}), _CPU]
+    if index is not None:
         raise DeviceUnavailableError(
             f"device {device!r}: the onnxruntime CPU device takes no index",
             hint="use device='cpu'",
             component=runtime.name,
         )
+    return [_CPU]
 
+
+def _session_options(ort: Any, options: OnnxRuntimeOptions) -> Any:
+    """``options`` as an ``onnxruntime.SessionOptions``."""
     session_options = ort.SessionOptions()
     session_options.intra_op_num_threads = options.intra_op_num_threads
     session_options.inter_op_num_threads = options.inter_op_num_threads
@@ -145,21 +182,7 @@ def load_session(
     session_options.enable_cpu_mem_arena = options.enable_cpu_mem_arena
     session_options.enable_mem_pattern = options.enable_mem_pattern
     session_options.log_severity_level = options.log_severity_level
-
-    # A path, not bytes: onnxruntime resolves external data next to model.onnx, inside the
-    # verified artifact directory.
-    model_path = artifact.local_dir() / "model.onnx"
-    session = ort.InferenceSession(str(model_path), sess_options=session_options, providers=providers)
-    if kind == "cuda" and session.get_providers()[0] != _CUDA:
-        # onnxruntime falls back to CPU (logging only) when the CUDA libraries fail to load.
-        raise DeviceUnavailableError(
-            f"onnxruntime could not start {_CUDA} for device {device!r} (it fell back to "
-            f"{', '.join(session.get_providers())})",
-            hint="check that the CUDA and cuDNN versions match the installed onnxruntime-gpu",
-            component=runtime.name,
-        )
-    _check_session_matches(session, artifact)
-    return OnnxRuntimePredictor(session, artifact, runtime_name=runtime.name, device=device)
+    return session_options
 
 
 def _check_session_matches(session: Any, artifact: Artifact) -> None:

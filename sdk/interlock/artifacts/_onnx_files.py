@@ -171,47 +171,11 @@ def write_model_files(
     caller's model is not modified (a copy is converted). The model must hold all its data
     inline. Files are hashed while they are written.
     """
-    import onnx
-
     written: list[WrittenFile] = []
     if external:
-        converted = onnx.ModelProto()
-        converted.CopyFrom(model)
-        data_path = directory / EXTERNAL_DATA_FILE
-        writer = _HashingWriter(data_path)
-        try:
-            for tensor in _initializers(converted.graph):
-                if tensor.data_location == onnx.TensorProto.EXTERNAL:
-                    continue
-                raw = tensor.raw_data
-                if len(raw) < MIN_EXTERNAL_TENSOR_BYTES:
-                    continue
-                if len(raw) >= _ALIGN_ABOVE and writer.size % _ALIGNMENT:
-                    writer.write(b"\0" * (_ALIGNMENT - writer.size % _ALIGNMENT))
-                offset = writer.size
-                view = memoryview(raw)  # chunks without copying
-                for start in range(0, len(raw), _CHUNK):
-                    writer.write(view[start : start + _CHUNK])
-                view.release()
-                tensor.ClearField("raw_data")
-                tensor.data_location = onnx.TensorProto.EXTERNAL
-                for key, value in (
-                    ("location", EXTERNAL_DATA_FILE),
-                    ("offset", str(offset)),
-                    ("length", str(len(raw))),
-                ):
-                    entry = tensor.external_data.add()
-                    entry.key, entry.value = key, value
-                del raw
-        finally:
-            writer.file.close()
-        if writer.size:
-            written.append(
-                WrittenFile(EXTERNAL_DATA_FILE, data_path, writer.hash.hexdigest(), writer.size)
-            )
-        else:
-            data_path.unlink()
-        model = converted
+        model, data_file = _with_external_data(model, directory / EXTERNAL_DATA_FILE)
+        if data_file is not None:
+            written.append(data_file)
     try:
         payload = model.SerializeToString()
     except Exception as exc:  # protobuf refuses messages of 2 GiB or more
@@ -226,6 +190,56 @@ def write_model_files(
     )
     _check_model(model_path)
     return written
+
+
+def _with_external_data(
+    model: onnx.ModelProto, data_path: Path
+) -> tuple[onnx.ModelProto, WrittenFile | None]:
+    """A copy of ``model`` whose large initializers keep their data in ``data_path``, and that
+    file; ``None`` (and no file left behind) when no tensor was large enough to move."""
+    import onnx
+
+    converted = onnx.ModelProto()
+    converted.CopyFrom(model)
+    writer = _HashingWriter(data_path)
+    try:
+        for tensor in _initializers(converted.graph):
+            if tensor.data_location != onnx.TensorProto.EXTERNAL:
+                _move_tensor_data(tensor, writer)
+    finally:
+        writer.file.close()
+    if not writer.size:
+        data_path.unlink()
+        return converted, None
+    return converted, WrittenFile(
+        EXTERNAL_DATA_FILE, data_path, writer.hash.hexdigest(), writer.size
+    )
+
+
+def _move_tensor_data(tensor: onnx.TensorProto, writer: _HashingWriter) -> None:
+    """Append the ``raw_data`` of ``tensor`` to the data file, if it holds at least
+    ``MIN_EXTERNAL_TENSOR_BYTES``, and point the tensor at where it now is."""
+    import onnx
+
+    raw = tensor.raw_data
+    if len(raw) < MIN_EXTERNAL_TENSOR_BYTES:
+        return
+    if len(raw) >= _ALIGN_ABOVE and writer.size % _ALIGNMENT:
+        writer.write(b"\0" * (_ALIGNMENT - writer.size % _ALIGNMENT))
+    offset = writer.size
+    view = memoryview(raw)  # chunks without copying
+    for start in range(0, len(raw), _CHUNK):
+        writer.write(view[start : start + _CHUNK])
+    view.release()
+    tensor.ClearField("raw_data")
+    tensor.data_location = onnx.TensorProto.EXTERNAL
+    for key, value in (
+        ("location", EXTERNAL_DATA_FILE),
+        ("offset", str(offset)),
+        ("length", str(len(raw))),
+    ):
+        entry = tensor.external_data.add()
+        entry.key, entry.value = key, value
 
 
 def _check_model(model_path: Path) -> None:

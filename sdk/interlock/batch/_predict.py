@@ -66,6 +66,29 @@ def predict_dataset(
     :returns: a summary: ``rows``, ``batches``, ``seconds``, ``rows_per_second``,
         ``output_uri``, and what the executor adds.
     """
+    output_uri = _checked_output_uri(output_uri, mode, batch_size)
+    component: Executor = get_registry().get("executor", executor)
+    data, model = _resolve_inputs(dataset, artifact, store, output_uri)
+    job = BatchJob(
+        dataset=data,
+        artifact=model,
+        keep_columns=_check_columns(data, model, keep_columns),
+        input_columns=_input_columns(model),
+        output_uri=output_uri,
+        output_format=output_format,
+        runtime=runtime,
+        device=device,
+        batch_size=batch_size,
+        mode=mode,
+        progress=progress,
+        runtime_options=dict(runtime_options or {}),
+        write_options=dict(write_options or {}),
+    )
+    return _run(component, executor, job)
+
+
+def _checked_output_uri(output_uri: str | os.PathLike[str], mode: str, batch_size: int) -> str:
+    """``output_uri`` as a string, once ``mode`` and ``batch_size`` are known to be valid."""
     output_uri = os.fspath(output_uri)
     if mode not in WRITE_MODES:
         raise DatasetError(
@@ -77,33 +100,30 @@ def predict_dataset(
             f"batch_size must be a positive number of rows, got {batch_size!r}",
             hint="pass for example batch_size=65536",
         )
-    component: Executor = get_registry().get("executor", executor)
+    return output_uri
+
+
+def _resolve_inputs(
+    dataset: Dataset | str | os.PathLike[str],
+    artifact: Artifact | str | os.PathLike[str],
+    store: ArtifactStore | str | os.PathLike[str] | None,
+    output_uri: str,
+) -> tuple[Dataset, Artifact]:
+    """The dataset and the artifact of the job, refusing an output that is the dataset."""
     data = _resolve_dataset(dataset)
     if _same_place(data.uri, output_uri):
         raise DatasetError(
             f"output_uri {output_uri!r} is the dataset being read",
             hint="write the predictions to another URI",
         )
-    model = _resolve_artifact(artifact, store)
-    input_columns = _input_columns(model)
-    keep = _check_columns(data, model, keep_columns)
-    job = BatchJob(
-        dataset=data,
-        artifact=model,
-        output_uri=output_uri,
-        output_format=output_format,
-        runtime=runtime,
-        device=device,
-        batch_size=batch_size,
-        mode=mode,
-        progress=progress,
-        runtime_options=dict(runtime_options or {}),
-        write_options=dict(write_options or {}),
-        keep_columns=keep,
-        input_columns=input_columns,
-        lineage=_lineage(data, model, runtime, device, executor),
-    )
-    with plugin_boundary(component, f"predicting {data.uri!r} with {model.ref}"):
+    return data, _resolve_artifact(artifact, store)
+
+
+def _run(component: Executor, executor: str, job: BatchJob) -> dict[str, Any]:
+    """Record the job's lineage, hand the job to the executor and check the summary that
+    comes back (BAT-006)."""
+    job.lineage = _lineage(job.dataset, job.artifact, job.runtime, job.device, executor)
+    with plugin_boundary(component, f"predicting {job.dataset.uri!r} with {job.artifact.ref}"):
         summary = component.run(job)
     if not isinstance(summary, dict) or any(key not in summary for key in _SUMMARY_KEYS):
         raise SpecViolation(
@@ -135,7 +155,8 @@ def _resolve_dataset(dataset: Dataset | str | os.PathLike[str]) -> Dataset:
 
 
 def _resolve_artifact(
-    artifact: Artifact | str | os.PathLike[str], store: ArtifactStore | str | os.PathLike[str] | None
+    artifact: Artifact | str | os.PathLike[str],
+    store: ArtifactStore | str | os.PathLike[str] | None,
 ) -> Artifact:
     from interlock.artifacts._interfaces import Artifact
 

@@ -32,30 +32,44 @@ def load_predictor(
     :class:`interlock.DeviceUnavailableError` for a device the runtime does not support or
     cannot use, and passes on the artifact errors of :func:`interlock.load_artifact`.
     """
-    from interlock.artifacts._interfaces import Artifact
     from interlock.plugins._registry import get_registry, plugin_boundary
-    from interlock.runtimes._interfaces import Predictor
 
-    if isinstance(artifact, str):
-        from interlock.artifacts._io import load_artifact
-
-        artifact = load_artifact(artifact, store=store)
-    elif not isinstance(artifact, Artifact):
-        raise InterlockError(
-            f"load_predictor() takes an interlock.Artifact or a reference string, received "
-            f"{type(artifact).__name__}",
-            hint="pass interlock.load_artifact(...) or a reference such as 'name:version'",
-        )
-    elif store is not None:
-        raise InterlockError(
-            "store= only applies when the artifact is given as a reference string",
-            hint="drop store=, or pass the reference instead of the loaded artifact",
-        )
+    artifact = _as_artifact(artifact, store)
     component = get_registry().get("runtime", runtime)
     with plugin_boundary(component, f"checking device {device!r}"):
         component.check_device(device)
     with plugin_boundary(component, f"loading {artifact.ref} on device {device!r}"):
         predictor = component.load(artifact, device, dict(options))
+    return _checked_predictor(predictor, artifact, runtime)
+
+
+def _as_artifact(artifact: Artifact | str, store: str | None) -> Artifact:
+    """``artifact`` itself, or the artifact that the reference ``artifact`` names in ``store``."""
+    from interlock.artifacts._interfaces import Artifact
+
+    if isinstance(artifact, str):
+        from interlock.artifacts._io import load_artifact
+
+        return load_artifact(artifact, store=store)
+    if not isinstance(artifact, Artifact):
+        raise InterlockError(
+            f"load_predictor() takes an interlock.Artifact or a reference string, received "
+            f"{type(artifact).__name__}",
+            hint="pass interlock.load_artifact(...) or a reference such as 'name:version'",
+        )
+    if store is not None:
+        raise InterlockError(
+            "store= only applies when the artifact is given as a reference string",
+            hint="drop store=, or pass the reference instead of the loaded artifact",
+        )
+    return artifact
+
+
+def _checked_predictor(predictor: object, artifact: Artifact, runtime: str) -> Predictor:
+    """``predictor``, once it is an :class:`interlock.Predictor` with the artifact's signature;
+    raises :class:`interlock.SpecViolation` otherwise (RT-003)."""
+    from interlock.runtimes._interfaces import Predictor
+
     if not isinstance(predictor, Predictor):
         raise SpecViolation(
             f"runtime {runtime!r} returned {type(predictor).__name__} from load(); the spec "
