@@ -5,7 +5,7 @@ Two servers run side by side in one child process, on one event loop each:
 * **raw**: a minimal ``grpc.aio`` ``ModelInfer`` that does ``numpy.frombuffer``,
   ``InferenceSession.run`` and ``tobytes`` and nothing else (no validation, no limits, no
   metrics): the floor any Python gRPC front end on onnxruntime pays;
-* **interlock**: ``interlock.serve(..., http_port=None)`` on the same ONNX model.
+* **interlock**: ``interlock.serve(..., servers={"grpc": 0})`` on the same ONNX model.
 
 The parent process drives both with the unmodified Triton gRPC client, interleaving the two
 servers repetition by repetition, and reports median latency of sequential requests and the
@@ -73,8 +73,7 @@ def serve_both() -> None:
     # layers, and concurrent requests already keep the cores busy.
     running = interlock.serve(
         [root],
-        http_port=None,
-        grpc_port=0,
+        servers={"grpc": 0},
         block=False,
         runtime_options={"intra_op_num_threads": 1},
     )
@@ -110,7 +109,7 @@ def serve_both() -> None:
 
     threading.Thread(target=loop.run_until_complete, args=(start(),), daemon=True).start()
     ready.wait()
-    print(f"{address[0]} {running.grpc_address}", flush=True)
+    print(f"{address[0]} {running.address('grpc')}", flush=True)
     sys.stdin.read()  # until the parent closes our stdin
     running.stop(grace_seconds=1)
 

@@ -46,7 +46,7 @@ def golden_models(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, list[s
 
 @pytest.fixture(scope="module")
 def interlock_server(golden_models: tuple[str, list[str]]) -> Iterator[interlock.RunningServer]:
-    running = interlock.serve([golden_models[0]], http_port=0, grpc_port=0, token=TOKEN,
+    running = interlock.serve([golden_models[0]], servers={"rest": 0, "grpc": 0}, token=TOKEN,
                               block=False)
     yield running
     running.stop()
@@ -67,8 +67,8 @@ def test_interlock_server_is_certified_by_address(
 ) -> None:
     models = [arg for name in golden_models[1] for arg in ("--model", name)]
     out = tmp_path / "out"
-    code, stdout, stderr = run(["certify", "--server", str(interlock_server.http_url), "--grpc",
-                                str(interlock_server.grpc_address), "--token", TOKEN, *models,
+    code, stdout, stderr = run(["certify", "--server", interlock_server.url("rest"), "--grpc",
+                                interlock_server.address("grpc"), "--token", TOKEN, *models,
                                 "--output", str(out)], capsys)
     report = read_report(out / "report.json")
     assert code == 0, (stderr, [(r.id, r.failures) for r in report.failed()])
@@ -137,14 +137,14 @@ def test_known_outputs_are_compared(
     vectors = load_vector_index()
     right = Expectations(models={"mlp_float32": ExpectedModel(
         vectors.inputs("mlp_float32"), vectors.outputs("mlp_float32"), 1e-5, 1e-6, ["1"])})
-    report = check_server(interlock_server.http_url, interlock_server.grpc_address,
+    report = check_server(interlock_server.url("rest"), interlock_server.address("grpc"),
                           model="mlp_float32", token=TOKEN, expected=right)
     assert report.verdict == "certified", [(r.id, r.failures) for r in report.failed()]
     assert report.requirement("SRV-139").status == "passed"
     wrong_outputs = {k: v + np.float32(1) for k, v in vectors.outputs("mlp_float32").items()}
     wrong = Expectations(models={"mlp_float32": ExpectedModel(
         vectors.inputs("mlp_float32"), wrong_outputs, 1e-5, 1e-6, ["1", "2"])})
-    report = check_server(interlock_server.http_url, interlock_server.grpc_address,
+    report = check_server(interlock_server.url("rest"), interlock_server.address("grpc"),
                           model="mlp_float32", token=TOKEN, expected=wrong)
     # Wrong values fail the requirements about values; the JSON answers are well formed
     # (SRV-055 is not judged on values: blocked by SRV-020).
@@ -157,7 +157,7 @@ def test_a_server_that_wants_a_token_fails_without_one(
     interlock_server: interlock.RunningServer,
 ) -> None:
     """A checker without the token reports the 401s it gets, naming the requirement."""
-    report = check_server(interlock_server.http_url, model="mlp_float32")
+    report = check_server(interlock_server.url("rest"), model="mlp_float32")
     assert report.requirement("SRV-091").status == "not claimed"
     failing = report.requirement("SRV-053")
     assert failing.status == "failed" and "401" in failing.failures[0].message

@@ -137,6 +137,17 @@ def test_runtime_options_reach_the_runtime(trained: tuple[str, str, str], tmp_pa
     assert code == 2 and "is not KEY=VALUE" in err
 
 
+def test_serve_command_refuses_unknown_servers_and_bad_ports(
+    trained: tuple[str, str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, store, _ = trained
+    code, _, err = run(["serve", "clf:1", "--store", store, "--server", "rset=0"], capsys)
+    assert code == 1 and len(err.strip().splitlines()) == 1, err  # one line, no traceback
+    assert "no server named 'rset'" in err and "did you mean 'rest'?" in err
+    code, _, err = run(["serve", "clf:1", "--store", store, "--server", "rest=http"], capsys)
+    assert code == 2 and "is not NAME or NAME=PORT" in err
+
+
 def test_serve_command_serves_until_sigterm(trained: tuple[str, str, str]) -> None:
     import signal
     import urllib.request
@@ -144,7 +155,7 @@ def test_serve_command_serves_until_sigterm(trained: tuple[str, str, str]) -> No
     _, store, _ = trained
     exe = Path(sys.executable).with_name("interlock")
     with subprocess.Popen(
-        [str(exe), "serve", "clf:1", "--store", store, "--http-port", "0", "--no-grpc",
+        [str(exe), "serve", "clf:1", "--store", store, "--server", "rest=0",
          "--runtime-option", "intra_op_num_threads=1"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     ) as process:
@@ -152,9 +163,9 @@ def test_serve_command_serves_until_sigterm(trained: tuple[str, str, str]) -> No
             assert process.stdout is not None and process.stderr is not None
             assert process.stdout.readline().startswith("model clf:1 (onnxruntime) ready")
             line = process.stdout.readline()
-            assert line.startswith("REST (Open Inference Protocol) on http://"), line
-            url = line.split(" on ", 1)[1].strip()
-            with urllib.request.urlopen(url + "/health/ready", timeout=10) as response:
+            assert line.startswith("server rest on http://"), line
+            url = line.split(" on ", 1)[1].split()[0]
+            with urllib.request.urlopen(url + "/v2/health/ready", timeout=10) as response:
                 assert json.loads(response.read()) == {"ready": True}
             process.send_signal(signal.SIGTERM)
             assert process.wait(30) == 0

@@ -277,19 +277,18 @@ def test_rest_and_grpc_share_one_loop_and_one_repository(store: str) -> None:
 
     running = interlock.serve(
         [store],
-        http_port=0,
-        grpc_port=0,
+        servers={"rest": 0, "grpc": 0},
         max_batch_size=2,
         max_batch_delay_ms=5000,  # the first request waits for the second, however late
         block=False,
     )
     try:
         x = np.ones((1, 3), dtype=np.float32)
-        rest = triton_http.InferenceServerClient(running.http_url.removeprefix("http://"))
+        rest = triton_http.InferenceServerClient(running.address("rest"))
         rest_input = triton_http.InferInput("x", [1, 3], "FP32")
         rest_input.set_data_from_numpy(x)
         with (
-            grpc.insecure_channel(running.grpc_address) as channel,
+            grpc.insecure_channel(running.address("grpc")) as channel,
             ThreadPoolExecutor(1) as pool,
         ):
             over_rest = pool.submit(rest.infer, "affine", [rest_input])

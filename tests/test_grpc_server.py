@@ -123,7 +123,7 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> str:
 @pytest.fixture(scope="module")
 def server(store: str) -> Iterator[Any]:
     """``interlock.serve`` with the gRPC server only, behind a token."""
-    running = interlock.serve([store], http_port=None, grpc_port=0, token=TOKEN, block=False)
+    running = interlock.serve([store], servers={"grpc": 0}, token=TOKEN, block=False)
     try:
         yield running
     finally:
@@ -132,14 +132,14 @@ def server(store: str) -> Iterator[Any]:
 
 @pytest.fixture()
 def client(server: Any) -> Iterator[triton.InferenceServerClient]:
-    with triton.InferenceServerClient(server.grpc_address) as client:
+    with triton.InferenceServerClient(server.address("grpc")) as client:
         yield client
 
 
 @pytest.fixture()
 def stub(server: Any) -> Iterator[pb_grpc.GRPCInferenceServiceStub]:
     """A raw stub of our own proto, for requests the Triton client cannot make."""
-    with grpc.insecure_channel(server.grpc_address) as channel:
+    with grpc.insecure_channel(server.address("grpc")) as channel:
         yield pb_grpc.GRPCInferenceServiceStub(channel)
 
 

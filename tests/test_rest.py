@@ -22,15 +22,14 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 @pytest.fixture(scope="module")
 def server(store: str) -> Iterator[interlock.RunningServer]:
-    running = interlock.serve([store], http_port=0, grpc_port=None, block=False)
+    running = interlock.serve([store], servers={"rest": 0}, block=False)
     yield running
     running.stop()
 
 
 @pytest.fixture(scope="module")
 def client(server: interlock.RunningServer) -> Iterator[triton.InferenceServerClient]:
-    assert server.http_url is not None
-    c = triton.InferenceServerClient(server.http_url.removeprefix("http://"))
+    c = triton.InferenceServerClient(server.address("rest"))
     yield c
     c.close()
 
@@ -42,8 +41,7 @@ def request(
     body: bytes | None = None,
     headers: dict[str, str] | None = None,
 ) -> tuple[int, dict[str, str], bytes]:
-    assert server.http_url is not None
-    conn = http.client.HTTPConnection(server.http_url.removeprefix("http://"), timeout=10)
+    conn = http.client.HTTPConnection(server.address("rest"), timeout=10)
     try:
         conn.request(method, path, body=body, headers=headers or {})
         response = conn.getresponse()

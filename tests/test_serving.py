@@ -60,42 +60,45 @@ def slow_body(rows: int, value: float) -> bytes:
 def test_serve_in_the_background_and_stop(store: str) -> None:
     seen: list[interlock.RunningServer] = []
     with interlock.serve(
-        ["mlp:1"], store=store, http_port=0, grpc_port=None, block=False, on_started=seen.append
+        ["mlp:1"], store=store, servers={"rest": 0}, block=False, on_started=seen.append
     ) as running:
         assert seen == [running]
-        assert running.http_url is not None and re.fullmatch(
-            r"http://127\.0\.0\.1:\d+", running.http_url
-        )
-        assert running.grpc_address is None
+        assert list(running.handles) == ["rest"]
+        assert re.fullmatch(r"http://127\.0\.0\.1:\d+", running.url("rest"))
+        assert running.address("rest") == running.url("rest").removeprefix("http://")
+        with pytest.raises(interlock.InterlockError, match="no server named 'grpc' runs here"):
+            running.url("grpc")
         assert running.repository.ready
-        client = triton.InferenceServerClient(running.http_url.removeprefix("http://"))
+        client = triton.InferenceServerClient(running.address("rest"))
         assert client.is_server_ready()
         client.close()
     assert running.stopped.is_set()
     assert not running.repository.ready  # readiness went false before the servers closed
     with pytest.raises(ConnectionRefusedError):
-        socket.create_connection(("127.0.0.1", int(running.http_url.rsplit(":", 1)[1])), timeout=2)
+        socket.create_connection(("127.0.0.1", running.handles["rest"].port), timeout=2)
     running.stop()  # idempotent
 
 
 @requirement("SRV-098")
 def test_serve_needs_a_server_and_a_free_port(store: str) -> None:
     with pytest.raises(interlock.InterlockError, match="at least one server"):
-        interlock.serve([store], http_port=None, grpc_port=None, block=False)
+        interlock.serve([store], servers={}, block=False)
+    with pytest.raises(interlock.PluginError, match="no server named 'rset'"):
+        interlock.serve([store], servers={"rset": 0}, block=False)
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
         with pytest.raises(interlock.InterlockError, match=f"cannot listen on 127.0.0.1:{port}"):
-            interlock.serve([store], http_port=port, grpc_port=None, block=False)
+            interlock.serve([store], servers={"rest": port}, block=False)
 
 
 @requirement("SRV-098")
 def test_serve_reports_unknown_models_and_runtimes(store: str) -> None:
     with pytest.raises(interlock.ArtifactNotFoundError, match="no artifact named 'nope'"):
-        interlock.serve(["nope:1"], store=store, http_port=0, grpc_port=None, block=False)
+        interlock.serve(["nope:1"], store=store, servers={"rest": 0}, block=False)
     with pytest.raises(interlock.PluginError, match="no runtime named 'tensorflow'"):
-        interlock.serve([store], runtime="tensorflow", http_port=0, grpc_port=None, block=False)
+        interlock.serve([store], runtime="tensorflow", servers={"rest": 0}, block=False)
 
 
 def test_concurrent_http_callers_are_batched_and_get_their_own_rows(store: str) -> None:
@@ -106,10 +109,9 @@ def test_concurrent_http_callers_are_batched_and_get_their_own_rows(store: str) 
         for i in range(callers)
     ]
     with interlock.serve(
-        [store], http_port=0, grpc_port=None, block=False, max_batch_size=64, max_batch_delay_ms=40
+        [store], servers={"rest": 0}, block=False, max_batch_size=64, max_batch_delay_ms=40
     ) as running:
-        assert running.http_url is not None
-        url = running.http_url.removeprefix("http://")
+        url = running.address("rest")
         barrier = threading.Barrier(callers)
 
         def call(x: np.ndarray) -> np.ndarray:
@@ -142,9 +144,8 @@ def test_concurrent_http_callers_are_batched_and_get_their_own_rows(store: str) 
 
 @requirement("SRV-021", "SRV-090")
 def test_an_overloaded_model_answers_503_with_retry_after_and_never_500(store: str) -> None:
-    with interlock.serve([store], http_port=0, grpc_port=None, block=False, max_queue=2) as running:
-        assert running.http_url is not None
-        url = running.http_url
+    with interlock.serve([store], servers={"rest": 0}, block=False, max_queue=2) as running:
+        url = running.url("rest")
 
         def call(i: int) -> tuple[int, dict[str, str], bytes]:
             return post(url, "/v2/models/slow/infer", slow_body(8, float(i)))
@@ -179,9 +180,9 @@ import sys
 import interlock
 
 def started(running):
-    print(running.http_url, flush=True)
+    print(running.url("rest"), flush=True)
 
-interlock.serve([sys.argv[1]], http_port=0, grpc_port=None, block=True, on_started=started)
+interlock.serve([sys.argv[1]], servers={"rest": 0}, block=True, on_started=started)
 print("drained", flush=True)
 """
 
@@ -248,7 +249,7 @@ def test_servers_are_resolved_by_name_so_a_vendor_server_takes_over(store: str) 
     created: list[RestHandle] = []
     interlock.get_registry().register(VendorPlugin(), name="vendor")
     with interlock.serve(
-        ["mlp:1"], store=store, http_port=0, grpc_port=None, block=False
+        ["mlp:1"], store=store, servers={"rest": 0}, block=False
     ) as running:
         assert running.handles["rest"] is created[0]
 
@@ -258,22 +259,21 @@ def test_rest_and_grpc_share_one_repository_token_and_metrics(store: str) -> Non
     import tritonclient.grpc as triton_grpc
 
     x = np.random.default_rng(9).standard_normal((2, 64)).astype(np.float32)
-    with interlock.serve([store], http_port=0, grpc_port=0, token="tok", block=False) as running:
-        assert running.http_url is not None and running.grpc_address is not None
-        grpc_client = triton_grpc.InferenceServerClient(running.grpc_address)
+    with interlock.serve([store], servers={"rest": 0, "grpc": 0}, token="tok", block=False) as running:
+        grpc_client = triton_grpc.InferenceServerClient(running.address("grpc"))
         tensor = triton_grpc.InferInput("x", [2, 64], "FP32")
         tensor.set_data_from_numpy(x)
         via_grpc = grpc_client.infer(
             "mlp", [tensor], headers={"authorization": "Bearer tok"}
         ).as_numpy("y")
         grpc_client.close()
-        http_client = triton.InferenceServerClient(running.http_url.removeprefix("http://"))
+        http_client = triton.InferenceServerClient(running.address("rest"))
         tensor_http = triton.InferInput("x", [2, 64], "FP32")
         tensor_http.set_data_from_numpy(x)
         headers = {"Authorization": "Bearer tok"}
         via_rest = http_client.infer("mlp", [tensor_http], headers=headers).as_numpy("y")
         http_client.close()
-        conn = http.client.HTTPConnection(running.http_url.removeprefix("http://"), timeout=10)
+        conn = http.client.HTTPConnection(running.address("rest"), timeout=10)
         conn.request("GET", "/metrics", headers=headers)
         metrics = conn.getresponse().read().decode()
         conn.close()
@@ -314,9 +314,8 @@ def test_a_slow_model_does_not_block_other_requests(store: str) -> None:
         conn.close()
         return response.status, time.monotonic() - started
 
-    with interlock.serve([store], http_port=0, grpc_port=None, block=False) as running:
-        assert running.http_url is not None
-        url = running.http_url
+    with interlock.serve([store], servers={"rest": 0}, block=False) as running:
+        url = running.url("rest")
         for _ in range(3):  # the model's first calls are measured
             assert post(url, "/v2/models/slow/infer", slow_body(1, 1.0))[0] == 200
         with concurrent.futures.ThreadPoolExecutor(1) as pool:

@@ -33,8 +33,7 @@ def run_interlock(store: str, http_port: int, grpc_port: int, max_batch_size: in
 
     interlock.serve(
         [store],
-        http_port=http_port,
-        grpc_port=grpc_port,
+        servers={"rest": http_port, "grpc": grpc_port},
         max_batch_size=max_batch_size,
         runtime_options=dict(THREADS),
         block=True,

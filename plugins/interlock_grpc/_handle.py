@@ -24,8 +24,7 @@ from interlock.serving.oip.listen import listen
 from interlock.serving.oip.metrics import metrics_for
 
 if TYPE_CHECKING:
-    from interlock.serving import ModelRepository
-    from interlock.servers import ServerOptions
+    from interlock.servers import Repository, ServerOptions
 
 __all__ = ["GrpcServerHandle", "GrpcSettings"]
 
@@ -48,7 +47,7 @@ class GrpcServerHandle(ServerHandle):
     scheme: ClassVar[str] = "grpc"
 
     def __init__(
-        self, repository: ModelRepository, options: ServerOptions, *, default_port: int
+        self, repository: Repository, options: ServerOptions, *, default_port: int
     ) -> None:
         try:
             self.settings = GrpcSettings.model_validate(options.settings)

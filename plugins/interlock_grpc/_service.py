@@ -47,7 +47,7 @@ from interlock.serving.oip.datatypes import OIP_BY_DTYPE, oip_shape
 from interlock.serving.oip.errors import ProtocolError, Unauthorized, grpc_status
 
 if TYPE_CHECKING:
-    from interlock.serving import ModelRepository, ServedModel
+    from interlock.servers import Model, Repository
     from interlock.tensors import TensorSpec
     from interlock.serving.oip.metrics import ServingMetrics
 
@@ -67,7 +67,7 @@ log = logging.getLogger("interlock.grpc")
 #: Full name of the protocol's service.
 SERVICE = "inference.GRPCInferenceService"
 
-#: Protocol platform names ("<project>_<format>") by ``ServedModel.platform``.
+#: Protocol platform names ("<project>_<format>") by ``Model.platform``.
 PLATFORMS = {"onnx": "onnx_onnxv1"}
 
 
@@ -148,7 +148,7 @@ class _Call:
         self.model = ""
         self.version = ""
 
-    def addressed(self, model: ServedModel) -> ServedModel:
+    def addressed(self, model: Model) -> Model:
         self.model, self.version = model.name, model.version
         return model
 
@@ -219,7 +219,7 @@ def _tensor_metadata(spec: TensorSpec) -> pb.ModelMetadataResponse.TensorMetadat
     )
 
 
-def _requested_outputs(model: ServedModel, request: pb.ModelInferRequest) -> list[str]:
+def _requested_outputs(model: Model, request: pb.ModelInferRequest) -> list[str]:
     declared = [spec.name for spec in model.signature.outputs]
     if not request.outputs:
         return declared
@@ -251,7 +251,7 @@ class InferenceService:
 
     def __init__(
         self,
-        repository: ModelRepository,
+        repository: Repository,
         *,
         token: str | None = None,
         server_name: str = "interlock",

@@ -8,9 +8,7 @@ from interlock.plugins import FALLBACK_PRIORITY
 from interlock.servers import Server
 
 if TYPE_CHECKING:
-    from interlock.serving import ModelRepository
-    from interlock.servers import ServerHandle
-    from interlock.servers import ServerOptions
+    from interlock.servers import Repository, ServerHandle, ServerOptions
 
 __all__ = ["GrpcServer"]
 
@@ -36,7 +34,7 @@ class GrpcServer(Server):
     description: ClassVar[str] = "Open Inference Protocol over gRPC (own HTTP/2 transport)"
     default_port: ClassVar[int] = 8001
 
-    def create(self, repository: ModelRepository, options: ServerOptions) -> ServerHandle:
+    def create(self, repository: Repository, options: ServerOptions) -> ServerHandle:
         """Return a not yet started gRPC server for ``repository``; binds nothing."""
         from interlock_grpc._handle import GrpcServerHandle
 

@@ -8,8 +8,7 @@ from interlock.errors import InterlockError, MissingDependencyError
 from interlock.servers import ServerHandle
 
 if TYPE_CHECKING:
-    from interlock.serving import ModelRepository
-    from interlock.servers import ServerOptions
+    from interlock.servers import Repository, ServerOptions
 
     from interlock_rest._http import HttpServer
     from interlock_rest.app import RestApp
@@ -23,7 +22,7 @@ class RestHandle(ServerHandle):
     scheme = "http"
 
     def __init__(
-        self, repository: ModelRepository, options: ServerOptions, *, default_port: int
+        self, repository: Repository, options: ServerOptions, *, default_port: int
     ) -> None:
         if options.settings:
             raise InterlockError(

@@ -4,9 +4,9 @@ No web framework and no ASGI: the HTTP layer (:mod:`interlock_rest._http`) hands
 :class:`~interlock_rest._http.Request` with its whole body, and the application answers with
 a status, a body and headers. The request path does one path split, a dict lookup or two,
 orjson, and the model; a fast unbatched model answers without a task
-(:meth:`ServedModel.infer_now`). Per-model metadata is serialised once. Every failure becomes
-``{"error": "..."}`` with a 4xx/503 status; only a bug in interlock or a runtime yields a 500,
-and no request can stop the server.
+(:meth:`interlock.servers.Model.infer_now`). Per-model metadata is serialised once. Every
+failure becomes ``{"error": "..."}`` with a 4xx/503 status; only a bug in interlock or a
+runtime yields a 500, and no request can stop the server.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import logging
 import math
 import time
 import zlib
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Mapping
 from typing import TYPE_CHECKING, Any
 
 import interlock
@@ -37,8 +37,7 @@ from interlock_rest.infer import InferCall, ModelView, encode_response, parse_re
 
 if TYPE_CHECKING:
     import numpy as np
-    from interlock.serving import ModelRepository, ServedModel
-    from interlock.servers import ServerOptions
+    from interlock.servers import Model, Repository, ServerOptions
     from interlock.serving.oip.metrics import ServingMetrics
 
 __all__ = ["RestApp"]
@@ -64,7 +63,7 @@ class RestApp:
     """The Open Inference Protocol REST endpoints over one model repository."""
 
     def __init__(
-        self, repository: ModelRepository, options: ServerOptions, metrics: ServingMetrics
+        self, repository: Repository, options: ServerOptions, metrics: ServingMetrics
     ) -> None:
         self.repository = repository
         self.metrics = metrics
@@ -215,7 +214,7 @@ class RestApp:
 
     # -- endpoints -------------------------------------------------------------------------
 
-    def _view(self, model: ServedModel) -> ModelView:
+    def _view(self, model: Model) -> ModelView:
         view = self._views.get(id(model))
         if view is None or view.model is not model:
             view = self._views[id(model)] = ModelView(model)
@@ -246,7 +245,7 @@ class RestApp:
         self, request: Request, name: str, version: str | None
     ) -> Response | Coroutine[Any, Any, Response]:
         start = time.perf_counter()
-        model: ServedModel | None = None
+        model: Model | None = None
         status = "500"  # until proven otherwise: a bug must not count as 200
         try:
             model = self.repository.get(name, version)
@@ -267,7 +266,7 @@ class RestApp:
                 self._observe_infer(model, name, version, status, start)
 
     async def _infer_later(
-        self, model: ServedModel, view: ModelView, call: InferCall, start: float
+        self, model: Model, view: ModelView, call: InferCall, start: float
     ) -> Response:
         status = "500"
         try:
@@ -289,7 +288,7 @@ class RestApp:
 
     def _observe_infer(
         self,
-        model: ServedModel | None,
+        model: Model | None,
         name: str,
         version: str | None,
         status: str,
@@ -325,7 +324,7 @@ class RestApp:
         return body, header_length
 
 
-def _infer_reply(view: ModelView, call: InferCall, outputs: dict[str, np.ndarray]) -> Response:
+def _infer_reply(view: ModelView, call: InferCall, outputs: Mapping[str, np.ndarray]) -> Response:
     payload, json_length = encode_response(view, call, outputs)
     if json_length is None:
         return 200, payload, _JSON, _NO_HEADERS

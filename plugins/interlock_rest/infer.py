@@ -9,6 +9,7 @@ listed. Outputs are returned as JSON ``data`` or, when asked (per output ``binar
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -25,7 +26,7 @@ from interlock.serving.oip.tensors import (
 )
 
 if TYPE_CHECKING:
-    from interlock.serving import ServedModel
+    from interlock.servers import Model
 
 __all__ = ["InferCall", "ModelView", "encode_response", "parse_request"]
 
@@ -45,7 +46,7 @@ class ModelView:
         "ready_body",
     )
 
-    def __init__(self, model: ServedModel) -> None:
+    def __init__(self, model: Model) -> None:
         self.model = model
         signature = model.signature
         self.input_datatypes = {s.name: OIP_BY_DTYPE[s.dtype] for s in signature.inputs}
@@ -254,7 +255,7 @@ def _requested_outputs(
 
 
 def encode_response(
-    view: ModelView, call: InferCall, outputs: dict[str, np.ndarray]
+    view: ModelView, call: InferCall, outputs: Mapping[str, np.ndarray]
 ) -> tuple[bytes, int | None]:
     """The response body, and the JSON part's length when binary data follows it."""
     model = view.model

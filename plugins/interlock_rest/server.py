@@ -12,8 +12,7 @@ from interlock.plugins import FALLBACK_PRIORITY
 from interlock.servers import Server
 
 if TYPE_CHECKING:
-    from interlock.serving import ModelRepository
-    from interlock.servers import ServerOptions
+    from interlock.servers import Repository, ServerOptions
 
     from interlock_rest._handle import RestHandle
 
@@ -29,7 +28,7 @@ class RestServer(Server):
     default_port: ClassVar[int] = 8000
     capabilities = frozenset({"rest", "rest.binary-data", "rest.auth", "rest.metrics"})
 
-    def create(self, repository: ModelRepository, options: ServerOptions) -> RestHandle:
+    def create(self, repository: Repository, options: ServerOptions) -> RestHandle:
         """A handle serving ``repository``; nothing is bound until ``start()``."""
         from interlock_rest._handle import RestHandle
 

@@ -308,14 +308,31 @@ def predict_command(
 # -- serving -------------------------------------------------------------------------------
 
 
+def _server_ports(
+    ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
+) -> dict[str, int | None] | None:
+    """``NAME[=PORT]`` per server (no PORT: its default port; 0: any free); none given: None."""
+    servers: dict[str, int | None] = {}
+    for item in values:
+        name, has_port, port = item.partition("=")
+        name = name.strip()
+        if not name or (has_port and not port.strip().isdigit()) or name in servers:
+            problem = "is given twice" if name in servers else "is not NAME or NAME=PORT"
+            raise click.BadParameter(f"{item!r} {problem} (for example rest=8000)", param=param)
+        number = int(port) if has_port else None
+        if number is not None and number > 65535:
+            raise click.BadParameter(f"{item!r}: port {number} is above 65535", param=param)
+        servers[name] = number
+    return servers or None
+
+
 @cli.command("serve")
 @click.argument("sources", nargs=-1, required=True)
 @_store_option
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind (loopback by default).")
-@click.option("--http-port", default=8000, show_default=True, type=click.IntRange(min=0, max=65535))
-@click.option("--grpc-port", default=8001, show_default=True, type=click.IntRange(min=0, max=65535))
-@click.option("--no-http", is_flag=True, help="Do not start the REST server.")
-@click.option("--no-grpc", is_flag=True, help="Do not start the gRPC server.")
+@click.option("--server", "servers", multiple=True, metavar="NAME[=PORT]", callback=_server_ports,
+              help="A server to start (repeatable), e.g. rest=8000 or grpc; no PORT: its default "
+              "port, 0: any free port. Default: every installed server at its default port.")
 @click.option("--token", envvar="INTERLOCK_TOKEN", default=None, help="Require this bearer token (or $INTERLOCK_TOKEN).")
 @click.option("--max-batch-size", default=1, show_default=True, type=click.IntRange(min=1), help="Above 1 turns on dynamic batching.")
 @click.option("--max-batch-delay-ms", default=2.0, show_default=True, type=click.FloatRange(min=0))
@@ -329,10 +346,7 @@ def serve_command(
     sources: tuple[str, ...],
     store: str | None,
     host: str,
-    http_port: int,
-    grpc_port: int,
-    no_http: bool,
-    no_grpc: bool,
+    servers: dict[str, int | None] | None,
     token: str | None,
     max_batch_size: int,
     max_batch_delay_ms: float,
@@ -343,7 +357,7 @@ def serve_command(
     runtime_options: dict[str, Any],
     grace_seconds: float,
 ) -> None:
-    """Serve artifacts over the Open Inference Protocol (REST and gRPC) until SIGINT/SIGTERM.
+    """Serve artifacts with every installed server (or those given) until SIGINT/SIGTERM.
 
     SOURCES are artifact references (NAME, NAME:VERSION, NAME@sha256:...), artifact
     directories, or store roots (every artifact and version in them).
@@ -352,18 +366,17 @@ def serve_command(
     def started(running: interlock.RunningServer) -> None:
         for model in running.repository.models():
             click.echo(f"model {model.name}:{model.version} ({model.runtime}) ready")
-        if running.http_url:
-            click.echo(f"REST (Open Inference Protocol) on {running.http_url}/v2")
-        if running.grpc_address:
-            click.echo(f"gRPC (inference.GRPCInferenceService) on {running.grpc_address}")
+        registry = interlock.get_registry()
+        for name, handle in running.handles.items():
+            description = registry.get("server", name).description
+            click.echo(f"server {name} on {handle.url}" + (f" - {description}" if description else ""))
         click.echo("press Ctrl-C or send SIGTERM to stop", err=True)
 
     interlock.serve(
         list(sources),
         store=store,
+        servers=servers,
         host=host,
-        http_port=None if no_http else http_port,
-        grpc_port=None if no_grpc else grpc_port,
         token=token,
         max_batch_size=max_batch_size,
         max_batch_delay_ms=max_batch_delay_ms,

@@ -127,12 +127,11 @@ def _serve_and_call(artifact: interlock.Artifact, rows: Any, tell: Callable[[str
 
     expected = interlock.load_predictor(artifact).infer({"input": rows})
     results: dict[str, Any] = {}
-    with interlock.serve([artifact], http_port=0, grpc_port=0, block=False) as running:
-        if running.http_url is None or running.grpc_address is None:
-            raise interlock.InterlockError("the quickstart needs both the REST and gRPC servers")
-        tell(f"[6/6] serving on {running.http_url} (REST) and {running.grpc_address} (gRPC)")
-        rest = RestClient(running.http_url)
-        grpc_client = GrpcClient(running.grpc_address)
+    with interlock.serve([artifact], servers={"rest": 0, "grpc": 0}, block=False) as running:
+        http_url, grpc_address = running.url("rest"), running.address("grpc")
+        tell(f"[6/6] serving on {http_url} (REST) and {grpc_address} (gRPC)")
+        rest = RestClient(http_url)
+        grpc_client = GrpcClient(grpc_address)
         try:
             calls = {
                 "rest_json": rest.infer(artifact.name, {"input": rows}, binary=False),
@@ -146,6 +145,6 @@ def _serve_and_call(artifact: interlock.Artifact, rows: Any, tell: Callable[[str
             same = all(np.array_equal(outputs[name], value) for name, value in expected.items())
             results[call] = {"rows": int(rows.shape[0]), "equal_to_in_process": bool(same)}
             tell(f"      {call:<12} {rows.shape[0]} rows, equal to in-process inference: {same}")
-        results["http_url"], results["grpc_address"] = running.http_url, running.grpc_address
+        results["http_url"], results["grpc_address"] = http_url, grpc_address
     tell("      servers stopped cleanly")
     return results

@@ -1,14 +1,15 @@
 """Servers: expose a model repository over a wire protocol (spec: serving.md).
 
 A server component is a factory: :meth:`Server.create` binds it to a
-:class:`~interlock.ModelRepository` and :class:`~interlock.ServerOptions` and returns a
-:class:`ServerHandle`, which the caller starts and stops on its asyncio event loop. Every
-protocol front end (REST, gRPC, a vendor's) shares the serving core: it looks models up in the
-repository and awaits :meth:`~interlock.ServedModel.infer`, so validation, batching and
+:class:`~interlock.servers.Repository` (any object with that protocol's members; the serving
+kit's :class:`~interlock.serving.ModelRepository` is one) and :class:`~interlock.ServerOptions`
+and returns a :class:`ServerHandle`, which the caller starts and stops on its asyncio event
+loop. Every protocol front end (REST, gRPC, a vendor's) shares the repository: it looks models
+up there and awaits :meth:`~interlock.servers.Model.infer`, so validation, batching and
 back-pressure behave the same whatever the protocol.
 
 This module is imported by the plugin registry, so it stays light: the options model (pydantic)
-lives in ``_server_options`` and is loaded on first use.
+lives in ``_options`` and is loaded on first use.
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from interlock.plugins._component import Component
 
 if TYPE_CHECKING:
-    from interlock.serving._repository import ModelRepository
     from interlock.servers._options import ServerOptions
+    from interlock.servers._repository import Repository
 
 __all__ = ["Server", "ServerHandle", "ServerOptions"]
 
@@ -66,7 +67,7 @@ class ServerHandle(ABC):
         return f"<{type(self).__name__} {self.url}>"
 
 
-class Server(Component, ABC):
+class Server(Component, ABC, kind="server"):
     """A server component (for example the Open Inference Protocol over REST or gRPC).
 
     ``default_port`` is used when :attr:`ServerOptions.port` is None.
@@ -75,8 +76,13 @@ class Server(Component, ABC):
     default_port: ClassVar[int] = 0
 
     @abstractmethod
-    def create(self, repository: ModelRepository, options: ServerOptions) -> ServerHandle:
-        """Return a (not yet started) server for ``repository``; cheap, binds nothing."""
+    def create(self, repository: Repository, options: ServerOptions) -> ServerHandle:
+        """Return a (not yet started) server for ``repository``; cheap, binds nothing.
+
+        ``repository`` is only used through the members of :class:`~interlock.servers.Repository`
+        and :class:`~interlock.servers.Model`; raises :class:`interlock.InterlockError` for
+        options the server cannot honour (such as unknown ``settings``).
+        """
 
 
 def __getattr__(name: str) -> Any:

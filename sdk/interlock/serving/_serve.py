@@ -1,8 +1,9 @@
-"""``interlock.serve``: load models and serve them over REST and gRPC (spec: serving.md).
+"""``interlock.serve``: load models and serve them with every server asked for (spec: serving.md).
 
 Everything runs on one asyncio event loop: the servers share the repository, its batchers and
-its readiness. Servers are resolved through the plugin registry by name (``"rest"``,
-``"grpc"``), never imported by module name, so a vendor's server of the same name takes over.
+its readiness. Servers are resolved through the plugin registry by component name (by default
+every installed server), never imported by module name, so a vendor's server of the same name
+takes over and a vendor's new server is served like the reference ones.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import gc
 import logging
 import signal
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from interlock.errors import InterlockError
@@ -38,11 +39,11 @@ def _new_event_loop() -> asyncio.AbstractEventLoop:
 
 
 class RunningServer:
-    """Servers started by :func:`serve`: their addresses, the repository, and :meth:`stop`.
+    """Servers started by :func:`serve`: their handles, the repository, and :meth:`stop`.
 
-    ``http_url`` is ``http://host:port`` of the REST server and ``grpc_address`` is
-    ``host:port`` of the gRPC server (None for a server that was disabled). Also a context
-    manager that stops on exit.
+    ``handles`` maps each server's component name to its :class:`~interlock.ServerHandle`
+    (in the order they were started); :meth:`url` and :meth:`address` read one server's
+    address. Also a context manager that stops on exit.
     """
 
     def __init__(self, repository: ModelRepository, handles: dict[str, ServerHandle]) -> None:
@@ -54,17 +55,29 @@ class RunningServer:
         self._grace = 10.0
         self.stopped = threading.Event()
 
-    @property
-    def http_url(self) -> str | None:
-        """``http://host:port`` of the REST server, or None."""
-        handle = self.handles.get("rest")
-        return handle.url if handle is not None else None
+    def handle(self, name: str) -> ServerHandle:
+        """The handle of the server component ``name``.
 
-    @property
-    def grpc_address(self) -> str | None:
-        """``host:port`` of the gRPC server, or None."""
-        handle = self.handles.get("grpc")
-        return handle.address if handle is not None else None
+        Raises :class:`interlock.InterlockError` naming the servers that run when ``name`` is
+        not one of them.
+        """
+        handle = self.handles.get(name)
+        if handle is None:
+            raise InterlockError(
+                f"no server named {name!r} runs here (running: {', '.join(self.handles)})",
+                hint="pass it in serve(servers={...}) to start it",
+            )
+        return handle
+
+    def url(self, name: str) -> str:
+        """``scheme://host:port`` of the server ``name`` (for example ``http://127.0.0.1:8000``
+        for ``"rest"``); raises as :meth:`handle` does."""
+        return self.handle(name).url
+
+    def address(self, name: str) -> str:
+        """``host:port`` of the server ``name`` (for example ``127.0.0.1:8001`` for
+        ``"grpc"``); raises as :meth:`handle` does."""
+        return self.handle(name).address
 
     def stop(self, grace_seconds: float = 10.0) -> None:
         """Stop gracefully: readiness turns false, in-flight requests finish (at most
@@ -117,9 +130,8 @@ def serve(
     sources: Sequence[str | Artifact],
     *,
     store: str | None = None,
+    servers: Mapping[str, int | None] | None = None,
     host: str = "127.0.0.1",
-    http_port: int | None = 8000,
-    grpc_port: int | None = 8001,
     token: str | None = None,
     max_batch_size: int = 1,
     max_batch_delay_ms: float = 2.0,
@@ -132,11 +144,13 @@ def serve(
     block: bool = True,
     on_started: Callable[[RunningServer], None] | None = None,
 ) -> RunningServer:
-    """Load ``sources`` and serve them over the Open Inference Protocol.
+    """Load ``sources`` and serve them with the server components ``servers``.
 
     ``sources`` are artifact references (resolved in ``store``), artifact directories or
-    store roots (every artifact in them). ``http_port``/``grpc_port`` of None disables that
-    server; 0 picks a free port. ``max_batch_size`` > 1 turns on dynamic batching.
+    store roots (every artifact in them). ``servers`` maps server component names (``"rest"``,
+    ``"grpc"``, a vendor's) to ports: None is the server's ``default_port``, 0 any free port;
+    None (the default) starts every installed server at its default port.
+    ``max_batch_size`` > 1 turns on dynamic batching.
 
     With ``block=False`` the servers run on one event loop in a background thread and the
     returned :class:`RunningServer` has their addresses and a ``stop()``. With
@@ -145,19 +159,12 @@ def serve(
     ``on_started`` is called once every server listens (for example to print the addresses).
 
     Raises :class:`interlock.InterlockError` subclasses for sources that cannot be loaded,
-    unknown servers or runtimes, and addresses that cannot be bound.
+    unknown servers or runtimes (:class:`interlock.PluginError`: "no server named ..."), an
+    empty ``servers`` and addresses that cannot be bound.
     """
     from interlock.serving._batcher import BatchingOptions
-    from interlock.plugins._registry import get_registry
     from interlock.serving._repository import ModelRepository
-    from interlock.servers._options import ServerOptions
 
-    ports = {"rest": http_port, "grpc": grpc_port}
-    if all(port is None for port in ports.values()):
-        raise InterlockError(
-            "serve() needs at least one server, but http_port and grpc_port are both None",
-            hint="give http_port or grpc_port a port number (0 picks a free one)",
-        )
     repository = ModelRepository(
         sources,
         store=store,
@@ -170,15 +177,9 @@ def serve(
             max_queue=max_queue,
         ),
     )
-    registry = get_registry()
-    handles: dict[str, ServerHandle] = {}
-    for name, port in ports.items():
-        if port is None:
-            continue
-        options = ServerOptions(
-            host=host, port=port, token=token, max_request_bytes=max_request_bytes
-        )
-        handles[name] = registry.get("server", name).create(repository, options)
+    handles = _create_servers(
+        repository, servers, host=host, token=token, max_request_bytes=max_request_bytes
+    )
     repository.load()
     running = RunningServer(repository, handles)
     running._grace = grace_seconds
@@ -187,6 +188,36 @@ def serve(
     else:
         _run_background(running, on_started)
     return running
+
+
+def _create_servers(
+    repository: ModelRepository, servers: Mapping[str, int | None] | None, **options: Any
+) -> dict[str, ServerHandle]:
+    """A not yet started handle per server asked for (every installed one when None), each
+    with ``ServerOptions(port=<its port>, **options)``."""
+    from interlock.plugins._registry import get_registry
+    from interlock.servers._options import ServerOptions
+
+    registry = get_registry()
+    installed = registry.names("server")
+    if servers is None:
+        if not installed:
+            raise InterlockError(
+                "serve() found no server component installed",
+                hint="install one, for example: pip install 'interlock[serve]'",
+            )
+        servers = dict.fromkeys(installed)
+    if not isinstance(servers, Mapping) or not servers:
+        raise InterlockError(
+            f"serve() needs at least one server by name and port, got servers={servers!r}"[:300],
+            hint="for example servers={'rest': 8000, 'grpc': None} (None: the server's "
+            f"default port; 0: any free port); installed: {', '.join(installed) or 'none'}",
+        )
+    handles: dict[str, ServerHandle] = {}
+    for name, port in servers.items():
+        component = registry.get("server", name)  # PluginError: "no server named ..."
+        handles[name] = component.create(repository, ServerOptions(port=port, **options))
+    return handles
 
 
 def _run_background(

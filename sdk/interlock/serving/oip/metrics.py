@@ -1,6 +1,7 @@
 """Prometheus metrics of a model repository, shared by every front end that serves it.
 
-One :class:`ServingMetrics` per repository (:func:`metrics_for`), in its own
+One :class:`ServingMetrics` per repository (:func:`metrics_for`; any
+:class:`interlock.servers.Repository`), in its own
 ``CollectorRegistry`` (not the process-wide default one), so that several servers in one
 process neither collide nor count twice:
 
@@ -22,14 +23,16 @@ import threading
 import weakref
 from bisect import bisect_left
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from interlock.serving._repository import ModelRepository
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
+
+if TYPE_CHECKING:
+    from interlock.servers import Repository
 
 __all__ = ["CONTENT_TYPE", "ServingMetrics", "metrics_for"]
 
@@ -133,7 +136,7 @@ class ServingMetrics:
     there), so that counting a request costs a dict update rather than a lock per series.
     """
 
-    def __init__(self, repository: ModelRepository) -> None:
+    def __init__(self, repository: Repository) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self.repository = weakref.ref(repository)
         self.requests: dict[tuple[str, str, str, str, str], int] = {}
@@ -180,13 +183,13 @@ class ServingMetrics:
         return generate_latest(self.registry)
 
 
-_by_repository: weakref.WeakKeyDictionary[ModelRepository, ServingMetrics] = (
+_by_repository: weakref.WeakKeyDictionary[Repository, ServingMetrics] = (
     weakref.WeakKeyDictionary()
 )
 _lock = threading.Lock()
 
 
-def metrics_for(repository: ModelRepository) -> ServingMetrics:
+def metrics_for(repository: Repository) -> ServingMetrics:
     """The one :class:`ServingMetrics` of ``repository`` (created on first call)."""
     with _lock:
         metrics = _by_repository.get(repository)
