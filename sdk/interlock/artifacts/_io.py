@@ -24,7 +24,6 @@ from interlock.errors import (
 from interlock.artifacts._manifest import (
     MANIFEST_FILE,
     MODEL_FILE,
-    FileEntry,
     LineageEntry,
     Producer,
 )
@@ -34,7 +33,8 @@ if TYPE_CHECKING:
     import onnx
 
     from interlock.datasets._interfaces import Dataset
-    from interlock.exporters._interfaces import ExportedModel
+    from interlock.artifacts._save import PreparedModel
+    from interlock.artifacts._exported import ExportedModel
     from interlock.tensors._signature import ColumnMapping, Signature
 
 __all__ = [
@@ -299,81 +299,74 @@ def save_artifact(
     Raises :class:`interlock.ArtifactExistsError` if the version exists (versions are
     immutable) and :class:`interlock.ArtifactError` naming what is wrong with the input.
     """
-    from interlock import __version__
+    from interlock.artifacts._onnx_files import EXTERNAL_DATA_FILE
     from interlock.artifacts._save import (
-        build_manifest,
         check_extra_paths,
         check_name,
-        check_signature_agrees,
-        copy_hashed,
         lineage_entry,
-        model_source,
+        prepare_model,
     )
     from interlock.artifacts._verify import StoreFiles, open_artifact
-    from interlock.artifacts._onnx_files import (
-        EXTERNAL_DATA_FILE,
-        EXTERNAL_DATA_THRESHOLD,
-        write_model_files,
-    )
-    from interlock.artifacts._onnx_info import onnx_info, signature_from_onnx
-    from interlock.tensors._signature import ColumnMapping
 
     check_name("name", name)
     check_name("version", version)
     the_store = _as_store(store, storage_options)
-    with plugin_boundary(the_store, f"checking whether {name}:{version} exists"):
-        exists = the_store.exists(name, version)
-    if exists:
-        raise ArtifactExistsError(
-            f"artifact {name}:{version} already exists in the store at {the_store.root!r}",
-            hint="versions are immutable; save under a new version",
-        )
-
-    proto, had_external, exported = model_source(model)
-    graph_signature = signature_from_onnx(proto)
-    if signature is None:
-        signature = exported.signature if exported is not None else graph_signature
-    check_signature_agrees(signature, graph_signature)
-    if columns is None:
-        columns = exported.columns if exported is not None else ColumnMapping.identity(signature)
-    try:
-        columns.check_against(signature)
-    except ValueError as exc:
-        raise ArtifactError(str(exc), hint="bind every tensor of the signature once") from None
-    merged_metadata: dict[str, Any] = dict(exported.metadata) if exported is not None else {}
-    merged_metadata.update(metadata or {})
-    if external_data is None:
-        external_data = had_external or proto.ByteSize() > EXTERNAL_DATA_THRESHOLD
-
-    info = onnx_info(proto)
+    _refuse_existing(the_store, name, version)
+    prepared = prepare_model(
+        model,
+        signature=signature,
+        columns=columns,
+        metadata=metadata,
+        external_data=external_data,
+    )
     lineage_entries = [lineage_entry(item) for item in (lineage or [])]
     extras = dict(extra_files or {})
     check_extra_paths(list(extras), reserved={MANIFEST_FILE, MODEL_FILE, EXTERNAL_DATA_FILE})
+    _publish(
+        the_store, name, version, prepared, extras, producer=producer, lineage=lineage_entries
+    )
+    return open_artifact(StoreFiles(the_store, name, version), verify=True)
 
-    with tempfile.TemporaryDirectory(prefix="interlock-save-") as staging_name:
-        staging = Path(staging_name)
-        model_dir = staging / "model"
-        model_dir.mkdir()
-        written = write_model_files(proto, model_dir, external=external_data)
-        entries = [FileEntry(path=w.path, sha256=w.sha256, size=w.size) for w in written]
-        sources: dict[str, bytes | os.PathLike[str]] = {w.path: w.local_path for w in written}
-        for path, content in sorted(extras.items()):
-            copy = staging / "extra" / path
-            sha256, size = copy_hashed(content, copy)
-            entries.append(FileEntry(path=path, sha256=sha256, size=size))
-            sources[path] = copy
+
+def _refuse_existing(store: ArtifactStore, name: str, version: str) -> None:
+    """Raise :class:`interlock.ArtifactExistsError` if ``name:version`` is in ``store``."""
+    with plugin_boundary(store, f"checking whether {name}:{version} exists"):
+        exists = store.exists(name, version)
+    if exists:
+        raise ArtifactExistsError(
+            f"artifact {name}:{version} already exists in the store at {store.root!r}",
+            hint="versions are immutable; save under a new version",
+        )
+
+
+def _publish(
+    store: ArtifactStore,
+    name: str,
+    version: str,
+    prepared: PreparedModel,
+    extras: Mapping[str, bytes | os.PathLike[str]],
+    *,
+    producer: Producer | None,
+    lineage: list[LineageEntry],
+) -> None:
+    """Stage and hash every file in a temporary directory, seal the manifest over them and
+    publish ``name:version`` to ``store``, the manifest last."""
+    from interlock import __version__
+    from interlock.artifacts._save import build_manifest, stage_files
+
+    with tempfile.TemporaryDirectory(prefix="interlock-save-") as staging:
+        entries, sources = stage_files(Path(staging), prepared, extras)
         manifest = build_manifest(
             name=name,
             version=version,
-            onnx=info,
+            onnx=prepared.info,
             files=entries,
-            signature=signature,
-            columns=columns,
+            signature=prepared.signature,
+            columns=prepared.columns,
             producer=producer or Producer(name="interlock", version=__version__),
-            lineage=lineage_entries,
-            metadata=merged_metadata,
+            lineage=lineage,
+            metadata=prepared.metadata,
         )
         sources[MANIFEST_FILE] = manifest.to_json_bytes()  # last: stores write it last
-        with plugin_boundary(the_store, f"publishing {name}:{version}"):
-            the_store.publish(name, version, sources)
-    return open_artifact(StoreFiles(the_store, name, version), verify=True)
+        with plugin_boundary(store, f"publishing {name}:{version}"):
+            store.publish(name, version, sources)

@@ -9,21 +9,30 @@ import hashlib
 import os
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from interlock.errors import ArtifactError
-from interlock.artifacts._manifest import NAME_PATTERN, LineageEntry, Manifest, check_relative_path
+from interlock.artifacts._manifest import (
+    NAME_PATTERN,
+    FileEntry,
+    LineageEntry,
+    Manifest,
+    OnnxInfo,
+    check_relative_path,
+)
 
 if TYPE_CHECKING:
     import onnx
 
     from interlock.datasets._interfaces import Dataset
-    from interlock.exporters._interfaces import ExportedModel
-    from interlock.tensors._signature import Signature
+    from interlock.artifacts._exported import ExportedModel
+    from interlock.tensors._signature import ColumnMapping, Signature
 
 __all__ = [
+    "PreparedModel",
     "build_manifest",
     "check_extra_paths",
     "check_name",
@@ -31,6 +40,8 @@ __all__ = [
     "copy_hashed",
     "lineage_entry",
     "model_source",
+    "prepare_model",
+    "stage_files",
 ]
 
 
@@ -80,7 +91,7 @@ def model_source(
     ExportedModel it came from (if any)."""
     import onnx
 
-    from interlock.exporters._interfaces import ExportedModel
+    from interlock.artifacts._exported import ExportedModel
     from interlock.artifacts._onnx_files import load_model_file
     from interlock.artifacts._onnx_info import external_data_refs
 
@@ -105,6 +116,58 @@ def model_source(
         hint="pass an onnx.ModelProto, an interlock.ExportedModel (see interlock.export) or "
         "the path of a .onnx file",
     )
+
+
+@dataclass(frozen=True)
+class PreparedModel:
+    """The model to save, with its data inline, and what the manifest says of it."""
+
+    proto: onnx.ModelProto
+    signature: Signature
+    columns: ColumnMapping
+    metadata: dict[str, Any]
+    #: Whether the weights go to ``model.onnx.data``.
+    external_data: bool
+    info: OnnxInfo
+
+
+def prepare_model(
+    model: object,
+    *,
+    signature: Signature | None,
+    columns: ColumnMapping | None,
+    metadata: Mapping[str, Any] | None,
+    external_data: bool | None,
+) -> PreparedModel:
+    """Read ``model`` (see :func:`model_source`) and settle what describes it.
+
+    ``signature`` and ``columns`` default to an ExportedModel's, else to the graph's signature
+    and the identity mapping, and must agree with the graph; ``metadata`` is laid over an
+    ExportedModel's; ``external_data=None`` becomes true for a source that had external data
+    or a model over the size threshold.
+    """
+    from interlock.artifacts._onnx_files import EXTERNAL_DATA_THRESHOLD
+    from interlock.artifacts._onnx_info import onnx_info
+    from interlock.tensors import Signature
+    from interlock.tensors._signature import ColumnMapping
+
+    proto, had_external, exported = model_source(model)
+    graph_signature = Signature.from_onnx(proto)
+    if signature is None:
+        signature = exported.signature if exported is not None else graph_signature
+    check_signature_agrees(signature, graph_signature)
+    if columns is None:
+        columns = exported.columns if exported is not None else ColumnMapping.identity(signature)
+    try:
+        columns.check_against(signature)
+    except ValueError as exc:
+        raise ArtifactError(str(exc), hint="bind every tensor of the signature once") from None
+    merged_metadata: dict[str, Any] = dict(exported.metadata) if exported is not None else {}
+    merged_metadata.update(metadata or {})
+    if external_data is None:
+        external_data = had_external or proto.ByteSize() > EXTERNAL_DATA_THRESHOLD
+    info = onnx_info(proto)
+    return PreparedModel(proto, signature, columns, merged_metadata, external_data, info)
 
 
 def check_signature_agrees(given: Signature, graph: Signature) -> None:
@@ -195,11 +258,36 @@ def copy_hashed(source: bytes | os.PathLike[str], destination: Path) -> tuple[st
     return digest.hexdigest(), size
 
 
+def stage_files(
+    staging: Path, prepared: PreparedModel, extras: Mapping[str, bytes | os.PathLike[str]]
+) -> tuple[list[FileEntry], dict[str, bytes | os.PathLike[str]]]:
+    """Write the model's files and a copy of each extra file under ``staging``, hashing them
+    as they are written; return their manifest entries and, by artifact path, the local file
+    a store publishes."""
+    from interlock.artifacts._onnx_files import write_model_files
+
+    model_dir = staging / "model"
+    model_dir.mkdir()
+    written = write_model_files(prepared.proto, model_dir, external=prepared.external_data)
+    entries = [FileEntry(path=w.path, sha256=w.sha256, size=w.size) for w in written]
+    sources: dict[str, bytes | os.PathLike[str]] = {w.path: w.local_path for w in written}
+    for path, content in sorted(extras.items()):
+        copy = staging / "extra" / path
+        sha256, size = copy_hashed(content, copy)
+        entries.append(FileEntry(path=path, sha256=sha256, size=size))
+        sources[path] = copy
+    return entries, sources
+
+
 def build_manifest(**fields: Any) -> Manifest:
     """The manifest of ``fields`` stamped with the current time and sealed with its digest."""
     from pydantic import ValidationError
 
-    from interlock.artifacts._manifest import compute_digest, describe_validation_error, parse_manifest
+    from interlock.artifacts._manifest import (
+        compute_digest,
+        describe_validation_error,
+        parse_manifest,
+    )
 
     placeholder = "sha256:" + "0" * 64
     try:
