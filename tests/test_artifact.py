@@ -14,6 +14,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 import interlock
+from interlock.artifacts import resolve_ref
 from interlock import (
     ArtifactError,
     ArtifactExistsError,
@@ -121,8 +122,8 @@ def test_listing_and_latest_version(root: str) -> None:
     assert store.names() == ["m", "other"]
     # oldest first by creation time, not by name
     assert store.versions("m") == ["b", "a", "c"]
-    assert store.get("m").version == "c"
-    assert store.resolve("m:a") == ("m", "a")
+    assert interlock.load_artifact("m", store).version == "c"
+    assert resolve_ref(store, "m:a") == ("m", "a")
     assert store.versions("missing") == []
 
 

@@ -10,6 +10,7 @@ import os
 import shutil
 import uuid
 from pathlib import Path
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from interlock.errors import ArtifactError, ArtifactIntegrityError
@@ -34,18 +35,6 @@ def cache_root() -> Path:
     return root / "interlock" / "artifacts"
 
 
-def _verify_copy(directory: Path, artifact: StoredArtifact) -> None:
-    from fsspec.implementations.local import LocalFileSystem
-
-    from interlock.artifacts._verify import DirectoryFiles, open_artifact
-
-    open_artifact(
-        DirectoryFiles(LocalFileSystem(), str(directory), str(directory)),
-        verify=True,
-        expected_digest=artifact.digest,
-    )
-
-
 def _discard(directory: Path) -> None:
     # Rename first, so that no reader ever sees a half-deleted entry under its digest name.
     doomed = directory.with_name(f".discard-{uuid.uuid4().hex}")
@@ -56,11 +45,12 @@ def _discard(directory: Path) -> None:
     shutil.rmtree(doomed, ignore_errors=True)
 
 
-def materialize(artifact: StoredArtifact) -> Path:
+def materialize(artifact: StoredArtifact, *, check: Callable[[Path], None]) -> Path:
     """A verified local copy of ``artifact`` in the cache, made once and reused.
 
-    A cached copy is verified again (sizes, sha256, digest, paths) every time it is handed
-    out; one that fails is replaced. A new copy is written under a staging name and renamed
+    A cached copy is verified again by ``check`` (sizes, sha256, digest, paths: it raises
+    :class:`interlock.ArtifactIntegrityError`) every time it is handed out; one that fails is
+    replaced. A new copy is written under a staging name and renamed
     into place in one step, so concurrent loaders never see a partial copy; when two race,
     the first rename wins and the other reuses it.
     """
@@ -68,7 +58,7 @@ def materialize(artifact: StoredArtifact) -> Path:
     target = root / artifact.digest.removeprefix("sha256:")
     if target.is_dir():
         try:
-            _verify_copy(target, artifact)
+            check(target)
             return target
         except ArtifactIntegrityError:
             _discard(target)
@@ -88,7 +78,7 @@ def materialize(artifact: StoredArtifact) -> Path:
             with artifact.files.open(entry.path) as source, destination.open("wb") as out:
                 shutil.copyfileobj(source, out, _CHUNK)
         (staging / MANIFEST_FILE).write_bytes(artifact.manifest_bytes)
-        _verify_copy(staging, artifact)
+        check(staging)
         try:
             os.rename(staging, target)
         except OSError:
@@ -96,7 +86,7 @@ def materialize(artifact: StoredArtifact) -> Path:
                 raise
             # Another process published the same digest first: use its copy.
             shutil.rmtree(staging, ignore_errors=True)
-            _verify_copy(target, artifact)
+            check(target)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

@@ -14,13 +14,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar
 
-from interlock.plugins._component import Component
+from interlock.plugins import Component
 
 if TYPE_CHECKING:
     import onnx
 
     from interlock.artifacts._manifest import Manifest
-    from interlock.tensors._signature import ColumnMapping, Signature
+    from interlock.tensors import ColumnMapping, Signature
 
 __all__ = ["Artifact", "ArtifactStore"]
 
@@ -81,7 +81,7 @@ class Artifact(ABC):
         (verified), never from a path ONNX opens itself. With ``load_external_data=False`` the
         references are checked the same way and left in place.
         """
-        from interlock.artifacts._verify import read_onnx_model
+        from interlock.artifacts._onnx_checks import read_onnx_model
 
         return read_onnx_model(self, load_external_data=load_external_data)
 
@@ -186,23 +186,6 @@ class ArtifactStore(Component, ABC, kind="artifact_store"):
             if parse_manifest(data, where=where, check_digest=False).digest == digest:
                 return version
         return None
-
-    # -- conveniences for users -------------------------------------------------------------
-
-    def get(self, ref: str, *, verify: bool = True) -> Artifact:
-        """Load ``name``, ``name:version`` or ``name@sha256:<hex>`` from this store."""
-        from interlock.artifacts._io import load_artifact
-
-        return load_artifact(ref, self, verify=verify)
-
-    def resolve(self, ref: str) -> tuple[str, str]:
-        """The ``(name, version)`` a reference points at in this store.
-
-        Raises :class:`interlock.ArtifactNotFoundError` listing what exists.
-        """
-        from interlock.artifacts._io import resolve_ref
-
-        return resolve_ref(self, ref)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r} at {self.root!r}>"

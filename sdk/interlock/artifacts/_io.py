@@ -27,15 +27,15 @@ from interlock.artifacts._manifest import (
     LineageEntry,
     Producer,
 )
-from interlock.plugins._registry import get_registry, plugin_boundary
+from interlock.plugins import get_registry, plugin_boundary
 
 if TYPE_CHECKING:
     import onnx
 
-    from interlock.datasets._interfaces import Dataset
+    from interlock.datasets import Dataset
     from interlock.artifacts._save import PreparedModel
     from interlock.artifacts._exported import ExportedModel
-    from interlock.tensors._signature import ColumnMapping, Signature
+    from interlock.tensors import ColumnMapping, Signature
 
 __all__ = [
     "default_store_root",

@@ -19,7 +19,7 @@ from pydantic import (
 )
 
 from interlock.errors import ArtifactIntegrityError, describe_validation_error
-from interlock.tensors._signature import ColumnMapping, Signature
+from interlock.tensors import ColumnMapping, Signature
 
 __all__ = [
     "ARTIFACT_SPEC_VERSION",

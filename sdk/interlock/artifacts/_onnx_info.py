@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from interlock.tensors._dtypes import by_onnx
+from interlock.tensors import by_onnx
 from interlock.errors import ArtifactError
 from interlock.artifacts._manifest import OnnxInfo
 

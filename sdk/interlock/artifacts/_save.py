@@ -27,9 +27,9 @@ from interlock.artifacts._manifest import (
 if TYPE_CHECKING:
     import onnx
 
-    from interlock.datasets._interfaces import Dataset
+    from interlock.datasets import Dataset
     from interlock.artifacts._exported import ExportedModel
-    from interlock.tensors._signature import ColumnMapping, Signature
+    from interlock.tensors import ColumnMapping, Signature
 
 __all__ = [
     "PreparedModel",
@@ -149,7 +149,7 @@ def prepare_model(
     from interlock.artifacts._onnx_files import EXTERNAL_DATA_THRESHOLD
     from interlock.artifacts._onnx_info import onnx_info
     from interlock.tensors import Signature
-    from interlock.tensors._signature import ColumnMapping
+    from interlock.tensors import ColumnMapping
 
     proto, had_external, exported = model_source(model)
     graph_signature = Signature.from_onnx(proto)
@@ -206,7 +206,7 @@ def check_signature_agrees(given: Signature, graph: Signature) -> None:
 
 def lineage_entry(item: LineageEntry | Dataset | Mapping[str, Any]) -> LineageEntry:
     """A lineage entry from a Dataset (its URI and fingerprint), a mapping or an entry."""
-    from interlock.datasets._interfaces import Dataset
+    from interlock.datasets import Dataset
 
     if isinstance(item, LineageEntry):
         return item

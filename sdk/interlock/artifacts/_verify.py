@@ -23,7 +23,8 @@ from interlock.artifacts._manifest import (
     check_relative_path,
     parse_manifest,
 )
-from interlock.plugins._registry import plugin_boundary
+from interlock.artifacts._onnx_checks import check_external_locations
+from interlock.plugins import plugin_boundary
 
 if TYPE_CHECKING:
     import onnx
@@ -264,83 +265,7 @@ def _verify_files(files: ArtifactFiles, manifest: Manifest, present: list[str]) 
         else:
             size, sha256 = _hash_stream(files.open(entry.path))
         _check_entry(files.uri, entry, size, sha256)
-    _check_external_locations(model_bytes, manifest, files.uri)
-
-
-def _parse_model(data: bytes, uri: str) -> onnx.ModelProto:
-    import onnx
-
-    model = onnx.ModelProto()
-    try:
-        model.ParseFromString(data)
-    except Exception as exc:  # protobuf's DecodeError family
-        raise ArtifactIntegrityError(
-            f"{uri}/{MODEL_FILE} is not a valid ONNX model: {type(exc).__name__}: {exc}",
-            hint=_REPUBLISH,
-        ) from None
-    return model
-
-
-def _location_error(uri: str, tensor: str, location: str, why: str) -> ArtifactIntegrityError:
-    return ArtifactIntegrityError(
-        f"{uri}/{MODEL_FILE}: tensor {tensor!r} keeps its data in {location!r}, {why}",
-        hint="external data must live in files of the artifact listed in its manifest; "
-        "the model may be malicious (see CVE-2024-27318)",
-    )
-
-
-def _checked_location(uri: str, manifest: Manifest, tensor: str, location: str) -> FileEntry:
-    try:
-        check_relative_path(location)
-    except ValueError as exc:
-        raise _location_error(uri, tensor, location, f"which leaves the artifact: {exc}") from None
-    for entry in manifest.files:
-        if entry.path == location and location != MODEL_FILE:
-            return entry
-    raise _location_error(uri, tensor, location, "which is not a data file of the manifest")
-
-
-def _check_external_locations(model_bytes: bytes, manifest: Manifest, uri: str) -> None:
-    from interlock.artifacts._onnx_info import external_data_refs
-
-    # Every external-data reference carries the key "location" as plain bytes in the
-    # protobuf encoding; without those bytes there is nothing to check, and large inline
-    # models are not parsed for nothing.
-    if b"location" not in model_bytes:
-        return
-    try:
-        refs = external_data_refs(_parse_model(model_bytes, uri))
-    except ValueError as exc:
-        raise ArtifactIntegrityError(f"{uri}/{MODEL_FILE}: {exc}", hint=_REPUBLISH) from None
-    for ref in refs:
-        entry = _checked_location(uri, manifest, ref.tensor.name, ref.location)
-        end = entry.size if ref.length is None else ref.offset + ref.length
-        if ref.offset > entry.size or end > entry.size:
-            raise _location_error(
-                uri, ref.tensor.name, ref.location, f"but reads past its end ({entry.size} bytes)"
-            )
-
-
-def read_onnx_model(artifact: Artifact, *, load_external_data: bool) -> onnx.ModelProto:
-    """Parse ``model.onnx`` from verified bytes and resolve its external data safely."""
-    from interlock.artifacts._onnx_files import fill_external_data
-    from interlock.artifacts._onnx_info import external_data_refs
-
-    model = _parse_model(artifact.read_bytes(MODEL_FILE), artifact.uri)
-    try:
-        refs = external_data_refs(model)
-    except ValueError as exc:
-        raise ArtifactIntegrityError(f"{artifact.uri}/{MODEL_FILE}: {exc}") from None
-    for ref in refs:
-        _checked_location(artifact.uri, artifact.manifest, ref.tensor.name, ref.location)
-    if load_external_data and refs:
-        fill_external_data(
-            model,
-            artifact.read_bytes,
-            where=f"{artifact.uri}/{MODEL_FILE}",
-            error=ArtifactIntegrityError,
-        )
-    return model
+    check_external_locations(model_bytes, manifest, files.uri)
 
 
 class StoredArtifact(Artifact):
@@ -374,6 +299,16 @@ class StoredArtifact(Artifact):
             if own is None:
                 from interlock.artifacts._cache import materialize
 
-                own = materialize(self)
+                own = materialize(self, check=self._check_copy)
             self._local_dir = own
         return self._local_dir
+
+    def _check_copy(self, directory: Path) -> None:
+        """Verify a local copy of this artifact in full, against this artifact's digest."""
+        from fsspec.implementations.local import LocalFileSystem
+
+        open_artifact(
+            DirectoryFiles(LocalFileSystem(), str(directory), str(directory)),
+            verify=True,
+            expected_digest=self.digest,
+        )

@@ -7,11 +7,11 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from interlock.plugins._component import Component
+from interlock.plugins import Component
 
 if TYPE_CHECKING:
-    from interlock.artifacts._interfaces import Artifact
-    from interlock.datasets._interfaces import Dataset
+    from interlock.artifacts import Artifact
+    from interlock.datasets import Dataset
 
 __all__ = ["LINEAGE_METADATA_KEY", "BatchJob", "Executor"]
 

@@ -14,11 +14,11 @@ from typing import TYPE_CHECKING, Any
 
 from interlock.errors import DatasetError, SignatureMismatch, SpecViolation
 from interlock.batch._interfaces import BatchJob, Executor
-from interlock.plugins._registry import get_registry, plugin_boundary
+from interlock.plugins import get_registry, plugin_boundary
 
 if TYPE_CHECKING:
-    from interlock.artifacts._interfaces import Artifact, ArtifactStore
-    from interlock.datasets._interfaces import Dataset
+    from interlock.artifacts import Artifact, ArtifactStore
+    from interlock.datasets import Dataset
 
 __all__ = ["LINEAGE_VERSION", "WRITE_MODES", "predict_dataset"]
 
@@ -140,12 +140,12 @@ def _same_place(a: str, b: str) -> bool:
 
 
 def _resolve_dataset(dataset: Dataset | str | os.PathLike[str]) -> Dataset:
-    from interlock.datasets._interfaces import Dataset
+    from interlock.datasets import Dataset
 
     if isinstance(dataset, Dataset):
         return dataset
     if isinstance(dataset, str | os.PathLike):
-        from interlock.datasets._io import open_dataset
+        from interlock.datasets import open_dataset
 
         return open_dataset(dataset)
     raise DatasetError(
@@ -158,11 +158,11 @@ def _resolve_artifact(
     artifact: Artifact | str | os.PathLike[str],
     store: ArtifactStore | str | os.PathLike[str] | None,
 ) -> Artifact:
-    from interlock.artifacts._interfaces import Artifact
+    from interlock.artifacts import Artifact
 
     if isinstance(artifact, Artifact):
         return artifact
-    from interlock.artifacts._io import load_artifact
+    from interlock.artifacts import load_artifact
 
     return load_artifact(artifact, store=store)
 

@@ -11,14 +11,14 @@ from typing import TYPE_CHECKING, Any
 
 from interlock.errors import ExportError, SpecViolation
 from interlock.exporters._interfaces import ExportedModel, Exporter
-from interlock.plugins._registry import get_registry, plugin_boundary
+from interlock.plugins import get_registry, plugin_boundary
 
 if TYPE_CHECKING:
     import os
 
-    from interlock.artifacts._interfaces import Artifact, ArtifactStore
-    from interlock.datasets._interfaces import Dataset
-    from interlock.artifacts._manifest import LineageEntry, Producer
+    from interlock.artifacts import Artifact, ArtifactStore
+    from interlock.datasets import Dataset
+    from interlock.artifacts import LineageEntry, Producer
 
 __all__ = ["choose_exporter", "export", "export_model"]
 
@@ -84,7 +84,7 @@ def _export(
 
 def _producer(component: Exporter) -> Producer:
     """The manifest's producer: the exporter's plugin, its version, and the exporter."""
-    from interlock.artifacts._manifest import Producer
+    from interlock.artifacts import Producer
 
     owner = get_registry().owner(component)
     if owner is None:
@@ -154,7 +154,7 @@ def export(
     :param options: the exporter's options (validated by the exporter).
     :returns: the saved, verified :class:`interlock.Artifact`.
     """
-    from interlock.artifacts._io import save_artifact
+    from interlock.artifacts import save_artifact
 
     lineage = _lineage(dataset)
     exported, component = _export(model, sample, exporter, options)
@@ -172,11 +172,11 @@ def export(
 def _lineage(dataset: Dataset | str | None) -> list[LineageEntry]:
     if dataset is None:
         return []
-    from interlock.datasets._interfaces import Dataset
-    from interlock.artifacts._manifest import LineageEntry
+    from interlock.datasets import Dataset
+    from interlock.artifacts import LineageEntry
 
     if isinstance(dataset, str):
-        from interlock.datasets._io import open_dataset
+        from interlock.datasets import open_dataset
 
         dataset = open_dataset(dataset)
     if not isinstance(dataset, Dataset):

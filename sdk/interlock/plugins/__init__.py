@@ -33,6 +33,7 @@ _EXPORTS: dict[str, str] = {
     "Registry": "_registry",
     "discover_plugins": "_registry",
     "get_registry": "_registry",
+    "loaded_registry": "_registry",
     "plugin_boundary": "_registry",
     "reset_registry": "_registry",
 }
@@ -72,6 +73,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; kept equal to _EXPORTS by a tes
         Registry as Registry,
         discover_plugins as discover_plugins,
         get_registry as get_registry,
+        loaded_registry as loaded_registry,
         plugin_boundary as plugin_boundary,
         reset_registry as reset_registry,
     )

@@ -32,6 +32,7 @@ __all__ = [
     "Registry",
     "discover_plugins",
     "get_registry",
+    "loaded_registry",
     "plugin_boundary",
     "reset_registry",
 ]
@@ -377,6 +378,12 @@ def get_registry() -> Registry:
         with _lock:
             if _registry is None:
                 _registry = Registry()
+    return _registry
+
+
+def loaded_registry() -> Registry | None:
+    """The process-wide registry if it has been loaded, else None (never loads plugins: for
+    code that only wants to attribute something to a plugin already loaded)."""
     return _registry
 
 

@@ -11,7 +11,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from interlock.plugins._component import Component, parse_options
+from interlock.plugins import Component, parse_options
 from interlock.errors import DeviceUnavailableError, InterlockError, PluginError
 
 if TYPE_CHECKING:
@@ -19,11 +19,11 @@ if TYPE_CHECKING:
     import pyarrow as pa
     from pydantic import BaseModel
 
-    from interlock.artifacts._interfaces import Artifact
-    from interlock.plugins._registry import PluginInfo
-    from interlock.tensors._signature import ColumnMapping, Signature
-    from interlock.tensors._checks import SignatureChecks
-    from interlock.tensors._arrow import ArrowMapping
+    from interlock.artifacts import Artifact
+    from interlock.plugins import PluginInfo
+    from interlock.tensors import ColumnMapping, Signature
+    from interlock.tensors import SignatureChecks
+    from interlock.tensors import ArrowMapping
 
 __all__ = ["Predictor", "Runtime", "parse_device"]
 
@@ -69,7 +69,7 @@ class Predictor(ABC):
         device: str = "cpu",
         model: str = "",
     ) -> None:
-        from interlock.tensors._signature import ColumnMapping
+        from interlock.tensors import ColumnMapping
 
         self.signature = signature
         self.columns = columns if columns is not None else ColumnMapping.identity(signature)
@@ -80,7 +80,7 @@ class Predictor(ABC):
 
     def _prepare(self) -> SignatureChecks:
         # Done once: everything the hot path needs is looked up here.
-        from interlock.tensors._checks import SignatureChecks
+        from interlock.tensors import SignatureChecks
 
         checks = SignatureChecks(self.signature, runtime=self.runtime_name, model=self.model)
         self._interlock_checks = checks
@@ -137,7 +137,7 @@ class Predictor(ABC):
         try:
             mapping = self._interlock_mapping
         except AttributeError:
-            from interlock.tensors._arrow import ArrowMapping
+            from interlock.tensors import ArrowMapping
 
             mapping = self._interlock_mapping = ArrowMapping(self.signature, self.columns)
         record_batch = mapping.as_record_batch(batch)
@@ -155,9 +155,9 @@ class Predictor(ABC):
 
 def _plugin_of(runtime_name: str) -> PluginInfo | None:
     """The loaded plugin that provides the runtime called ``runtime_name``, if any."""
-    from interlock.plugins import _registry as registry_module
+    from interlock.plugins import loaded_registry
 
-    registry = registry_module._registry  # only a registry that is already loaded; never load one here
+    registry = loaded_registry()  # only a registry that is already loaded; never load one here
     if registry is None:
         return None
     try:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from interlock.errors import InterlockError, SpecViolation
 
 if TYPE_CHECKING:
-    from interlock.artifacts._interfaces import Artifact
+    from interlock.artifacts import Artifact
     from interlock.runtimes._interfaces import Predictor
 
 __all__ = ["load_predictor"]
@@ -32,7 +32,7 @@ def load_predictor(
     :class:`interlock.DeviceUnavailableError` for a device the runtime does not support or
     cannot use, and passes on the artifact errors of :func:`interlock.load_artifact`.
     """
-    from interlock.plugins._registry import get_registry, plugin_boundary
+    from interlock.plugins import get_registry, plugin_boundary
 
     artifact = _as_artifact(artifact, store)
     component = get_registry().get("runtime", runtime)
@@ -45,10 +45,10 @@ def load_predictor(
 
 def _as_artifact(artifact: Artifact | str, store: str | None) -> Artifact:
     """``artifact`` itself, or the artifact that the reference ``artifact`` names in ``store``."""
-    from interlock.artifacts._interfaces import Artifact
+    from interlock.artifacts import Artifact
 
     if isinstance(artifact, str):
-        from interlock.artifacts._io import load_artifact
+        from interlock.artifacts import load_artifact
 
         return load_artifact(artifact, store=store)
     if not isinstance(artifact, Artifact):

@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING, Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from interlock.tensors._dtypes import DType
+from interlock.errors import ArtifactError, describe_validation_error
+from interlock.tensors._dtypes import DType, by_onnx
 
 if TYPE_CHECKING:
     import onnx
@@ -72,9 +73,7 @@ class Signature(_Strict):
         naming the tensor when its type is not a tensor of a spec v1 element type, or when it
         declares no shape (unknown rank).
         """
-        from interlock.tensors._onnx import signature_from_onnx
-
-        return signature_from_onnx(model)
+        return _signature_from_onnx(model)
 
     def input(self, name: str) -> TensorSpec:
         """Return the input tensor called ``name``; ``KeyError`` if there is none."""
@@ -137,3 +136,84 @@ class ColumnMapping(_Strict):
                     f"column mapping binds {kind} tensors {sorted(bound)} but the signature "
                     f"has {sorted(names)}"
                 )
+
+
+def _signature_from_onnx(model: onnx.ModelProto) -> Signature:
+    """The :class:`interlock.Signature` an ONNX graph declares.
+
+    Inputs are the graph inputs that are not initializers (an initializer-backed input is a
+    constant with an overridable default, not something a caller feeds), in graph order; outputs
+    are every graph output. A dimension with ``dim_value`` becomes that integer, one with
+    ``dim_param`` becomes the symbolic name, one with neither becomes ``None``.
+
+    Raises :class:`interlock.ArtifactError` naming the tensor when its type is not a tensor of
+    a spec v1 element type, or when it declares no shape at all (unknown rank).
+    """
+    graph = model.graph
+    constants = {init.name for init in graph.initializer}
+    constants.update(sparse.values.name for sparse in graph.sparse_initializer)
+    inputs = [_tensor_spec(vi, "input") for vi in graph.input if vi.name not in constants]
+    outputs = [_tensor_spec(vi, "output") for vi in graph.output]
+    from pydantic import ValidationError
+
+    try:
+        return Signature(inputs=inputs, outputs=outputs)
+    except ValidationError as exc:
+        raise ArtifactError(
+            "the ONNX graph's inputs and outputs do not form a valid signature: "
+            + describe_validation_error(exc),
+            hint="give every graph input and output a unique name",
+        ) from exc
+
+
+def _tensor_spec(value_info: onnx.ValueInfoProto, kind: str) -> TensorSpec:
+    import onnx
+
+    name = value_info.name
+    which = value_info.type.WhichOneof("value")
+    if which != "tensor_type":
+        raise ArtifactError(
+            f"graph {kind} {name!r} is a {which or 'untyped value'}, not a tensor; interlock v1 "
+            "signatures hold dense tensors only",
+            hint="change the graph so that every input and output is a tensor",
+        )
+    tensor_type = value_info.type.tensor_type
+    info = by_onnx(tensor_type.elem_type)
+    if info is None:
+        type_name = (
+            onnx.TensorProto.DataType.Name(tensor_type.elem_type)
+            if tensor_type.elem_type in onnx.TensorProto.DataType.values()
+            else str(tensor_type.elem_type)
+        )
+        raise ArtifactError(
+            f"graph {kind} {name!r} has element type {type_name}, which interlock v1 does not "
+            "support",
+            hint="cast the tensor to a supported type (bool, int8-64, uint8-64, float16, "
+            "bfloat16, float32, float64, string) inside the graph",
+        )
+    if not tensor_type.HasField("shape"):
+        raise ArtifactError(
+            f"graph {kind} {name!r} declares no shape (its rank is unknown)",
+            hint="declare the shape in the graph (use symbolic dimensions such as 'batch' "
+            "for sizes that vary)",
+        )
+    shape: list[Dim] = []
+    for dim in tensor_type.shape.dim:
+        which_dim = dim.WhichOneof("value")
+        if which_dim == "dim_value":
+            shape.append(int(dim.dim_value))
+        elif which_dim == "dim_param" and dim.dim_param:
+            shape.append(dim.dim_param)
+        else:
+            shape.append(None)
+    from pydantic import ValidationError
+
+    try:
+        return TensorSpec(name=name, dtype=info.name, shape=shape)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        raise ArtifactError(
+            f"graph {kind} {name!r} cannot be described by a signature: "
+            + describe_validation_error(exc),
+            hint="tensor names are 1-256 characters without control characters; dimensions "
+            "are non-negative integers or names of at most 128 characters",
+        ) from exc
