@@ -40,6 +40,14 @@ def run(coro: object) -> object:
     return asyncio.run(coro)  # type: ignore[arg-type]
 
 
+async def queued(batcher: DynamicBatcher, depth: int, timeout_s: float = 10.0) -> None:
+    """Yield to the submitting tasks until ``batcher`` holds ``depth`` requests."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while batcher.queue_depth < depth:
+        assert asyncio.get_running_loop().time() < deadline, f"never {depth} requests queued"
+        await asyncio.sleep(0)  # one turn of the loop: the tasks run up to their await
+
+
 @requirement("SRV-024", "SRV-025")
 def test_concurrent_requests_are_merged_and_each_caller_gets_its_own_rows() -> None:
     model = Doubler()
@@ -157,8 +165,10 @@ def test_outputs_without_a_batch_axis_are_not_split_but_run_per_request() -> Non
 @requirement("SRV-021")
 def test_a_full_queue_raises_overloaded_error() -> None:
     gate = threading.Event()
+    running = threading.Event()
 
     def blocked(inputs: Arrays) -> Arrays:
+        running.set()
         gate.wait(10)
         return {"y": inputs["x"]}
 
@@ -168,7 +178,8 @@ def test_a_full_queue_raises_overloaded_error() -> None:
 
     async def main() -> list[object]:
         tasks = [asyncio.ensure_future(batcher.submit(rows(i))) for i in range(3)]
-        await asyncio.sleep(0.05)
+        # The first two run (held at the gate), the third waits: three held.
+        assert await asyncio.get_running_loop().run_in_executor(None, running.wait, 10)
         assert batcher.queue_depth == 3
         with pytest.raises(interlock.OverloadedError, match="3 requests queued") as caught:
             await batcher.submit(rows(9))
@@ -190,7 +201,7 @@ def test_close_finishes_queued_requests_then_refuses_new_ones() -> None:
 
     async def main() -> list[Arrays]:
         tasks = [asyncio.ensure_future(batcher.submit(rows(i))) for i in range(5)]
-        await asyncio.sleep(0)
+        await queued(batcher, 5)
         await batcher.close()  # does not wait out the 200 ms delay needlessly, and loses nothing
         with pytest.raises(interlock.OverloadedError, match="shutting down"):
             await batcher.submit(rows(1))
@@ -209,7 +220,7 @@ def test_cancelled_requests_are_skipped() -> None:
     async def main() -> Arrays:
         gone = asyncio.ensure_future(batcher.submit(rows(7)))
         kept = asyncio.ensure_future(batcher.submit(rows(8)))
-        await asyncio.sleep(0)
+        await queued(batcher, 2)
         gone.cancel()
         out = await kept
         await batcher.close()
@@ -239,7 +250,7 @@ def test_a_fast_model_runs_on_the_event_loop_and_a_slow_one_in_threads() -> None
 
         def run_model(inputs: Arrays) -> Arrays:
             threads.append(threading.get_ident())
-            time.sleep(delay_s)
+            time.sleep(delay_s)  # the model's own duration, what is measured: not a wait
             return {"y": inputs["x"] * 2}
 
         return run_model, threads

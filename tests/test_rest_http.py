@@ -7,13 +7,14 @@ import asyncio
 import json
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import interlock
 import numpy as np
 import pytest
 from interlock import BatchingOptions, ModelRepository, ServerOptions
 from serving_models import mlp_model
+from interlock_rest._http_connection import ConnectionState, HttpConnection
 from test_rest_errors import TOKEN, ServerThread
 
 AUTH = b"Authorization: Bearer " + TOKEN.encode() + b"\r\n"
@@ -82,6 +83,23 @@ class Reader:
             return not self._fill() and not self.buffer
         except ConnectionResetError:
             return True
+
+
+def connections(server: ServerThread) -> list[HttpConnection]:
+    """The server's open connections, read on its event loop."""
+
+    async def read() -> list[HttpConnection]:
+        return list(server.handle._server.connections)
+
+    return server.call(read())  # type: ignore[no-any-return]
+
+
+def wait_until(condition: Callable[[], bool], what: str, timeout_s: float = 10.0) -> None:
+    """Poll observable server state until ``condition`` holds (fails after ``timeout_s``)."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting until {what}"
+        time.sleep(0.005)
 
 
 def connect(server: ServerThread) -> tuple[socket.socket, Reader]:
@@ -267,15 +285,12 @@ def test_connections_beyond_the_limit_get_503_with_retry_after(server: ServerThr
     finally:
         for sock, _ in held:
             sock.close()
-    deadline = time.monotonic() + 5
-    while True:  # once they are gone, new connections are served again
-        sock, reader = connect(server)
-        with sock:
-            sock.sendall(b"GET /v2/health/live HTTP/1.1\r\nHost: t\r\n\r\n")
-            if reader.response().status == 200:
-                break
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    # Once the server has seen them go, a new connection is served again.
+    wait_until(lambda: len(connections(server)) < 3, "the server saw the connections close")
+    sock, reader = connect(server)
+    with sock:
+        sock.sendall(b"GET /v2/health/live HTTP/1.1\r\nHost: t\r\n\r\n")
+        assert reader.response().status == 200
 
 
 def test_a_percent_encoded_path_is_decoded(server: ServerThread) -> None:
@@ -293,7 +308,10 @@ def test_stop_closes_idle_connections_and_answers_in_flight_ones(store: str) -> 
     busy, busy_reader = connect(running)
     with idle, busy:
         busy.sendall(infer_request(1.0)[:-5])  # a request still arriving
-        time.sleep(0.1)
+        wait_until(
+            lambda: len(connections(running)) == 2 and not all(c.idle for c in connections(running)),
+            "the server is receiving the busy connection's request",
+        )
         future = asyncio.run_coroutine_threadsafe(running.handle.stop(5.0), running.loop)
         assert idle_reader.closed()  # idle: closed at once
         busy.sendall(infer_request(1.0)[-5:])  # the rest arrives during the grace period
@@ -356,12 +374,10 @@ def test_a_client_that_does_not_read_its_answers_stops_being_read(
                 sent += 1
         except socket.timeout:
             pass  # the server stopped reading: exactly what is tested
-        deadline = time.monotonic() + 10
-        while not any(
-            getattr(c, "_write_paused", False) for c in list(server.handle._server.connections)
-        ):
-            assert time.monotonic() < deadline, "the server never saw its send buffer fill"
-            time.sleep(0.05)
+        wait_until(
+            lambda: any(c.state is ConnectionState.BLOCKED for c in connections(server)),
+            "the server saw its send buffer fill",
+        )
         assert sent < 12  # it did stop reading before the client was done
         sock.settimeout(10)
         first = reader.response()

@@ -15,6 +15,7 @@ __all__ = [
     "CLIENT_PREFACE",
     "ErrorCode",
     "FrameType",
+    "H2ConnectionError",
     "encode_header_block",
     "frame",
     "percent_encode",
@@ -67,6 +68,15 @@ class ErrorCode:
     ENHANCE_YOUR_CALM = 0xB
     INADEQUATE_SECURITY = 0xC
     HTTP_1_1_REQUIRED = 0xD
+
+
+class H2ConnectionError(Exception):
+    """An HTTP/2 connection error (RFC 9113 section 5.4.1): the connection ends with GOAWAY
+    ``code`` (an :class:`ErrorCode`)."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 class Setting:

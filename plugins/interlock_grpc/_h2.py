@@ -7,13 +7,8 @@ size, frames per second a client may spend on control frames), and hands complet
 to its subclass through hooks: :meth:`parse_head`, :meth:`stream_opened`, :meth:`stream_data`,
 :meth:`stream_ended`, :meth:`stream_cancelled` and :meth:`stream_expired`. The gRPC layer
 (:mod:`interlock_grpc._transport`) implements them; the sending side is
-:mod:`interlock_grpc._h2_sending`.
-
-Decoding a header block in Python costs more than the rest of a small call, but a client
-sends the same block again and again once its fields sit in the HPACK table (the same path,
-content type and metadata, as indexed fields). A block that leaves the decoder's table
-unchanged decodes to the same headers for as long as the table stays unchanged, so its parsed
-form is cached by its bytes; any block that changes the table empties the cache.
+:mod:`interlock_grpc._h2_sending`, header blocks are decoded (and cached) by
+:mod:`interlock_grpc._header_blocks`.
 """
 
 from __future__ import annotations
@@ -22,8 +17,6 @@ import asyncio
 import logging
 import struct
 from typing import Any, cast
-
-import hpack
 
 from interlock_grpc._frames import (
     CLIENT_PREFACE,
@@ -34,6 +27,7 @@ from interlock_grpc._frames import (
     ErrorCode,
     Flag,
     FrameType,
+    H2ConnectionError,
     Setting,
     frame,
     rst_stream,
@@ -41,6 +35,7 @@ from interlock_grpc._frames import (
     window_update,
 )
 from interlock_grpc._h2_sending import ConnectionLimits, Http2Sender, Stream
+from interlock_grpc._header_blocks import HeaderBlockDecoder
 
 __all__ = ["ConnectionLimits", "Http2Connection", "Stream"]
 
@@ -48,15 +43,6 @@ log = logging.getLogger("interlock.grpc")
 
 _HEADER = struct.Struct(">IBI")
 _U32 = struct.Struct(">I")
-_HEADS_CACHED = 256  # parsed header blocks kept per connection
-
-
-class ConnectionError_(Exception):
-    """A connection error: the connection ends with GOAWAY ``code``."""
-
-    def __init__(self, code: int, message: str) -> None:
-        super().__init__(message)
-        self.code = code
 
 
 class Http2Connection(Http2Sender, asyncio.Protocol):
@@ -69,9 +55,7 @@ class Http2Connection(Http2Sender, asyncio.Protocol):
         self._need = 0  # how many bytes _rest must hold before it is worth parsing
         self._preface = True  # still waiting for the client preface
         self._first_frame = True  # the first frame after it must be SETTINGS
-        self._decoder = hpack.Decoder()
-        self._decoder.max_header_list_size = limits.max_header_list_size
-        self._heads: dict[bytes, Any] = {}
+        self._headers = HeaderBlockDecoder(limits.max_header_list_size, self.parse_head)
         self._block: list[bytes] | None = None  # a header block waiting for CONTINUATION
         self._block_stream = 0
         self._block_flags = 0
@@ -178,7 +162,7 @@ class Http2Connection(Http2Sender, asyncio.Protocol):
             pos = self._frames(data)
             if pos < len(data):
                 self._rest += data[pos:]
-        except ConnectionError_ as error:
+        except H2ConnectionError as error:
             self.close_with(error.code, str(error))
         except Exception:  # a bug must not take the server down: end this connection only
             log.exception("HTTP/2 connection failed")
@@ -190,12 +174,12 @@ class Http2Connection(Http2Sender, asyncio.Protocol):
         size = len(CLIENT_PREFACE)
         if len(data) < size:
             if not CLIENT_PREFACE.startswith(data):
-                raise ConnectionError_(ErrorCode.PROTOCOL_ERROR, "not an HTTP/2 client preface")
+                raise H2ConnectionError(ErrorCode.PROTOCOL_ERROR, "not an HTTP/2 client preface")
             self._rest += data
             self._need = size
             return b""
         if data[:size] != CLIENT_PREFACE:
-            raise ConnectionError_(ErrorCode.PROTOCOL_ERROR, "not an HTTP/2 client preface")
+            raise H2ConnectionError(ErrorCode.PROTOCOL_ERROR, "not an HTTP/2 client preface")
         self._preface = False
         return data[size:]
 
@@ -209,7 +193,7 @@ class Http2Connection(Http2Sender, asyncio.Protocol):
             head, flags, stream_id = unpack(data, pos)
             length = head >> 8
             if length > max_frame:
-                raise ConnectionError_(
+                raise H2ConnectionError(
                     ErrorCode.FRAME_SIZE_ERROR, f"a frame of {length} bytes exceeds {max_frame}"
                 )
             stop = pos + 9 + length
@@ -220,14 +204,14 @@ class Http2Connection(Http2Sender, asyncio.Protocol):
             stream_id &= 0x7FFFFFFF
             if self._first_frame:
                 if kind != FrameType.SETTINGS or flags & Flag.ACK:
-                    raise ConnectionError_(
+                    raise H2ConnectionError(
                         ErrorCode.PROTOCOL_ERROR, "the client preface must end with SETTINGS"
                     )
                 self._first_frame = False
             if self._block is not None and (
                 kind != FrameType.CONTINUATION or stream_id != self._block_stream
             ):
-                raise ConnectionError_(
+                raise H2ConnectionError(
                     ErrorCode.PROTOCOL_ERROR, "a header block was interrupted by another frame"
                 )
             if kind == FrameType.DATA:
@@ -244,11 +228,11 @@ class Http2Connection(Http2Sender, asyncio.Protocol):
 
     def _on_data(self, data: bytes, start: int, stop: int, flags: int, stream_id: int) -> None:
         if stream_id == 0:
-            raise ConnectionError_(ErrorCode.PROTOCOL_ERROR, "DATA on stream 0")
+            raise H2ConnectionError(ErrorCode.PROTOCOL_ERROR, "DATA on stream 0")
         length = stop - start
         self._recv_window -= length
         if self._recv_window < 0:
-            raise ConnectionError_(ErrorCode.FLOW_CONTROL_ERROR, "DATA beyond the window")
+            raise H2ConnectionError(ErrorCode.FLOW_CONTROL_ERROR, "DATA beyond the window")
         # Every byte counts against the connection window whatever becomes of the stream;
         # give it back in large steps, not one WINDOW_UPDATE per frame, and not while the
         # open streams hold more than the buffer budget (then as streams finish).
@@ -256,7 +240,7 @@ class Http2Connection(Http2Sender, asyncio.Protocol):
         self._replenish()
         if flags & Flag.PADDED:
             if length < 1 or data[start] >= length:
-                raise ConnectionError_(ErrorCode.PROTOCOL_ERROR, "DATA padding too long")
+                raise H2ConnectionError(ErrorCode.PROTOCOL_ERROR, "DATA padding too long")
             stop -= data[start]
             start += 1
         elif length == 0 and not flags & Flag.END_STREAM:
@@ -264,7 +248,7 @@ class Http2Connection(Http2Sender, asyncio.Protocol):
         stream = self.streams.get(stream_id)
         if stream is None:
             if stream_id > self._last_stream:
-                raise ConnectionError_(ErrorCode.PROTOCOL_ERROR, "DATA on an idle stream")
+                raise H2ConnectionError(ErrorCode.PROTOCOL_ERROR, "DATA on an idle stream")
             return  # a stream we closed or reset: its late frames are dropped
         if not stream.receiving:
             self.reset_stream(stream, ErrorCode.STREAM_CLOSED)
@@ -290,19 +274,19 @@ class Http2Connection(Http2Sender, asyncio.Protocol):
 
     def _on_headers(self, data: bytes, start: int, stop: int, flags: int, stream_id: int) -> None:
         if stream_id == 0 or not stream_id & 1:
-            raise ConnectionError_(ErrorCode.PROTOCOL_ERROR, f"HEADERS on stream {stream_id}")
+            raise H2ConnectionError(ErrorCode.PROTOCOL_ERROR, f"HEADERS on stream {stream_id}")
         if flags & Flag.PADDED:
             if stop == start or data[start] >= stop - start:
-                raise ConnectionError_(ErrorCode.PROTOCOL_ERROR, "HEADERS padding too long")
+                raise H2ConnectionError(ErrorCode.PROTOCOL_ERROR, "HEADERS padding too long")
             stop -= data[start]
             start += 1
         if flags & Flag.PRIORITY:
             if stop - start < 5:
-                raise ConnectionError_(ErrorCode.FRAME_SIZE_ERROR, "HEADERS priority truncated")
+                raise H2ConnectionError(ErrorCode.FRAME_SIZE_ERROR, "HEADERS priority truncated")
             start += 5  # priority signals are ignored (RFC 9113 section 5.3.2)
         block = data[start:stop]
         if len(block) > 2 * self.limits.max_header_list_size:
-            raise ConnectionError_(ErrorCode.ENHANCE_YOUR_CALM, "header block too large")
+            raise H2ConnectionError(ErrorCode.ENHANCE_YOUR_CALM, "header block too large")
         if flags & Flag.END_HEADERS:
             self._on_header_block(stream_id, block, flags)
         else:
@@ -312,11 +296,11 @@ class Http2Connection(Http2Sender, asyncio.Protocol):
 
     def _on_continuation(self, payload: bytes, flags: int, stream_id: int) -> None:
         if self._block is None:
-            raise ConnectionError_(ErrorCode.PROTOCOL_ERROR, "CONTINUATION without HEADERS")
+            raise H2ConnectionError(ErrorCode.PROTOCOL_ERROR, "CONTINUATION without HEADERS")
         self._block.append(payload)
         self._block_size += len(payload)
         if self._block_size > 2 * self.limits.max_header_list_size:
-            raise ConnectionError_(ErrorCode.ENHANCE_YOUR_CALM, "header block too large")
+            raise H2ConnectionError(ErrorCode.ENHANCE_YOUR_CALM, "header block too large")
         if not payload and not flags & Flag.END_HEADERS:
             self._spend_control_budget()
         if flags & Flag.END_HEADERS:
@@ -326,12 +310,12 @@ class Http2Connection(Http2Sender, asyncio.Protocol):
     def _on_header_block(self, stream_id: int, block: bytes, flags: int) -> None:
         end_stream = bool(flags & Flag.END_STREAM)
         if stream_id <= self._last_stream:
-            self._decode(block)  # the decoder's table must follow every block
+            self._headers.decode(block)  # the decoder's table must follow every block
             stream = self.streams.get(stream_id)
             if stream is None:
                 self._write(rst_stream(stream_id, ErrorCode.STREAM_CLOSED))
             elif not end_stream:
-                raise ConnectionError_(ErrorCode.PROTOCOL_ERROR, "trailers without END_STREAM")
+                raise H2ConnectionError(ErrorCode.PROTOCOL_ERROR, "trailers without END_STREAM")
             elif not stream.receiving:
                 self.reset_stream(stream, ErrorCode.STREAM_CLOSED)
             else:  # request trailers: gRPC clients send none, but they end the request
@@ -340,7 +324,7 @@ class Http2Connection(Http2Sender, asyncio.Protocol):
                 self.stream_ended(stream)
             return
         self._last_stream = stream_id
-        head = self._decode(block)
+        head = self._headers.decode(block)
         if self._goaway_sent or self._peer_goaway or len(self.streams) >= self.limits.max_streams:
             self._spend_control_budget()
             self._write(rst_stream(stream_id, ErrorCode.REFUSED_STREAM))
@@ -353,32 +337,6 @@ class Http2Connection(Http2Sender, asyncio.Protocol):
             self.receiving[stream_id] = stream
         self.stream_opened(stream)
 
-    def _decode(self, block: bytes) -> Any:
-        head = self._heads.get(block)
-        if head is not None:
-            return head
-        table = self._decoder.header_table
-        entries = table.dynamic_entries
-        before = (len(entries), entries[0] if entries else None, table.maxsize)
-        try:
-            headers = self._decoder.decode(block, raw=True)
-        except hpack.OversizedHeaderListError:
-            raise ConnectionError_(
-                ErrorCode.ENHANCE_YOUR_CALM,
-                f"a header list larger than {self.limits.max_header_list_size} bytes",
-            ) from None
-        except hpack.HPACKError as exc:
-            raise ConnectionError_(ErrorCode.COMPRESSION_ERROR, f"header block: {exc}") from None
-        head = self.parse_head(headers)  # type: ignore[arg-type]
-        after = (len(entries), entries[0] if entries else None, table.maxsize)
-        if before[0] == after[0] and before[1] is after[1] and before[2] == after[2]:
-            if len(self._heads) >= _HEADS_CACHED:
-                self._heads.clear()
-            self._heads[block] = head
-        else:
-            self._heads.clear()  # the table changed: cached blocks may now mean otherwise
-        return head
-
     def _on_control(self, kind: int, payload: bytes, flags: int, stream_id: int) -> None:
         if kind == FrameType.WINDOW_UPDATE:
             self._on_window_update(payload, stream_id)
@@ -388,9 +346,9 @@ class Http2Connection(Http2Sender, asyncio.Protocol):
             self._on_settings(payload, flags, stream_id)
         elif kind == FrameType.PING:
             if stream_id != 0:
-                raise ConnectionError_(ErrorCode.PROTOCOL_ERROR, "PING on a stream")
+                raise H2ConnectionError(ErrorCode.PROTOCOL_ERROR, "PING on a stream")
             if len(payload) != 8:
-                raise ConnectionError_(ErrorCode.FRAME_SIZE_ERROR, "PING of a wrong size")
+                raise H2ConnectionError(ErrorCode.FRAME_SIZE_ERROR, "PING of a wrong size")
             self._spend_control_budget()
             if not flags & Flag.ACK:  # the server sends no PING: an ACK needs no answer
                 self._write(frame(FrameType.PING, Flag.ACK, 0, payload))
@@ -398,7 +356,7 @@ class Http2Connection(Http2Sender, asyncio.Protocol):
             self._on_rst_stream(payload, stream_id)
         elif kind == FrameType.PRIORITY:
             if stream_id == 0:
-                raise ConnectionError_(ErrorCode.PROTOCOL_ERROR, "PRIORITY on stream 0")
+                raise H2ConnectionError(ErrorCode.PROTOCOL_ERROR, "PRIORITY on stream 0")
             self._spend_control_budget()
             if len(payload) != 5:
                 stream = self.streams.get(stream_id)
@@ -408,65 +366,65 @@ class Http2Connection(Http2Sender, asyncio.Protocol):
                     self._write(rst_stream(stream_id, ErrorCode.FRAME_SIZE_ERROR))
         elif kind == FrameType.GOAWAY:
             if stream_id != 0:
-                raise ConnectionError_(ErrorCode.PROTOCOL_ERROR, "GOAWAY on a stream")
+                raise H2ConnectionError(ErrorCode.PROTOCOL_ERROR, "GOAWAY on a stream")
             if len(payload) < 8:
-                raise ConnectionError_(ErrorCode.FRAME_SIZE_ERROR, "GOAWAY too short")
+                raise H2ConnectionError(ErrorCode.FRAME_SIZE_ERROR, "GOAWAY too short")
             # The client opens no more streams; those in flight are still answered.
             self._peer_goaway = True
             if not self.streams:
                 self.close_with(None)
         elif kind == FrameType.PUSH_PROMISE:
-            raise ConnectionError_(ErrorCode.PROTOCOL_ERROR, "a client must not push")
+            raise H2ConnectionError(ErrorCode.PROTOCOL_ERROR, "a client must not push")
         else:
             self._spend_control_budget()  # unknown frame types are ignored (RFC 9113 5.5)
 
     def _on_settings(self, payload: bytes, flags: int, stream_id: int) -> None:
         if stream_id != 0:
-            raise ConnectionError_(ErrorCode.PROTOCOL_ERROR, "SETTINGS on a stream")
+            raise H2ConnectionError(ErrorCode.PROTOCOL_ERROR, "SETTINGS on a stream")
         if flags & Flag.ACK:
             if payload:
-                raise ConnectionError_(ErrorCode.FRAME_SIZE_ERROR, "SETTINGS ACK with a payload")
+                raise H2ConnectionError(ErrorCode.FRAME_SIZE_ERROR, "SETTINGS ACK with a payload")
             self._spend_control_budget()
             return
         if len(payload) % 6:
-            raise ConnectionError_(ErrorCode.FRAME_SIZE_ERROR, "SETTINGS of a wrong size")
+            raise H2ConnectionError(ErrorCode.FRAME_SIZE_ERROR, "SETTINGS of a wrong size")
         self._spend_control_budget()
         for offset in range(0, len(payload), 6):
             key, value = struct.unpack_from(">HI", payload, offset)
             if key == Setting.INITIAL_WINDOW_SIZE:
                 if value > MAX_WINDOW:
-                    raise ConnectionError_(ErrorCode.FLOW_CONTROL_ERROR, "window too large")
+                    raise H2ConnectionError(ErrorCode.FLOW_CONTROL_ERROR, "window too large")
                 delta, self._peer_window = value - self._peer_window, value
                 for stream in self.streams.values():
                     stream.send_window += delta
                     if stream.send_window > MAX_WINDOW:
-                        raise ConnectionError_(ErrorCode.FLOW_CONTROL_ERROR, "window overflow")
+                        raise H2ConnectionError(ErrorCode.FLOW_CONTROL_ERROR, "window overflow")
             elif key == Setting.MAX_FRAME_SIZE:
                 if not MIN_FRAME_SIZE <= value <= MAX_FRAME_SIZE_LIMIT:
-                    raise ConnectionError_(ErrorCode.PROTOCOL_ERROR, "invalid MAX_FRAME_SIZE")
+                    raise H2ConnectionError(ErrorCode.PROTOCOL_ERROR, "invalid MAX_FRAME_SIZE")
                 self._peer_max_frame = value
             elif key == Setting.ENABLE_PUSH and value > 1:
-                raise ConnectionError_(ErrorCode.PROTOCOL_ERROR, "invalid ENABLE_PUSH")
+                raise H2ConnectionError(ErrorCode.PROTOCOL_ERROR, "invalid ENABLE_PUSH")
             # The rest limit what we send: no pushes, no dynamic table, tiny header lists.
         self._write(frame(FrameType.SETTINGS, Flag.ACK, 0))
         self._send_blocked()
 
     def _on_window_update(self, payload: bytes, stream_id: int) -> None:
         if len(payload) != 4:
-            raise ConnectionError_(ErrorCode.FRAME_SIZE_ERROR, "WINDOW_UPDATE of a wrong size")
+            raise H2ConnectionError(ErrorCode.FRAME_SIZE_ERROR, "WINDOW_UPDATE of a wrong size")
         increment = _U32.unpack(payload)[0] & 0x7FFFFFFF
         if stream_id == 0:
             if increment == 0:
-                raise ConnectionError_(ErrorCode.PROTOCOL_ERROR, "WINDOW_UPDATE of 0")
+                raise H2ConnectionError(ErrorCode.PROTOCOL_ERROR, "WINDOW_UPDATE of 0")
             self._send_window += increment
             if self._send_window > MAX_WINDOW:
-                raise ConnectionError_(ErrorCode.FLOW_CONTROL_ERROR, "window overflow")
+                raise H2ConnectionError(ErrorCode.FLOW_CONTROL_ERROR, "window overflow")
             self._send_blocked()
             return
         stream = self.streams.get(stream_id)
         if stream is None:
             if stream_id > self._last_stream:
-                raise ConnectionError_(ErrorCode.PROTOCOL_ERROR, "WINDOW_UPDATE on idle stream")
+                raise H2ConnectionError(ErrorCode.PROTOCOL_ERROR, "WINDOW_UPDATE on idle stream")
             self._spend_control_budget()  # late but legal; many of them are not
             return
         if increment == 0:
@@ -480,20 +438,20 @@ class Http2Connection(Http2Sender, asyncio.Protocol):
 
     def _on_rst_stream(self, payload: bytes, stream_id: int) -> None:
         if stream_id == 0:
-            raise ConnectionError_(ErrorCode.PROTOCOL_ERROR, "RST_STREAM on stream 0")
+            raise H2ConnectionError(ErrorCode.PROTOCOL_ERROR, "RST_STREAM on stream 0")
         if len(payload) != 4:
-            raise ConnectionError_(ErrorCode.FRAME_SIZE_ERROR, "RST_STREAM of a wrong size")
+            raise H2ConnectionError(ErrorCode.FRAME_SIZE_ERROR, "RST_STREAM of a wrong size")
         stream = self.streams.get(stream_id)
         if stream is None:
             if stream_id > self._last_stream:
-                raise ConnectionError_(ErrorCode.PROTOCOL_ERROR, "RST_STREAM on an idle stream")
+                raise H2ConnectionError(ErrorCode.PROTOCOL_ERROR, "RST_STREAM on an idle stream")
             return
         # Rapid reset (CVE-2023-44487): streams opened and reset at once cost the server
         # work and complete nothing; a client doing that too often loses its connection.
         self._spend_control_budget()
         self._resets += 1
         if self._resets > self.limits.resets_per_s:
-            raise ConnectionError_(ErrorCode.ENHANCE_YOUR_CALM, "too many stream resets")
+            raise H2ConnectionError(ErrorCode.ENHANCE_YOUR_CALM, "too many stream resets")
         self._forget(stream)
         self.stream_cancelled(stream)
 
@@ -503,7 +461,7 @@ class Http2Connection(Http2Sender, asyncio.Protocol):
             self._budget_start, self._control_frames, self._resets = now, 0, 0
         self._control_frames += 1
         if self._control_frames > self.limits.control_frames_per_s:
-            raise ConnectionError_(ErrorCode.ENHANCE_YOUR_CALM, "too many control frames")
+            raise H2ConnectionError(ErrorCode.ENHANCE_YOUR_CALM, "too many control frames")
 
     def sweep(self, now: float) -> None:
         """Periodic checks: the preface and idle timeouts, and :meth:`stream_expired` for each

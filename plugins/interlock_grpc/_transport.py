@@ -147,31 +147,40 @@ def _timeout(value: bytes) -> float | None:
     return int(digits) * unit
 
 
-def parse_head(endpoint: GrpcEndpoint, headers: list[tuple[bytes, bytes]]) -> Head:
-    """Judge a request's headers (pure: the connection caches the result by header block)."""
-    head = Head()
+def _split_headers(
+    headers: list[tuple[bytes, bytes]],
+) -> tuple[dict[bytes, bytes], dict[bytes, bytes]] | None:
+    """The pseudo-headers and the regular ones, or None for a malformed request (RFC 9113
+    section 8.1.1: misplaced, repeated or unknown pseudo-headers, connection-specific or
+    upper-case names, forbidden characters in values, a missing method, scheme or path)."""
     pseudo: dict[bytes, bytes] = {}
     regular: dict[bytes, bytes] = {}
     for name, value in headers:
         if name[:1] == b":":
             if regular or name in pseudo or name not in _PSEUDO:
-                head.malformed = True
-                return head
+                return None
             pseudo[name] = value
         elif name in _CONNECTION_SPECIFIC or name != name.lower() or not name:
-            head.malformed = True
-            return head
+            return None
         elif name == b"te" and value != b"trailers":
-            head.malformed = True
-            return head
+            return None
         elif b"\r" in value or b"\n" in value or b"\0" in value:
-            head.malformed = True  # RFC 9113 section 8.2.1
-            return head
+            return None  # RFC 9113 section 8.2.1
         else:
             regular[name] = value
     if b":method" not in pseudo or b":scheme" not in pseudo or not pseudo.get(b":path"):
+        return None
+    return pseudo, regular
+
+
+def parse_head(endpoint: GrpcEndpoint, headers: list[tuple[bytes, bytes]]) -> Head:
+    """Judge a request's headers (pure: the connection caches the result by header block)."""
+    head = Head()
+    split = _split_headers(headers)
+    if split is None:
         head.malformed = True
         return head
+    pseudo, regular = split
     if pseudo[b":method"] != b"POST":
         head.reject = trailers_only(
             "UNIMPLEMENTED",

@@ -1,9 +1,9 @@
 """The REST application: routing, auth, body decoding, errors and metrics, over one repository.
 
-No web framework and no ASGI: the HTTP layer (:mod:`interlock_rest._http`) hands over a parsed
-:class:`~interlock_rest._http.Request` with its whole body, and the application answers with
-a status, a body and headers. The request path does one path split, a dict lookup or two,
-orjson, and the model; a fast unbatched model answers without a task
+No web framework and no ASGI: the HTTP layer (:mod:`interlock_rest._http`) hands over a
+parsed :class:`~interlock_rest._http_messages.Request` with its whole body, and the application
+answers with a status, a body and headers. The request path does one path split, a dict lookup
+or two, orjson, and the model; a fast unbatched model answers without a task
 (:meth:`interlock.servers.Model.infer_now`). Per-model metadata is serialised once. Every
 failure becomes ``{"error": "..."}`` with a 4xx/503 status; only a bug in interlock or a
 runtime yields a 500, and no request can stop the server.
@@ -32,7 +32,7 @@ from interlock.serving.oip.errors import (
 )
 from interlock.serving.oip.metrics import CONTENT_TYPE
 
-from interlock_rest._http import Request, Response, too_large
+from interlock_rest._http_messages import Request, Response, too_large
 from interlock_rest.infer import InferCall, ModelView, encode_response, parse_request
 
 if TYPE_CHECKING:

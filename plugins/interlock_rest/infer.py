@@ -124,19 +124,7 @@ def _flag(where: str, parameters: dict[str, Any], key: str, default: bool) -> bo
 
 def parse_request(view: ModelView, body: bytes, header_length: int | None) -> InferCall:
     """Parse an inference request body for ``view``'s model, or raise :class:`ProtocolError`."""
-    if header_length is None:
-        document = _load_json(body)
-        binary: memoryview | None = None
-    else:
-        if header_length > len(body):
-            raise ProtocolError(
-                f"Inference-Header-Content-Length is {header_length} but the body has only "
-                f"{len(body)} bytes",
-                hint="the header gives the length of the JSON part that starts the body",
-            )
-        whole = memoryview(body)
-        document = _load_json(whole[:header_length])
-        binary = whole[header_length:]
+    document, binary = _split_body(body, header_length)
     request_id = document.get("id")
     if request_id is not None and type(request_id) is not str:
         raise ProtocolError(
@@ -153,61 +141,9 @@ def parse_request(view: ModelView, body: bytes, header_length: int | None) -> In
             hint='send "inputs": [{"name": ..., "shape": [...], "datatype": ..., "data": [...]}]',
         )
     inputs: dict[str, np.ndarray] = {}
-    offset = 0
+    offset = 0  # where the next binary input starts
     for index, item in enumerate(items):
-        if type(item) is not dict:
-            raise ProtocolError(f"inputs[{index}] must be a JSON object", hint="see the protocol")
-        name = item.get("name")
-        if type(name) is not str:
-            raise ProtocolError(
-                f"inputs[{index}] has no 'name' string", hint="name every input tensor"
-            )
-        if name in inputs:
-            raise ProtocolError(f"input {name!r} is given twice", hint="send each input once")
-        datatype = item.get("datatype")
-        expected = view.input_datatypes.get(name)
-        if expected is not None and datatype != expected:
-            raise ProtocolError(
-                f"input {name!r}: datatype {datatype!r} does not match the model's {expected}"[
-                    :300
-                ],
-                hint=f'send "datatype": "{expected}"',
-            )
-        shape = check_shape(name, item.get("shape"))
-        item_parameters = item.get("parameters")
-        size = (
-            None
-            if item_parameters is None  # the usual case: no message to format
-            else _parameters(f"input {name!r}", item_parameters).get("binary_data_size")
-        )
-        if size is None:
-            if "data" not in item:
-                raise ProtocolError(
-                    f"input {name!r} has neither 'data' nor a 'binary_data_size' parameter",
-                    hint="send the elements in 'data', or as binary data after the JSON",
-                )
-            inputs[name] = decode_json_tensor(name, datatype, shape, item["data"])
-            continue
-        if type(size) is not int or size < 0:
-            raise ProtocolError(
-                f"input {name!r}: 'binary_data_size' must be a non-negative integer",
-                hint="give the byte length of the input's binary data",
-            )
-        if "data" in item:
-            raise ProtocolError(
-                f"input {name!r} has both 'data' and 'binary_data_size'",
-                hint="send the tensor either as JSON data or as binary data",
-            )
-        if binary is None or offset + size > len(binary):
-            available = 0 if binary is None else len(binary) - offset
-            raise ProtocolError(
-                f"input {name!r} declares {size} bytes of binary data but {available} remain"
-                + ("" if binary is not None else " (no Inference-Header-Content-Length header)"),
-                hint="append each binary input after the JSON, in order, and set "
-                "Inference-Header-Content-Length to the JSON part's length",
-            )
-        inputs[name] = decode_binary_tensor(name, datatype, shape, binary[offset : offset + size])
-        offset += size
+        offset = _decode_input(view, index, item, binary, offset, inputs)
     if binary is not None and offset != len(binary):
         raise ProtocolError(
             f"the request carries {len(binary) - offset} bytes of binary data that no input claims",
@@ -216,6 +152,80 @@ def parse_request(view: ModelView, body: bytes, header_length: int | None) -> In
     return InferCall(
         inputs, _requested_outputs(view, document.get("outputs"), binary_default), request_id
     )
+
+
+def _split_body(body: bytes, header_length: int | None) -> tuple[dict[str, Any], memoryview | None]:
+    """The request's JSON document, and the binary data after it (None without the header)."""
+    if header_length is None:
+        return _load_json(body), None
+    if header_length > len(body):
+        raise ProtocolError(
+            f"Inference-Header-Content-Length is {header_length} but the body has only "
+            f"{len(body)} bytes",
+            hint="the header gives the length of the JSON part that starts the body",
+        )
+    whole = memoryview(body)
+    return _load_json(whole[:header_length]), whole[header_length:]
+
+
+def _decode_input(
+    view: ModelView,
+    index: int,
+    item: object,
+    binary: memoryview | None,
+    offset: int,
+    inputs: dict[str, np.ndarray],
+) -> int:
+    """Decode ``inputs[index]`` into ``inputs``; return where the next binary input starts."""
+    if type(item) is not dict:
+        raise ProtocolError(f"inputs[{index}] must be a JSON object", hint="see the protocol")
+    name = item.get("name")
+    if type(name) is not str:
+        raise ProtocolError(f"inputs[{index}] has no 'name' string", hint="name every input tensor")
+    if name in inputs:
+        raise ProtocolError(f"input {name!r} is given twice", hint="send each input once")
+    datatype = item.get("datatype")
+    expected = view.input_datatypes.get(name)
+    if expected is not None and datatype != expected:
+        raise ProtocolError(
+            f"input {name!r}: datatype {datatype!r} does not match the model's {expected}"[:300],
+            hint=f'send "datatype": "{expected}"',
+        )
+    shape = check_shape(name, item.get("shape"))
+    item_parameters = item.get("parameters")
+    size = (
+        None
+        if item_parameters is None  # the usual case: no message to format
+        else _parameters(f"input {name!r}", item_parameters).get("binary_data_size")
+    )
+    if size is None:
+        if "data" not in item:
+            raise ProtocolError(
+                f"input {name!r} has neither 'data' nor a 'binary_data_size' parameter",
+                hint="send the elements in 'data', or as binary data after the JSON",
+            )
+        inputs[name] = decode_json_tensor(name, datatype, shape, item["data"])
+        return offset
+    if type(size) is not int or size < 0:
+        raise ProtocolError(
+            f"input {name!r}: 'binary_data_size' must be a non-negative integer",
+            hint="give the byte length of the input's binary data",
+        )
+    if "data" in item:
+        raise ProtocolError(
+            f"input {name!r} has both 'data' and 'binary_data_size'",
+            hint="send the tensor either as JSON data or as binary data",
+        )
+    if binary is None or offset + size > len(binary):
+        available = 0 if binary is None else len(binary) - offset
+        raise ProtocolError(
+            f"input {name!r} declares {size} bytes of binary data but {available} remain"
+            + ("" if binary is not None else " (no Inference-Header-Content-Length header)"),
+            hint="append each binary input after the JSON, in order, and set "
+            "Inference-Header-Content-Length to the JSON part's length",
+        )
+    inputs[name] = decode_binary_tensor(name, datatype, shape, binary[offset : offset + size])
+    return offset + size
 
 
 def _requested_outputs(

@@ -17,7 +17,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from interlock.plugins._component import Component
+from interlock.plugins import Component
 
 if TYPE_CHECKING:
     from interlock.servers._options import ServerOptions

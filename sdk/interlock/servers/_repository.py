@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Protocol
 if TYPE_CHECKING:
     import numpy as np
 
-    from interlock.tensors._signature import Signature
+    from interlock.tensors import Signature
 
 __all__ = ["Model", "Repository"]
 

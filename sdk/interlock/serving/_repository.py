@@ -22,10 +22,9 @@ from interlock.errors import ArtifactError, ArtifactNotFoundError, OverloadedErr
 if TYPE_CHECKING:
     import numpy as np
 
-    from interlock.artifacts._interfaces import Artifact
-    from interlock.runtimes._interfaces import Predictor
-    from interlock.tensors._signature import Signature
-    from interlock.tensors._checks import SignatureChecks
+    from interlock.artifacts import Artifact
+    from interlock.runtimes import Predictor
+    from interlock.tensors import Signature, SignatureChecks
 
 __all__ = ["ModelRepository", "ServedModel"]
 
@@ -106,8 +105,8 @@ class ServedModel:
         """Load the predictor through the runtime plugin and prepare the batcher."""
         if self._predictor is not None:
             return
-        from interlock.runtimes._load import load_predictor
-        from interlock.tensors._checks import SignatureChecks
+        from interlock.runtimes import load_predictor
+        from interlock.tensors import SignatureChecks
 
         repository = self._repository
         predictor = load_predictor(
@@ -325,8 +324,7 @@ class ModelRepository:
         self._loaded = True
 
     def _resolve(self) -> list[Artifact]:
-        from interlock.artifacts._interfaces import Artifact
-        from interlock.artifacts._io import load_artifact, open_store
+        from interlock.artifacts import Artifact, load_artifact, open_store
 
         artifacts: list[Artifact] = []
         for source in self.sources:
@@ -407,7 +405,7 @@ class ModelRepository:
 def _is_reference(source: str, store: str | None) -> bool:
     """``name``, ``name:version`` or ``name@sha256:...`` (unless, without a store, a local
     directory of that name exists: then the user meant the directory)."""
-    from interlock.artifacts._io import parse_ref
+    from interlock.artifacts import parse_ref
 
     if parse_ref(source) is None:
         return False
@@ -418,14 +416,14 @@ def _is_artifact_directory(source: str) -> bool:
     """Whether a location holds ``manifest.json`` itself (one artifact, not a store)."""
     import fsspec
 
-    from interlock.artifacts._manifest import MANIFEST_FILE
+    from interlock.artifacts import MANIFEST_FILE
 
     fs, path = fsspec.core.url_to_fs(source)
     return bool(fs.exists(f"{path.rstrip('/')}/{MANIFEST_FILE}"))
 
 
 if TYPE_CHECKING:
-    from interlock.servers._repository import Model, Repository
+    from interlock.servers import Model, Repository
 
     def _the_kit_satisfies_the_server_protocols(
         repository: ModelRepository, model: ServedModel

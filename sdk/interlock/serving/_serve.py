@@ -20,9 +20,9 @@ from typing import TYPE_CHECKING, Any
 from interlock.errors import InterlockError
 
 if TYPE_CHECKING:
-    from interlock.artifacts._interfaces import Artifact
+    from interlock.artifacts import Artifact
+    from interlock.servers import ServerHandle
     from interlock.serving._repository import ModelRepository
-    from interlock.servers._interfaces import ServerHandle
 
 __all__ = ["RunningServer", "serve"]
 
@@ -46,13 +46,19 @@ class RunningServer:
     address. Also a context manager that stops on exit.
     """
 
-    def __init__(self, repository: ModelRepository, handles: dict[str, ServerHandle]) -> None:
+    def __init__(
+        self,
+        repository: ModelRepository,
+        handles: dict[str, ServerHandle],
+        *,
+        grace_seconds: float = 10.0,
+    ) -> None:
         self.repository = repository
         self.handles = handles
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._stop_requested: asyncio.Event | None = None
-        self._grace = 10.0
+        self._grace = grace_seconds
         self.stopped = threading.Event()
 
     def handle(self, name: str) -> ServerHandle:
@@ -149,8 +155,8 @@ def serve(
     ``sources`` are artifact references (resolved in ``store``), artifact directories or
     store roots (every artifact in them). ``servers`` maps server component names (``"rest"``,
     ``"grpc"``, a vendor's) to ports: None is the server's ``default_port``, 0 any free port;
-    None (the default) starts every installed server at its default port.
-    ``max_batch_size`` > 1 turns on dynamic batching.
+    None (the default) starts every installed server at its default port. ``max_batch_size``
+    above 1 turns on dynamic batching.
 
     With ``block=False`` the servers run on one event loop in a background thread and the
     returned :class:`RunningServer` has their addresses and a ``stop()``. With
@@ -165,24 +171,22 @@ def serve(
     from interlock.serving._batcher import BatchingOptions
     from interlock.serving._repository import ModelRepository
 
+    batching = BatchingOptions(
+        max_batch_size=max_batch_size, max_batch_delay_ms=max_batch_delay_ms, max_queue=max_queue
+    )
     repository = ModelRepository(
         sources,
         store=store,
         runtime=runtime,
         device=device,
         runtime_options=runtime_options,
-        batching=BatchingOptions(
-            max_batch_size=max_batch_size,
-            max_batch_delay_ms=max_batch_delay_ms,
-            max_queue=max_queue,
-        ),
+        batching=batching,
     )
     handles = _create_servers(
         repository, servers, host=host, token=token, max_request_bytes=max_request_bytes
     )
     repository.load()
-    running = RunningServer(repository, handles)
-    running._grace = grace_seconds
+    running = RunningServer(repository, handles, grace_seconds=grace_seconds)
     if block:
         _run_foreground(running, on_started)
     else:
@@ -195,8 +199,8 @@ def _create_servers(
 ) -> dict[str, ServerHandle]:
     """A not yet started handle per server asked for (every installed one when None), each
     with ``ServerOptions(port=<its port>, **options)``."""
-    from interlock.plugins._registry import get_registry
-    from interlock.servers._options import ServerOptions
+    from interlock.plugins import get_registry
+    from interlock.servers import ServerOptions
 
     registry = get_registry()
     installed = registry.names("server")

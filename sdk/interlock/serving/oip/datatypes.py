@@ -1,7 +1,7 @@
-"""Open Inference Protocol datatype names and their NumPy dtypes, from :mod:`interlock.tensors._dtypes`.
+"""Open Inference Protocol datatype names and their NumPy dtypes, from ``interlock.tensors``.
 
-Every layer spells element types through the one table in ``interlock.tensors._dtypes``; this module
-only precomputes the lookups a request needs. ``BF16`` is a protocol datatype without a NumPy
+Every layer spells element types through the one table ``interlock.tensors.DTYPES``; this
+module only precomputes the lookups a request needs. ``BF16`` is a protocol datatype without a NumPy
 dtype: no interlock predictor can be fed it, so a BF16 tensor is refused as a bad request.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from interlock.tensors._dtypes import DTYPES
+from interlock.tensors import DTYPES
 
 __all__ = ["NUMPY_BY_OIP", "OIP_BY_DTYPE", "OIP_DATATYPES", "oip_datatype", "oip_shape"]
 

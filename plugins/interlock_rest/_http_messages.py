@@ -1,0 +1,66 @@
+"""What the REST server's HTTP/1.1 layer and its application hand each other.
+
+The layer (:mod:`interlock_rest._http`) parses a :class:`Request` with its whole body and asks
+an :class:`HttpApplication` for the :data:`Response`; it writes the answer itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Coroutine
+from typing import Any, Protocol
+
+from interlock.errors import InterlockError
+from interlock.serving.oip.errors import RequestTooLarge
+
+__all__ = ["HttpApplication", "Request", "Response", "too_large"]
+
+#: status, body, content type, extra headers (lower-case names).
+Response = tuple[int, bytes, bytes, tuple[tuple[bytes, bytes], ...]]
+
+
+class Request:
+    """One parsed request: method, path (percent-decoded), headers (lower-case names), body."""
+
+    __slots__ = ("body", "headers", "keep_alive", "method", "path", "reply")
+
+    def __init__(self, method: str, path: str, headers: list[tuple[bytes, bytes]]) -> None:
+        self.method = method
+        self.path = path
+        self.headers = headers
+        self.body = b""
+        self.keep_alive = True
+        #: An answer decided by the HTTP layer (an error) instead of the application.
+        self.reply: Response | None = None
+
+    def header(self, name: bytes) -> bytes | None:
+        """The first value of header ``name`` (lower case), or None."""
+        for key, value in self.headers:
+            if key == name:
+                return value
+        return None
+
+
+class HttpApplication(Protocol):
+    """What the HTTP layer needs of an application."""
+
+    def handle(self, request: Request) -> Response | Coroutine[Any, Any, Response]:
+        """Answer ``request``: at once, or with a coroutine that returns the answer. Never
+        raises: errors are answers."""
+
+    def check_head(self, request: Request) -> Response | None:
+        """A refusal decided from the request line and headers alone (before a large body is
+        read), or None to read the body."""
+
+    def error(self, exc: InterlockError) -> Response:
+        """The answer for an error the HTTP layer found."""
+
+    def cut_off(self) -> Response:
+        """The answer for a request the server stopped before it was done (shutdown)."""
+
+
+def too_large(size: int, limit: int) -> RequestTooLarge:
+    """The error for a body of ``size`` bytes (or more) over ``limit``."""
+    return RequestTooLarge(
+        f"the request body ({size} bytes or more) exceeds the server's limit of {limit} bytes",
+        hint="send smaller batches, or raise max_request_bytes",
+    )
