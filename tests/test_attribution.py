@@ -39,7 +39,7 @@ from interlock_conformance import (
     root_cause,
     write_reports,
 )
-from interlock_conformance.oip_check_core import Blocked, CheckFailure
+from interlock_conformance.oip.checks import Blocked, CheckFailure
 from interlock_conformance.report import (
     CaseOutcome,
     CaseResult,

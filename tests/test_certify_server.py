@@ -16,8 +16,8 @@ import pytest
 import interlock
 from interlock.cli import main
 from interlock_conformance import certify, load_vector_index, read_report, requirement
-from interlock_conformance.oip_check import check_server
-from interlock_conformance.oip_check_core import Expectations, ExpectedModel
+from interlock_conformance.oip.checker import check_server
+from interlock_conformance.oip.checks import Expectations, ExpectedModel
 from oip_nonconforming_server import DEVIATIONS, NonconformingServer
 
 TOKEN = "s3cret-token"

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pytest
+from distributions import plugin_env
 
 import interlock
 from interlock.cli import main
@@ -173,3 +174,154 @@ def test_serve_command_serves_until_sigterm(trained: tuple[str, str, str]) -> No
         finally:
             if process.poll() is None:
                 process.kill()
+
+
+# -- commands from other packages (the interlock.commands entry-point group) ---------------------
+
+_COMMAND_MODULES = {
+    "acme_hello": '''
+        import click
+
+        @click.command()
+        @click.option("--name", default="world")
+        def hello(name):
+            """Say hello."""
+            click.echo(f"hello {name}")
+        ''',
+    "acme_lazy": '''
+        import os, pathlib, click
+        pathlib.Path(os.environ["ACME_MARKER"]).write_text("imported")
+        command = click.command("lazy")(lambda: click.echo("lazy ran"))
+        ''',
+    "acme_needs_extra": "import acme_missing_dependency\n",
+    "acme_wants_hint": '''
+        from interlock import MissingDependencyError
+        raise MissingDependencyError("pytest", "conformance", purpose="the acme hint command")
+        ''',
+    "acme_broken": "raise RuntimeError('a bug at import')\n",
+    "acme_not_a_command": "command = 'just a string'\n",
+    "other_hello": "import click\ntwice = click.command('twice')(lambda: None)\n",
+}
+
+
+def _install_commands(site: Path, distribution: str, commands: dict[str, str],
+                      metadata_lines: tuple[str, ...] = ()) -> None:
+    """A distribution that registers ``commands`` (name -> module:attribute) in the
+    ``interlock.commands`` group, as pip would leave it in ``site``."""
+    import textwrap
+
+    site.mkdir(parents=True, exist_ok=True)
+    for module, source in _COMMAND_MODULES.items():
+        (site / f"{module}.py").write_text(textwrap.dedent(source), encoding="utf-8")
+    info = site / f"{distribution.replace('-', '_')}-1.0.dist-info"
+    info.mkdir()
+    lines = ["Metadata-Version: 2.1", f"Name: {distribution}", "Version: 1.0", *metadata_lines]
+    (info / "METADATA").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    entries = "".join(f"{name} = {value}\n" for name, value in commands.items())
+    (info / "entry_points.txt").write_text(f"[interlock.commands]\n{entries}", encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def command_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    site = tmp_path_factory.mktemp("commands") / "site"
+    _install_commands(site, "acme-tools", {
+        "hello": "acme_hello:hello",
+        "lazy": "acme_lazy:command",
+        "needs-extra": "acme_needs_extra:command",
+        "wants-hint": "acme_wants_hint:command",
+        "broken": "acme_broken:command",
+        "not-a-command": "acme_not_a_command:command",
+        "twice": "acme_hello:hello",
+    }, ("Provides-Extra: fancy", 'Requires-Dist: acme-missing-dependency>=1; extra == "fancy"'))
+    _install_commands(site, "other-tools", {"twice": "other_hello:twice"})
+    return site
+
+
+def _interlock(args: list[str], site: Path, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    env = {**plugin_env(site), "ACME_MARKER": str(tmp_path / "marker")}
+    return subprocess.run([sys.executable, "-m", "interlock.cli", *args], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=120, check=False)
+
+
+def test_help_lists_entry_point_commands_without_importing_them(
+    command_site: Path, tmp_path: Path
+) -> None:
+    done = _interlock(["--help"], command_site, tmp_path)
+    assert done.returncode == 0, done.stderr
+    listed = {line.split()[0] for line in done.stdout.split("Commands:")[1].splitlines() if line.strip()}
+    assert {"hello", "lazy", "broken", "certify", "matrix", "plugins", "serve"} <= listed
+    assert "(from acme-tools 1.0)" in done.stdout
+    assert not (tmp_path / "marker").exists(), "--help imported a command's module"
+    done = _interlock(["lazy"], command_site, tmp_path)
+    assert done.returncode == 0 and done.stdout == "lazy ran\n", done.stderr
+    assert (tmp_path / "marker").exists()
+
+
+def test_entry_point_command_runs_with_its_options(command_site: Path, tmp_path: Path) -> None:
+    done = _interlock(["hello", "--name", "vendor"], command_site, tmp_path)
+    assert done.returncode == 0 and done.stdout == "hello vendor\n", done.stderr
+    done = _interlock(["hello", "--help"], command_site, tmp_path)
+    assert done.returncode == 0 and "Say hello." in done.stdout
+
+
+@requirement("PLG-040")
+def test_a_command_that_cannot_be_imported_is_one_line_naming_it(
+    command_site: Path, tmp_path: Path
+) -> None:
+    expected = {
+        # a missing module: the hint is the extra of the distribution that requires it
+        "needs-extra": ["'needs-extra' (from acme-tools 1.0)", "acme_missing_dependency",
+                        "pip install 'acme-tools[fancy]'"],
+        # a MissingDependencyError raised on import: its own hint
+        "wants-hint": ["'wants-hint' (from acme-tools 1.0)", "pytest",
+                       "pip install 'interlock[conformance]'"],
+        "broken": ["'broken' (from acme-tools 1.0)", "RuntimeError: a bug at import",
+                   "python -c 'import acme_broken'"],
+        "not-a-command": ["acme_not_a_command:command is a str, not a click command"],
+        "twice": ["registered by more than one package", "acme-tools 1.0", "other-tools 1.0"],
+    }
+    for command, fragments in expected.items():
+        done = _interlock([command, "--help"], command_site, tmp_path)
+        assert done.returncode == 1 and done.stdout == "", (command, done.stdout, done.stderr)
+        assert len(done.stderr.splitlines()) == 1 and "Traceback" not in done.stderr, done.stderr
+        assert done.stderr.startswith("interlock: error: the command"), done.stderr
+        for fragment in fragments:
+            assert fragment in done.stderr, (command, fragment, done.stderr)
+
+
+def test_an_unknown_command_says_where_commands_come_from(tmp_path: Path) -> None:
+    done = _interlock(["certfy"], tmp_path / "empty-site", tmp_path)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "No such command 'certfy'" in done.stderr
+    assert "'interlock.commands' entry-point group" in done.stderr
+    assert "pip install 'interlock[conformance]'" in done.stderr
+
+
+def test_the_conformance_commands_come_through_the_entry_point_group() -> None:
+    from importlib import metadata
+
+    points = {p.name: p.value for p in metadata.entry_points(group="interlock.commands")}
+    assert points == {"certify": "interlock_conformance.cli:certify_command",
+                      "matrix": "interlock_conformance.cli:matrix_command"}
+    # ... and the core neither imports the suite nor defines those commands itself.
+    import ast
+
+    cli_package = Path(interlock.__file__).parent / "cli"
+    for path in sorted(cli_package.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            assert not any(n.split(".")[0] == "interlock_conformance" for n in names), path
+    from interlock.cli._main import cli
+
+    assert not {"certify", "matrix"} & set(cli.commands)
+
+
+def test_help_imports_nothing_of_the_conformance_suite() -> None:
+    code = ("import sys\nfrom interlock.cli import main\ntry:\n    main(['--help'])\n"
+            "except SystemExit:\n    pass\n"
+            "print(sorted(m for m in sys.modules if m.startswith('interlock_conformance')))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == "[]"

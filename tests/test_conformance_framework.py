@@ -652,3 +652,52 @@ def test_a_format_that_drops_nulls_fails_exactly_the_round_trip(
     junit = ET.parse(tmp_path / "out" / "junit.xml").getroot()
     failed = [c for c in junit.iter("testcase") if c.find("failure") is not None]
     assert failed and all("test_vector_round_trips" in (c.get("name") or "") for c in failed)
+
+
+# -- the package's layout --------------------------------------------------------------------------
+
+_SUITE = Path(__file__).resolve().parent.parent / "conformance" / "interlock_conformance"
+_FACADES = ["interlock_conformance", "interlock_conformance.oip", "interlock_conformance.matrix"]
+
+
+@pytest.mark.parametrize("facade", _FACADES)
+def test_the_suites_facades_export_what_type_checkers_see(facade: str) -> None:
+    import ast
+    import importlib
+
+    module = importlib.import_module(facade)
+    for name in module.__all__:
+        assert getattr(module, name) is not None, f"{facade}.{name}"
+    imported: dict[str, str] = {}
+    for node in ast.walk(ast.parse(Path(str(module.__file__)).read_text(encoding="utf-8"))):
+        if isinstance(node, ast.If) and getattr(node.test, "id", None) == "TYPE_CHECKING":
+            for stmt in node.body:
+                assert isinstance(stmt, ast.ImportFrom) and stmt.module
+                for alias in stmt.names:
+                    assert alias.asname == alias.name, "re-export with 'X as X' for strict mypy"
+                    imported[alias.name] = stmt.module.removeprefix(f"{facade}.")
+    assert imported == module._EXPORTS
+
+
+def test_the_suite_imports_public_modules_only() -> None:
+    """No module of the suite imports a private module of interlock (``interlock._x``,
+    ``interlock.serving._x``) or anything of a plugin package (``interlock_grpc``): it checks
+    plugins through the public API, as it would a vendor's."""
+    import ast
+
+    offenders = []
+    for path in sorted(_SUITE.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module, *(f"{node.module}.{a.name}" for a in node.names)]
+            else:
+                continue
+            for name in names:
+                top, *rest = name.split(".")
+                private = top == "interlock" and any(part.startswith("_") for part in rest)
+                plugin = top.startswith("interlock_") and top != "interlock_conformance"
+                if private or plugin:
+                    offenders.append(f"{path.relative_to(_SUITE)}:{node.lineno} {name}")
+    assert not offenders, offenders

@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any
 _EXPORTS: dict[str, str] = {
     "certify": "certify",
     "pytest_command": "certify",
-    "check_server": "oip_check",
-    "certify_server": "oip_check",
+    "check_server": "oip.checker",
+    "certify_server": "oip.checker",
     "Report": "report",
     "RequirementResult": "report",
     "CaseResult": "report",
@@ -73,7 +73,7 @@ if TYPE_CHECKING:
         specs_dir as specs_dir,
         vectors_dir as vectors_dir,
     )
-    from interlock_conformance.oip_check import (
+    from interlock_conformance.oip.checker import (
         certify_server as certify_server,
         check_server as check_server,
     )

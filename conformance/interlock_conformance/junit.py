@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from interlock_conformance.report import Report
+from interlock_conformance.report import CaseResult, Report
 
 __all__ = ["junit_xml"]
 
@@ -22,6 +22,43 @@ def _property(parent: ET.Element, name: str, value: str) -> None:
 def _xml_text(text: str) -> str:
     # XML 1.0 cannot hold most control characters, which tracebacks occasionally contain.
     return "".join(c if c in "\t\n\r" or ord(c) >= 0x20 else f"\\x{ord(c):02x}" for c in text)
+
+
+def _testcase(suite: ET.Element, case: CaseResult) -> None:
+    """One ``testcase`` element: the case's requirements, capabilities, component and root
+    cause as properties, and a ``failure`` or ``skipped`` element by its outcome."""
+    module, _, name = case.id.partition("::")
+    element = ET.SubElement(
+        suite,
+        "testcase",
+        {
+            "classname": f"interlock_conformance.{module}",
+            "name": name,
+            "time": f"{case.duration_s:.3f}",
+        },
+    )
+    case_properties = ET.SubElement(element, "properties")
+    for ident in case.requirements:
+        _property(case_properties, "requirement", ident)
+    for capability in case.capabilities:
+        _property(case_properties, "capability", capability)
+    if case.component is not None:
+        _property(case_properties, "component", case.component)
+    if case.root_cause is not None:
+        _property(case_properties, "root_cause", case.root_cause)
+    if case.outcome == "failed":
+        failure = ET.SubElement(element, "failure", {"message": _xml_text(case.message or "")})
+        failure.text = _xml_text(case.details or case.message or "")
+    elif case.outcome == "not claimed":
+        missing = ", ".join(case.missing_capabilities)
+        ET.SubElement(
+            element,
+            "skipped",
+            {
+                "type": "not claimed",
+                "message": f"not claimed: {case.component} does not claim {missing}",
+            },
+        )
 
 
 def junit_xml(report: Report) -> bytes:
@@ -52,37 +89,6 @@ def junit_xml(report: Report) -> bytes:
     ):
         _property(properties, name, value)
     for case in report.cases:
-        module, _, name = case.id.partition("::")
-        element = ET.SubElement(
-            suite,
-            "testcase",
-            {
-                "classname": f"interlock_conformance.{module}",
-                "name": name,
-                "time": f"{case.duration_s:.3f}",
-            },
-        )
-        case_properties = ET.SubElement(element, "properties")
-        for ident in case.requirements:
-            _property(case_properties, "requirement", ident)
-        for capability in case.capabilities:
-            _property(case_properties, "capability", capability)
-        if case.component is not None:
-            _property(case_properties, "component", case.component)
-        if case.root_cause is not None:
-            _property(case_properties, "root_cause", case.root_cause)
-        if case.outcome == "failed":
-            failure = ET.SubElement(element, "failure", {"message": _xml_text(case.message or "")})
-            failure.text = _xml_text(case.details or case.message or "")
-        elif case.outcome == "not claimed":
-            missing = ", ".join(case.missing_capabilities)
-            ET.SubElement(
-                element,
-                "skipped",
-                {
-                    "type": "not claimed",
-                    "message": f"not claimed: {case.component} does not claim {missing}",
-                },
-            )
+        _testcase(suite, case)
     ET.indent(suites)
     return bytes(ET.tostring(suites, encoding="utf-8", xml_declaration=True)) + b"\n"

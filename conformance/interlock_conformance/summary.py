@@ -36,6 +36,73 @@ def _requirement_row(result: RequirementResult) -> str:
     )
 
 
+def _components(report: Report) -> list[str]:
+    """The "Components" section, with a blank line before it."""
+    lines = ["", "## Components", "", "| kind | name | capabilities |", "|---|---|---|"]
+    for component in report.components:
+        capabilities = ", ".join(f"`{c}`" for c in component.capabilities) or "none"
+        lines.append(f"| {component.kind} | `{component.name}` | {capabilities} |")
+    return lines
+
+
+def _failures(report: Report) -> list[str]:
+    """The "Failures" section (none without failures)."""
+    lines: list[str] = []
+    failed = report.failed()
+    if failed:
+        lines += ["", "## Failures", ""]
+        for result in failed:
+            lines.append(f"### {result.id} ({result.level}, {result.file})")
+            lines += ["", f"> {_cell(result.text)}", ""]
+            for failure in result.failures:
+                where = f" on `{failure.component}`" if failure.component else ""
+                lines.append(f"- `{failure.case}`{where}: {_cell(_short(failure.message, 400))}")
+            lines.append("")
+    return lines
+
+
+def _blocked(report: Report, *, after_blank: bool) -> list[str]:
+    """The "Blocked" section (none without blocked requirements)."""
+    lines: list[str] = []
+    blocked = report.blocked()
+    if blocked:
+        if not after_blank:
+            lines.append("")
+        lines += [
+            "## Blocked",
+            "",
+            "These requirements could not be checked: the cases that check them failed first on "
+            "the requirement named, which is listed under Failures. Fix that one and certify "
+            "again.",
+            "",
+        ]
+        by_blocker: dict[str, list[str]] = {}
+        for result in blocked:
+            by_blocker.setdefault(", ".join(result.blocked_by), []).append(result.id)
+        lines += [f"- by {blocker}: {', '.join(ids)}" for blocker, ids in by_blocker.items()]
+    return lines
+
+
+def _requirements(report: Report) -> list[str]:
+    """The "Requirements" table, and the requirements not tested."""
+    checked = [r for r in report.requirements if r.status != "not tested"]
+    lines = [
+        "",
+        "## Requirements",
+        "",
+        "| ID | level | status | cases | requirement |",
+        "|---|---|---|---|---|",
+    ]
+    lines += [_requirement_row(result) for result in checked]
+    untested = [r.id for r in report.requirements if r.status == "not tested"]
+    if untested:
+        lines += [
+            "",
+            f"Not tested for this plugin's components ({len(untested)}): {', '.join(untested)}.",
+        ]
+    return lines
+
+
 def summary_markdown(report: Report) -> str:
     """The report as Markdown: verdict, plugin, components, failures, the requirements they
     blocked, and every requirement checked with its status."""
@@ -63,49 +130,8 @@ def summary_markdown(report: Report) -> str:
     ]
     if report.error:
         lines += ["", f"**The run did not complete:** {report.error}"]
-    lines += ["", "## Components", "", "| kind | name | capabilities |", "|---|---|---|"]
-    for component in report.components:
-        capabilities = ", ".join(f"`{c}`" for c in component.capabilities) or "none"
-        lines.append(f"| {component.kind} | `{component.name}` | {capabilities} |")
-    failed = report.failed()
-    if failed:
-        lines += ["", "## Failures", ""]
-        for result in failed:
-            lines.append(f"### {result.id} ({result.level}, {result.file})")
-            lines += ["", f"> {_cell(result.text)}", ""]
-            for failure in result.failures:
-                where = f" on `{failure.component}`" if failure.component else ""
-                lines.append(f"- `{failure.case}`{where}: {_cell(_short(failure.message, 400))}")
-            lines.append("")
-    blocked = report.blocked()
-    if blocked:
-        if lines[-1]:
-            lines.append("")
-        lines += [
-            "## Blocked",
-            "",
-            "These requirements could not be checked: the cases that check them failed first on "
-            "the requirement named, which is listed under Failures. Fix that one and certify "
-            "again.",
-            "",
-        ]
-        by_blocker: dict[str, list[str]] = {}
-        for result in blocked:
-            by_blocker.setdefault(", ".join(result.blocked_by), []).append(result.id)
-        lines += [f"- by {blocker}: {', '.join(ids)}" for blocker, ids in by_blocker.items()]
-    checked = [r for r in report.requirements if r.status != "not tested"]
-    lines += [
-        "",
-        "## Requirements",
-        "",
-        "| ID | level | status | cases | requirement |",
-        "|---|---|---|---|---|",
-    ]
-    lines += [_requirement_row(result) for result in checked]
-    untested = [r.id for r in report.requirements if r.status == "not tested"]
-    if untested:
-        lines += [
-            "",
-            f"Not tested for this plugin's components ({len(untested)}): {', '.join(untested)}.",
-        ]
+    lines += _components(report)
+    lines += _failures(report)
+    lines += _blocked(report, after_blank=not lines[-1])
+    lines += _requirements(report)
     return "\n".join(lines).rstrip() + "\n"

@@ -14,7 +14,7 @@ import interlock
 from interlock import ModelRepository, Server, ServerOptions
 
 from interlock_conformance.attribution import checking
-from interlock_conformance.oip_check_core import Target
+from interlock_conformance.oip.checks import Target
 
 __all__ = ["RunningComponent", "TOKEN", "runtime_name"]
 

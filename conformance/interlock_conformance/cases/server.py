@@ -1,6 +1,6 @@
 """Server cases (spec: serving.md): the component is started the way ``interlock.serve`` starts
 one, over every golden model plus a model served in two versions, and the server checker
-(:mod:`interlock_conformance.oip_check`) runs each of its checks against it over the protocol
+(:mod:`interlock_conformance.oip.checker`) runs each of its checks against it over the protocol
 the component claims (``rest`` over HTTP, ``grpc`` over gRPC), comparing values with the
 golden vectors. Lifecycle cases (binding, refusing settings, draining, stopping, limits) start
 servers of their own.
@@ -20,8 +20,8 @@ from interlock import Server
 from interlock_conformance.cases._serving import SERVER_NAME, TOKEN, RunningComponent
 from interlock_conformance.attribution import attribute
 from interlock_conformance.markers import capability, component_kind, requirement
-from interlock_conformance.oip_check import run_check
-from interlock_conformance.oip_check_core import (
+from interlock_conformance.oip.checker import run_check
+from interlock_conformance.oip.checks import (
     Check,
     Expectations,
     ExpectedModel,

@@ -7,7 +7,6 @@ inference goes through the repository. Each case starts a server of its own on 1
 from __future__ import annotations
 
 import contextlib
-import http.client
 import json
 import socket
 import threading
@@ -21,13 +20,19 @@ import pytest
 
 import interlock
 from interlock import InterlockError, Server
+from interlock.serving.oip.client import GrpcClient, RestClient
 
 from interlock_conformance.attribution import checking
 from interlock_conformance.cases._models import slow_identity
 from interlock_conformance.cases._serving import RunningComponent
 from interlock_conformance.markers import capability, component_kind, requirement
-from interlock_conformance.oip_check_grpc import GrpcClient, infer_message, read_infer
-from interlock_conformance.oip_check_tensors import make_tensor
+from interlock_conformance.oip.grpc_messages import (
+    expect_status,
+    infer_message,
+    read_infer,
+    succeeded,
+)
+from interlock_conformance.oip.tensors import make_tensor
 
 pytestmark = component_kind("server")
 
@@ -67,13 +72,9 @@ def _listening(port: int) -> bool:
 
 def _rest(server: RunningComponent, method: str, path: str, body: bytes | None = None,
           headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
-    connection = http.client.HTTPConnection(server.handle.host, server.handle.port, timeout=30)
-    try:
-        connection.request(method, path, body=body, headers=headers or {})
-        answer = connection.getresponse()
-        return answer.status, {k.lower(): v for k, v in answer.getheaders()}, answer.read()
-    finally:
-        connection.close()
+    client = RestClient(server.address, timeout=30, keep_alive=False)
+    response = client.request(method, path, body, headers, auth=False)
+    return response.status, response.headers, response.body
 
 
 def _rest_infer_body(rows: int, width: int) -> bytes:
@@ -92,7 +93,7 @@ def _is_error(body: bytes) -> bool:
 
 
 def _grpc(server: RunningComponent) -> GrpcClient:
-    return GrpcClient(server.address, server.options.token, 30.0)
+    return GrpcClient(server.address, token=server.options.token, timeout=30.0)
 
 
 # -- binding --------------------------------------------------------------------------------------
@@ -193,11 +194,12 @@ def test_grpc_draining_reports_not_ready_and_keeps_serving(
     server.repository.start_draining()
     client = _grpc(server)
     try:
-        assert client.call("ServerReady", client.pb.ServerReadyRequest()).ok().ready is False
-        ready = client.call("ModelReady", client.pb.ModelReadyRequest(name=_MODEL)).ok()
+        ready = succeeded(client.call("ServerReady", client.messages.ServerReadyRequest()))
+        assert ready.ready is False
+        ready = succeeded(client.call("ModelReady", client.messages.ModelReadyRequest(name=_MODEL)))
         assert ready.ready is False
         tensors = [("x", "FP32", make_tensor("FP32", [2, 4]))]
-        client.call("ModelInfer", infer_message(client, _MODEL, tensors)).ok()
+        succeeded(client.call("ModelInfer", infer_message(client, _MODEL, tensors)))
     finally:
         client.close()
 
@@ -283,7 +285,7 @@ def test_grpc_messages_over_the_limit_are_refused(
     client = _grpc(server)
     try:
         tensors = [("x", "FP32", make_tensor("FP32", [400, 4]))]
-        client.call("ModelInfer", infer_message(client, _MODEL, tensors)).expect(
+        expect_status(client.call("ModelInfer", infer_message(client, _MODEL, tensors)),
             "RESOURCE_EXHAUSTED", "(a request over max_request_bytes)")
     finally:
         client.close()
@@ -331,7 +333,7 @@ def test_inference_goes_through_the_repository(
         client = _grpc(server)
         try:
             tensors = [("x", "FP32", make_tensor("FP32", [2, 4]))]
-            client.call("ModelInfer", infer_message(client, _MODEL, tensors)).ok()
+            succeeded(client.call("ModelInfer", infer_message(client, _MODEL, tensors)))
         finally:
             client.close()
     assert calls == [1], f"ServedModel.infer ran {len(calls)} times for one request"

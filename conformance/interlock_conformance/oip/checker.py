@@ -3,14 +3,16 @@
 
 ::
 
-    from interlock_conformance.oip_check import check_server
+    from interlock_conformance.oip import check_server
     report = check_server("http://127.0.0.1:8000", "127.0.0.1:8001", model="mlp")
     print(report.verdict, [r.id for r in report.failed()])
 
-The checker speaks the protocol from its text alone (REST through ``http.client`` and NumPy,
-gRPC through the protocol's generated stubs), builds every request from the model metadata
-the server reports, and reports each finding against the requirement of
-``specs/v1/serving.md`` it breaks, in the same report as a plugin certification
+The checker sends its requests through the raw layer of the serving kit's client
+(:mod:`interlock.serving.oip.client`: any request in, the whole answer out, nothing judged),
+writes and reads the tensors in them from the protocol's text alone
+(:mod:`interlock_conformance.oip.tensors`, no code shared with interlock's servers), builds
+every request from the model metadata the server reports, and reports each finding against
+the requirement of ``specs/v1/serving.md`` it breaks, in the same report as a plugin certification
 (``report.json``, ``junit.xml``, ``summary.md``), with the server's address as the subject.
 """
 
@@ -25,8 +27,9 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from interlock import InterlockError
+from interlock.serving.oip.client import NoAnswerError
 
-from interlock_conformance.oip_check_core import (
+from interlock_conformance.oip.checks import (
     Blocked,
     Check,
     CheckFailure,
@@ -36,6 +39,7 @@ from interlock_conformance.oip_check_core import (
     Target,
     registered_checks,
 )
+from interlock_conformance.oip.rest_messages import json_object
 from interlock_conformance.report import (
     current_environment,
     CaseResult,
@@ -82,6 +86,8 @@ def run_check(check: Check, target: Target) -> list[CaseResult]:
             if isinstance(failure, Blocked) or (cause and cause not in check.requirements):
                 # The check did not get to what it is about (CONF-026).
                 message = f"could not check {check.summary[:80]!r}: {failure}"
+        except NoAnswerError as silence:  # a server that stops answering fails what is asked
+            outcome, message = "failed", str(silence)
         except InterlockError:
             raise
         except Exception as exc:  # a reply the checker did not foresee is still a finding
@@ -135,10 +141,10 @@ def _claims(target: Target, claims: Iterable[str] | None) -> frozenset[str]:
             derived.add("rest.auth")
         try:  # the server says whether it speaks the binary extension
             response = target.rest.request("GET", "/v2")
-            extensions = response.json_object().get("extensions") if response.status == 200 else []
+            extensions = json_object(response).get("extensions") if response.status == 200 else []
             if isinstance(extensions, list) and "binary_tensor_data" in extensions:
                 derived.add("rest.binary-data")
-        except CheckFailure:
+        except (CheckFailure, NoAnswerError):
             pass
     if target.grpc_address:
         derived.add("grpc")
@@ -150,17 +156,15 @@ def _claims(target: Target, claims: Iterable[str] | None) -> frozenset[str]:
 def _server_version(target: Target) -> str | None:
     try:
         if target.http_url:
-            version = target.rest.request("GET", "/v2").json_object().get("version")
+            version = json_object(target.rest.request("GET", "/v2")).get("version")
             return version if isinstance(version, str) else None
         client = target.grpc
-        result = client.call("ServerMetadata", client.pb.ServerMetadataRequest())
+        result = client.call("ServerMetadata", client.messages.ServerMetadataRequest())
         if result.code is not None or not result.response.version:
             return None
         return str(result.response.version)
-    except CheckFailure:
+    except (CheckFailure, NoAnswerError):
         return None
-
-
 
 
 def check_server(
@@ -193,40 +197,54 @@ def check_server(
         _reachable_http(http_url, timeout_s)
     if grpc_address:
         _reachable_grpc(grpc_address, timeout_s)
-    from interlock_conformance.locations import SPEC_VERSION
-    from interlock_conformance.requirements import load_requirements
-
-    import interlock
-
     models = [model] if isinstance(model, str) else list(model or [])
     started = dt.datetime.now(dt.timezone.utc)
     target = Target(http_url=http_url, grpc_address=grpc_address, models=models, token=token,
                     expected=expected, timeout_s=timeout_s)
     try:
         target.claims = _claims(target, claims)
-        cases: list[CaseResult] = []
-        for check in registered_checks():
-            if not check.applies_to(target):
-                continue
-            missing = check.missing(target.claims)
-            if missing:
-                cases.append(CaseResult(
-                    id=check.id, kind="server", component=check.protocol,
-                    requirements=list(check.requirements), capabilities=list(check.capabilities),
-                    outcome="not claimed", missing_capabilities=missing,
-                ))
-                continue
-            cases.extend(run_check(check, target))
+        cases = _run_checks(target)
         version = _server_version(target)
     finally:
         target.close()
+    return _server_report(target, cases, version, started)
+
+
+def _run_checks(target: Target) -> list[CaseResult]:
+    """Every registered check that applies to ``target``: run when its capabilities are
+    claimed, else reported "not claimed"."""
+    cases: list[CaseResult] = []
+    for check in registered_checks():
+        if not check.applies_to(target):
+            continue
+        missing = check.missing(target.claims)
+        if missing:
+            cases.append(CaseResult(
+                id=check.id, kind="server", component=check.protocol,
+                requirements=list(check.requirements), capabilities=list(check.capabilities),
+                outcome="not claimed", missing_capabilities=missing,
+            ))
+            continue
+        cases.extend(run_check(check, target))
+    return cases
+
+
+def _server_report(target: Target, cases: list[CaseResult], version: str | None,
+                   started: dt.datetime) -> Report:
+    """The report of a server checked by address: ``serving.md``'s requirements judged by
+    ``cases``, the address as the subject."""
+    import interlock
+
+    from interlock_conformance.locations import SPEC_VERSION
+    from interlock_conformance.requirements import load_requirements
+
     finished = dt.datetime.now(dt.timezone.utc)
     requirements = {
         ident: r for ident, r in load_requirements().items() if r.file == SERVING_SPEC
     }
     results = judge_requirements(requirements, cases)
+    http_url, grpc_address, models = target.http_url, target.grpc_address, target.models
     grpc_url = f"grpc://{grpc_address.removeprefix('grpc://')}" if grpc_address else None
-    subject = " + ".join(a for a in (http_url, grpc_url) if a)
     components = [
         ComponentSummary(
             kind="server", name=protocol, description=address,
@@ -239,7 +257,8 @@ def check_server(
         spec_version=SPEC_VERSION,
         suite_version=interlock.__version__,
         plugin=PluginSummary(
-            name=subject, distribution=None, version=version,
+            name=" + ".join(a for a in (http_url, grpc_url) if a), distribution=None,
+            version=version,
             module="Open Inference Protocol server (checked by address)"
             + (f"; models: {', '.join(models)}" if models else "; no model given"),
             status="reachable",

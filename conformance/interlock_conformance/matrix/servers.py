@@ -14,7 +14,7 @@ from collections.abc import Coroutine
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from interlock_conformance.matrix_cells import (
+from interlock_conformance.matrix.cells import (
     CellFailure,
     ComponentRef,
     MatrixContext,

@@ -10,29 +10,29 @@ from __future__ import annotations
 import gzip
 import json
 import uuid
-from collections.abc import Callable
 from typing import Any
 
-from interlock_conformance.oip_check_core import (
+from interlock_conformance.oip.checks import (
     CheckFailure,
-    NotApplicable,
     Target,
     check,
 )
-from interlock_conformance.oip_check_rest import (
-    InferOutput,
-    Response,
+from interlock_conformance.oip.rest_messages import (
+    any_model,
     check_outputs_against_metadata,
     expect_error,
     infer,
     infer_request,
+    json_object,
     model_path,
     output_names,
+    pick_model,
+    post_infer,
     read_infer_response,
     request_tensors,
     rest_metadata,
+    same_outputs,
 )
-from interlock_conformance.oip_check_tensors import same_values
 
 __all__: list[str] = []
 
@@ -40,40 +40,11 @@ _BINARY = ("rest.binary-data",)
 _NO_SUCH = "interlock-check-no-such-model"
 
 
-def _pick(target: Target, wanted: Callable[[dict[str, Any]], bool], what: str) -> tuple[
-        str, dict[str, Any]]:
-    """The first model (in the order given) whose metadata satisfies ``wanted``."""
-    for model in target.models:
-        metadata = rest_metadata(target, model)
-        if wanted(metadata):
-            return model, metadata
-    raise NotApplicable(f"no model given has {what}")
-
-
-def _any_model(target: Target) -> tuple[str, dict[str, Any]]:
-    return _pick(target, lambda m: bool(m["inputs"]), "an input")
-
-
 def _numeric_input(metadata: dict[str, Any]) -> dict[str, Any] | None:
     for entry in metadata["inputs"]:
         if entry["datatype"] not in ("BYTES", "BOOL", "BF16"):
             return dict(entry)
     return None
-
-
-def _same_outputs(what: str, actual: list[InferOutput], expected: list[InferOutput]) -> None:
-    wanted = {o.name: o for o in expected}
-    if [o.name for o in actual] != [o.name for o in expected]:
-        raise CheckFailure(f"{what}: outputs {[o.name for o in actual]}, expected "
-                           f"{[o.name for o in expected]}")
-    for output in actual:
-        reference = wanted[output.name]
-        if output.datatype != reference.datatype:
-            raise CheckFailure(f"{what}: output {output.name!r} is {output.datatype}, "
-                               f"{reference.datatype} before")
-        problem = same_values(output.values, reference.values)
-        if problem:
-            raise CheckFailure(f"{what}: output {output.name!r}: {problem}")
 
 
 # -- health and server metadata ----------------------------------------------------------------
@@ -88,7 +59,7 @@ def check_health_live(target: Target, model: str) -> None:
     if not response.body:
         raise CheckFailure(f'{response.what} answered 200 without a body; expected '
                            f'{{"live": true}}')
-    document = response.json_object()
+    document = json_object(response)
     if document.get("live") is not True:
         raise CheckFailure(f'{response.what} answered {response.body[:80]!r}, expected '
                            f'{{"live": true}}')
@@ -100,7 +71,7 @@ def check_health_ready(target: Target, model: str) -> None:
     response = target.rest.request("GET", "/v2/health/ready", auth=False)
     if response.status != 200:
         raise CheckFailure(f"{response.what} answered {response.status}, expected 200 (ready)")
-    if not response.body or response.json_object().get("ready") is not True:
+    if not response.body or json_object(response).get("ready") is not True:
         raise CheckFailure(f'{response.what} answered {response.body[:80]!r}, expected '
                            f'{{"ready": true}}')
 
@@ -111,7 +82,7 @@ def check_server_metadata(target: Target, model: str) -> None:
     response = target.rest.request("GET", "/v2")
     if response.status != 200:
         raise CheckFailure(f"{response.what} answered {response.status}, expected 200")
-    document = response.json_object()
+    document = json_object(response)
     for key in ("name", "version"):
         if not isinstance(document.get(key), str) or not document[key]:
             raise CheckFailure(f"{response.what}: '{key}' is {document.get(key)!r}, not a string")
@@ -159,7 +130,7 @@ def _check_tensor_list(what: str, key: str, value: object) -> None:
         if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
             raise CheckFailure(f"{what}: an entry of '{key}' is {str(entry)[:100]}, not "
                                "{name, datatype, shape}")
-        from interlock_conformance.oip_check_tensors import DATATYPES
+        from interlock_conformance.oip.tensors import DATATYPES
 
         if entry.get("datatype") not in DATATYPES:
             raise CheckFailure(f"{what}: {key[:-1]} {entry['name']!r} has datatype "
@@ -177,7 +148,7 @@ def check_model_metadata(target: Target, model: str) -> None:
     response = target.rest.request("GET", model_path(model))
     if response.status != 200:
         raise CheckFailure(f"{response.what} answered {response.status}, expected 200")
-    document = response.json_object()
+    document = json_object(response)
     if document.get("name") != model:
         raise CheckFailure(f"{response.what}: 'name' is {document.get('name')!r}, expected "
                            f"{model!r}")
@@ -197,7 +168,7 @@ def check_model_metadata(target: Target, model: str) -> None:
         raise CheckFailure(f"{response.what}: 'versions' is {versions}, expected {known.versions}")
     for version in versions[-1:]:
         by_version = target.rest.request("GET", model_path(model, version))
-        if by_version.status != 200 or by_version.json_object().get("name") != model:
+        if by_version.status != 200 or json_object(by_version).get("name") != model:
             raise CheckFailure(f"{by_version.what} answered {by_version.status} "
                                f"{by_version.body[:100]!r}, expected the metadata of {model!r}")
 
@@ -210,7 +181,7 @@ def check_model_ready(target: Target, model: str) -> None:
         response = target.rest.request("GET", model_path(model, version) + "/ready")
         if response.status != 200:
             raise CheckFailure(f"{response.what} answered {response.status}, expected 200")
-        document = response.json_object()
+        document = json_object(response)
         if document.get("name") != model or document.get("ready") is not True:
             raise CheckFailure(f"{response.what} answered {response.body[:100]!r}, expected "
                                f'{{"name": "{model}", "ready": true}}')
@@ -230,7 +201,7 @@ def check_unknown_model(target: Target, model: str) -> None:
 @check("rest", "SRV-090")
 def check_unknown_version(target: Target, model: str) -> None:
     """Metadata, readiness and inference of a version the server does not serve answer 404."""
-    model, metadata = _any_model(target)
+    model, metadata = any_model(target)
     path = model_path(model, "interlock-check-no-such-version")
     body, headers = infer_request(request_tensors(target, metadata, model))
     expect_error(target.rest.request("GET", path), 404, "(unknown version)")
@@ -267,7 +238,7 @@ def check_infer_json(target: Target, model: str) -> None:
 @check("rest", "SRV-055")
 def check_request_id(target: Target, model: str) -> None:
     """A request's id is echoed in the response."""
-    model, metadata = _any_model(target)
+    model, metadata = any_model(target)
     ident = f"interlock-check-{uuid.uuid4().hex[:8]}"
     response, document, _ = infer(target, model, request_tensors(target, metadata, model),
                                   request_id=ident)
@@ -283,7 +254,7 @@ def check_nested_data(target: Target, model: str) -> None:
     tensors = request_tensors(target, metadata, model)
     _, _, flat = infer(target, model, tensors)
     response, _, nested = infer(target, model, tensors, nested=True)
-    _same_outputs(f"{response.what} (nested data)", nested, flat)
+    same_outputs(f"{response.what} (nested data)", nested, flat)
 
 
 @check("rest", "SRV-056", scope="model")
@@ -302,7 +273,7 @@ def check_output_selection(target: Target, model: str) -> None:
 @check("rest", "SRV-056", "SRV-090")
 def check_output_selection_errors(target: Target, model: str) -> None:
     """An unknown or repeated output name, or the classification parameter, answers 400."""
-    model, metadata = _pick(target, lambda m: bool(output_names(m)), "a declared output")
+    model, metadata = pick_model(target, lambda m: bool(output_names(m)), "a declared output")
     first = output_names(metadata)[0]
     tensors = request_tensors(target, metadata, model)
     for outputs, why in (
@@ -318,14 +289,6 @@ def check_output_selection_errors(target: Target, model: str) -> None:
 # -- malformed requests ---------------------------------------------------------------------------
 
 
-def _post(
-    target: Target, model: str, body: bytes, headers: dict[str, str] | None = None
-) -> Response:
-    if headers is None:
-        headers = {"Content-Type": "application/json"}
-    return target.rest.request("POST", model_path(model) + "/infer", body, headers)
-
-
 def _document(tensors: list[tuple[str, str, Any]]) -> dict[str, Any]:
     document: dict[str, Any] = json.loads(infer_request(tensors)[0])
     return document
@@ -334,10 +297,10 @@ def _document(tensors: list[tuple[str, str, Any]]) -> dict[str, Any]:
 @check("rest", "SRV-090", "SRV-094")
 def check_malformed_json(target: Target, model: str) -> None:
     """A body that is not JSON, or not a JSON object, answers 400 (never 5xx)."""
-    model, _ = _any_model(target)
+    model, _ = any_model(target)
     for body, why in ((b'{"inputs": [', "(body not JSON)"), (b"[1, 2]", "(body not an object)"),
                       (b'{"inputs": 7}', "('inputs' not a list)")):
-        response = _post(target, model, body)
+        response = post_infer(target, model, body)
         try:
             expect_error(response, 400, why)
         except CheckFailure as failure:
@@ -350,67 +313,68 @@ def check_malformed_json(target: Target, model: str) -> None:
 @check("rest", "SRV-090")
 def check_signature_errors(target: Target, model: str) -> None:
     """A missing input, or an input the model does not declare, answers 400."""
-    model, metadata = _any_model(target)
+    model, metadata = any_model(target)
     document = _document(request_tensors(target, metadata, model))
     missing = {**document, "inputs": document["inputs"][1:]}
     extra = {**document, "inputs": [*document["inputs"],
                                    {**document["inputs"][0], "name": "interlock_check_extra"}]}
-    expect_error(_post(target, model, json.dumps(missing).encode()), 400, "(missing input)")
-    expect_error(_post(target, model, json.dumps(extra).encode()), 400, "(undeclared input)")
+    expect_error(post_infer(target, model, json.dumps(missing).encode()), 400, "(missing input)")
+    expect_error(post_infer(target, model, json.dumps(extra).encode()), 400, "(undeclared input)")
 
 
 @check("rest", "SRV-071", "SRV-090")
 def check_wrong_datatype(target: Target, model: str) -> None:
     """An input whose datatype differs from the model's answers 400."""
-    model, metadata = _any_model(target)
+    model, metadata = any_model(target)
     document = _document(request_tensors(target, metadata, model))
     declared = document["inputs"][0]["datatype"]
     other = "INT32" if declared == "FP32" else "FP32"
     document["inputs"][0]["datatype"] = other
-    expect_error(_post(target, model, json.dumps(document).encode()), 400,
+    expect_error(post_infer(target, model, json.dumps(document).encode()), 400,
                  f"(a {declared} input sent as {other})")
 
 
 @check("rest", "SRV-070", "SRV-090")
 def check_bf16_refused(target: Target, model: str) -> None:
     """A BF16 input answers 400."""
-    model, metadata = _any_model(target)
+    model, metadata = any_model(target)
     document = _document(request_tensors(target, metadata, model))
     document["inputs"][0]["datatype"] = "BF16"
-    expect_error(_post(target, model, json.dumps(document).encode()), 400, "(a BF16 input)")
+    expect_error(post_infer(target, model, json.dumps(document).encode()), 400, "(a BF16 input)")
 
 
 @check("rest", "SRV-071", "SRV-090")
 def check_bad_shape(target: Target, model: str) -> None:
     """A shape that is not a list of non-negative integers answers 400."""
-    model, metadata = _any_model(target)
+    model, metadata = any_model(target)
     for shape in ([-1, 3], [2.5], "2"):
         document = _document(request_tensors(target, metadata, model))
         document["inputs"][0]["shape"] = shape
-        expect_error(_post(target, model, json.dumps(document).encode()), 400, f"(shape {shape!r})")
+        expect_error(post_infer(target, model, json.dumps(document).encode()), 400,
+                     f"(shape {shape!r})")
 
 
 @check("rest", "SRV-072", "SRV-090")
 def check_element_count(target: Target, model: str) -> None:
     """Data whose element count differs from the shape's product, or ragged nested data,
     answers 400."""
-    model, metadata = _any_model(target)
+    model, metadata = any_model(target)
     document = _document(request_tensors(target, metadata, model))
     entry = document["inputs"][0]
     short = {**document, "inputs": [{**entry, "data": entry["data"][:-1]}, *document["inputs"][1:]]}
-    expect_error(_post(target, model, json.dumps(short).encode()), 400, "(one element short)")
+    expect_error(post_infer(target, model, json.dumps(short).encode()), 400, "(one element short)")
     data = entry["data"]
     ragged = {**document,
               "inputs": [{**entry, "data": [data[:1], data[1:]]}, *document["inputs"][1:]]}
     if len(data) > 2:
-        expect_error(_post(target, model, json.dumps(ragged).encode()), 400, "(ragged data)")
+        expect_error(post_infer(target, model, json.dumps(ragged).encode()), 400, "(ragged data)")
 
 
 @check("rest", "SRV-073", "SRV-090")
 def check_bad_elements(target: Target, model: str) -> None:
     """Strings, null or objects in a numeric tensor, and fractions or out-of-range integers in
     an integer tensor, answer 400."""
-    model, metadata = _pick(target, lambda m: _numeric_input(m) is not None, "a numeric input")
+    model, metadata = pick_model(target, lambda m: _numeric_input(m) is not None, "a numeric input")
     declared = _numeric_input(metadata)
     assert declared is not None
     document = _document(request_tensors(target, metadata, model))
@@ -424,7 +388,7 @@ def check_bad_elements(target: Target, model: str) -> None:
         broken = {**document, "inputs": [
             *document["inputs"][:index], {**entry, "data": changed}, *document["inputs"][index + 1:]
         ]}
-        expect_error(_post(target, model, json.dumps(broken).encode()), 400,
+        expect_error(post_infer(target, model, json.dumps(broken).encode()), 400,
                      f"({value!r} in a {declared['datatype']} input)")
 
 
@@ -432,13 +396,13 @@ def check_bad_elements(target: Target, model: str) -> None:
 def check_parameters(target: Target, model: str) -> None:
     """Unknown request and input parameters are ignored; a parameters value that is not an
     object answers 400."""
-    model, metadata = _any_model(target)
+    model, metadata = any_model(target)
     document = _document(request_tensors(target, metadata, model))
     document["parameters"] = {"interlock_check_unknown": 1, "priority": 3}
     document["inputs"][0]["parameters"] = {"interlock_check_unknown": "x"}
-    read_infer_response(_post(target, model, json.dumps(document).encode()))
+    read_infer_response(post_infer(target, model, json.dumps(document).encode()))
     document["parameters"] = [1, 2]
-    expect_error(_post(target, model, json.dumps(document).encode()), 400,
+    expect_error(post_infer(target, model, json.dumps(document).encode()), 400,
                  "('parameters' not an object)")
 
 
@@ -446,21 +410,21 @@ def check_parameters(target: Target, model: str) -> None:
 def check_content_type_and_encoding(target: Target, model: str) -> None:
     """JSON is accepted without or with any Content-Type, gzip bodies are decoded, and an
     unknown Content-Encoding answers 400."""
-    model, metadata = _any_model(target)
+    model, metadata = any_model(target)
     body, _ = infer_request(request_tensors(target, metadata, model))
-    read_infer_response(_post(target, model, body, {}))
-    read_infer_response(_post(target, model, body, {"Content-Type": "text/plain"}))
-    read_infer_response(_post(target, model, gzip.compress(body),
-                              {"Content-Type": "application/json", "Content-Encoding": "gzip"}))
-    expect_error(_post(target, model, body, {"Content-Encoding": "interlock-check-codec"}), 400,
-                 "(unknown Content-Encoding)")
+    read_infer_response(post_infer(target, model, body, {}))
+    read_infer_response(post_infer(target, model, body, {"Content-Type": "text/plain"}))
+    gzipped = {"Content-Type": "application/json", "Content-Encoding": "gzip"}
+    read_infer_response(post_infer(target, model, gzip.compress(body), gzipped))
+    unknown = {"Content-Encoding": "interlock-check-codec"}
+    expect_error(post_infer(target, model, body, unknown), 400, "(unknown Content-Encoding)")
 
 
 @check("rest", "SRV-092", "SRV-090")
 def check_huge_declared_body(target: Target, model: str) -> None:
     """A declared Content-Length far above any limit answers 413 before the body is sent."""
-    model, _ = _any_model(target)
-    response = target.rest.request_headers_only(
+    model, _ = any_model(target)
+    response = target.rest.send_headers(
         "POST", model_path(model) + "/infer",
         {"Content-Type": "application/json", "Content-Length": str(1 << 40)},
     )

@@ -1,7 +1,8 @@
 """Tensors as the Open Inference Protocol carries them, written from the protocol's text alone.
 
-The server checker (:mod:`interlock_conformance.oip_check`) must hold no opinion of its own
-about a server it checks, so it shares no code with interlock's servers: this module builds
+The server checker (:mod:`interlock_conformance.oip.checker`) must hold no opinion of its own
+about a server it checks, so it shares no tensor code with interlock's servers (the serving
+kit's client only carries the bytes, unread): this module builds
 request tensors from a model's metadata, writes them as JSON ``data`` and as binary tensor
 data, and reads a response's tensors back, reporting every way they break the protocol.
 """

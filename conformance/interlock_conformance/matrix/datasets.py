@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import interlock
 
-from interlock_conformance.matrix_cells import (
+from interlock_conformance.matrix.cells import (
     CellFailure,
     ComponentRef,
     MatrixContext,

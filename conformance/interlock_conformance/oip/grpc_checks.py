@@ -6,20 +6,23 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from interlock_conformance.oip_check_core import CheckFailure, NotApplicable, Target, check
-from interlock_conformance.oip_check_grpc import (
-    GrpcOutput,
+from interlock_conformance.oip.checks import CheckFailure, NotApplicable, Target, check
+from interlock_conformance.oip.grpc_messages import (
     TYPED_FIELDS,
+    GrpcOutput,
+    expect_status,
     grpc_metadata,
     infer,
     infer_message,
     request_tensors,
+    succeeded,
 )
-from interlock_conformance.oip_check_tensors import DATATYPES, encode_binary, same_values
+from interlock_conformance.oip.tensors import DATATYPES, encode_binary, same_values
 
 __all__: list[str] = []
 
 _NO_SUCH = "interlock-check-no-such-model"
+_NO_SUCH_VERSION = "interlock-check-no-such-version"
 
 
 def _any_model(target: Target) -> str:
@@ -46,7 +49,8 @@ def _same(what: str, actual: list[GrpcOutput], expected: list[GrpcOutput]) -> No
 def check_server_live(target: Target, model: str) -> None:
     """ServerLive answers live: true."""
     client = target.grpc
-    response = client.call("ServerLive", client.pb.ServerLiveRequest(), auth=False).ok()
+    response = succeeded(client.call("ServerLive", client.messages.ServerLiveRequest(),
+                                     auth=False))
     if response.live is not True:
         raise CheckFailure("ServerLive answered live: false")
 
@@ -55,7 +59,8 @@ def check_server_live(target: Target, model: str) -> None:
 def check_server_ready(target: Target, model: str) -> None:
     """ServerReady answers ready: true once every model is loaded."""
     client = target.grpc
-    response = client.call("ServerReady", client.pb.ServerReadyRequest(), auth=False).ok()
+    response = succeeded(client.call("ServerReady", client.messages.ServerReadyRequest(),
+                                     auth=False))
     if response.ready is not True:
         raise CheckFailure("ServerReady answered ready: false")
 
@@ -64,7 +69,7 @@ def check_server_ready(target: Target, model: str) -> None:
 def check_server_metadata(target: Target, model: str) -> None:
     """ServerMetadata answers the server's name and version."""
     client = target.grpc
-    response = client.call("ServerMetadata", client.pb.ServerMetadataRequest()).ok()
+    response = succeeded(client.call("ServerMetadata", client.messages.ServerMetadataRequest()))
     if not response.name or not response.version:
         raise CheckFailure(f"ServerMetadata answered name {response.name!r}, version "
                            f"{response.version!r}; both must be set")
@@ -81,7 +86,8 @@ def check_model_metadata(target: Target, model: str) -> None:
     """ModelMetadata answers the name, versions, platform, and inputs and outputs with
     protocol datatypes and -1 for variable dimensions."""
     client = target.grpc
-    response = client.call("ModelMetadata", client.pb.ModelMetadataRequest(name=model)).ok()
+    request = client.messages.ModelMetadataRequest(name=model)
+    response = succeeded(client.call("ModelMetadata", request))
     if response.name != model:
         raise CheckFailure(f"ModelMetadata of {model!r} answered name {response.name!r}")
     if not response.platform:
@@ -113,8 +119,8 @@ def check_model_ready(target: Target, model: str) -> None:
     client = target.grpc
     versions = list(grpc_metadata(target, model).versions)
     for version in ["", *versions[-1:]]:
-        request = client.pb.ModelReadyRequest(name=model, version=version)
-        response = client.call("ModelReady", request).ok()
+        request = client.messages.ModelReadyRequest(name=model, version=version)
+        response = succeeded(client.call("ModelReady", request))
         if response.ready is not True:
             raise CheckFailure(f"ModelReady of {model!r} version {version!r} answered ready: false")
 
@@ -134,24 +140,26 @@ def check_empty_version_is_the_newest(target: Target, model: str) -> None:
 def check_model_ready_unknown(target: Target, model: str) -> None:
     """ModelReady of a model or version the server does not serve fails with NOT_FOUND."""
     client = target.grpc
-    client.call("ModelReady", client.pb.ModelReadyRequest(name=_NO_SUCH)).expect(
-        "NOT_FOUND", "(unknown model)")
+    unknown_model = client.messages.ModelReadyRequest(name=_NO_SUCH)
+    expect_status(client.call("ModelReady", unknown_model), "NOT_FOUND", "(unknown model)")
     if target.models:
-        client.call("ModelReady", client.pb.ModelReadyRequest(
-            name=target.models[0], version="interlock-check-no-such-version")).expect(
-            "NOT_FOUND", "(unknown version)")
+        unknown_version = client.messages.ModelReadyRequest(name=target.models[0],
+                                                            version=_NO_SUCH_VERSION)
+        expect_status(client.call("ModelReady", unknown_version), "NOT_FOUND",
+                      "(unknown version)")
 
 
 @check("grpc", "SRV-115", needs_models=False)
 def check_model_metadata_unknown(target: Target, model: str) -> None:
     """ModelMetadata of a model or version the server does not serve fails with NOT_FOUND."""
     client = target.grpc
-    client.call("ModelMetadata", client.pb.ModelMetadataRequest(name=_NO_SUCH)).expect(
-        "NOT_FOUND", "(unknown model)")
+    unknown_model = client.messages.ModelMetadataRequest(name=_NO_SUCH)
+    expect_status(client.call("ModelMetadata", unknown_model), "NOT_FOUND", "(unknown model)")
     if target.models:
-        client.call("ModelMetadata", client.pb.ModelMetadataRequest(
-            name=target.models[0], version="interlock-check-no-such-version")).expect(
-            "NOT_FOUND", "(unknown version)")
+        unknown_version = client.messages.ModelMetadataRequest(name=target.models[0],
+                                                               version=_NO_SUCH_VERSION)
+        expect_status(client.call("ModelMetadata", unknown_version), "NOT_FOUND",
+                      "(unknown version)")
 
 
 @check("grpc", "SRV-140")
@@ -160,11 +168,10 @@ def check_infer_unknown_model(target: Target, model: str) -> None:
     client = target.grpc
     model = _any_model(target)
     tensors = request_tensors(target, model)
-    client.call("ModelInfer", infer_message(client, _NO_SUCH, tensors)).expect(
-        "NOT_FOUND", "(unknown model)")
-    client.call("ModelInfer", infer_message(
-        client, model, tensors, version="interlock-check-no-such-version")).expect(
-        "NOT_FOUND", "(unknown version)")
+    unknown_model = infer_message(client, _NO_SUCH, tensors)
+    expect_status(client.call("ModelInfer", unknown_model), "NOT_FOUND", "(unknown model)")
+    unknown_version = infer_message(client, model, tensors, version=_NO_SUCH_VERSION)
+    expect_status(client.call("ModelInfer", unknown_version), "NOT_FOUND", "(unknown version)")
 
 
 # -- inference ------------------------------------------------------------------------------------
@@ -225,7 +232,7 @@ def check_unknown_output(target: Target, model: str) -> None:
     model = _any_model(target)
     message = infer_message(client, model, request_tensors(target, model),
                             outputs=["interlock_check_no_such_output"])
-    client.call("ModelInfer", message).expect("INVALID_ARGUMENT", "(unknown output)")
+    expect_status(client.call("ModelInfer", message), "INVALID_ARGUMENT", "(unknown output)")
 
 
 @check("grpc", "SRV-131", capabilities=("grpc.typed-contents",), scope="model")
@@ -248,12 +255,12 @@ def check_malformed_contents(target: Target, model: str) -> None:
     tensors = request_tensors(target, model)
     extra = infer_message(client, model, tensors)
     extra.raw_input_contents.append(b"\x00")
-    client.call("ModelInfer", extra).expect("INVALID_ARGUMENT", "(one raw entry too many)")
+    expect_status(client.call("ModelInfer", extra), "INVALID_ARGUMENT", "(one raw entry too many)")
     both = infer_message(client, model, tensors)
     both.inputs[0].contents.bytes_contents.append(b"x")
-    client.call("ModelInfer", both).expect("INVALID_ARGUMENT", "(raw and typed contents)")
+    expect_status(client.call("ModelInfer", both), "INVALID_ARGUMENT", "(raw and typed contents)")
     twice = infer_message(client, model, [tensors[0], *tensors])
-    client.call("ModelInfer", twice).expect("INVALID_ARGUMENT", "(an input named twice)")
+    expect_status(client.call("ModelInfer", twice), "INVALID_ARGUMENT", "(an input named twice)")
 
 
 @check("grpc", "SRV-134")
@@ -290,10 +297,10 @@ def check_signature_errors(target: Target, model: str) -> None:
         (variant(shape=[*array.shape, 1]), "(one dimension too many)", name),
         (variant(name="interlock_check_extra"), "(an undeclared input)", "interlock_check_extra"),
     ):
-        client.call("ModelInfer", message).expect("INVALID_ARGUMENT", why, naming=naming)
+        expect_status(client.call("ModelInfer", message), "INVALID_ARGUMENT", why, naming=naming)
     if len(tensors) >= 1:
         missing = infer_message(client, model, tensors[1:])
-        client.call("ModelInfer", missing).expect("INVALID_ARGUMENT", "(a missing input)",
+        expect_status(client.call("ModelInfer", missing), "INVALID_ARGUMENT", "(a missing input)",
                                                   naming=name)
 
 
@@ -308,12 +315,14 @@ def check_unsupported_parameters(target: Target, model: str) -> None:
     on_request.parameters["shared_memory_region"].string_param = "region"
     on_input = infer_message(client, model, tensors)
     on_input.inputs[0].parameters["shared_memory_byte_size"].int64_param = 16
-    client.call("ModelInfer", on_request).expect("INVALID_ARGUMENT", "(shared_memory_region)")
-    client.call("ModelInfer", on_input).expect("INVALID_ARGUMENT", "(shared_memory_byte_size)")
+    expect_status(client.call("ModelInfer", on_request), "INVALID_ARGUMENT",
+                  "(shared_memory_region)")
+    expect_status(client.call("ModelInfer", on_input), "INVALID_ARGUMENT",
+                  "(shared_memory_byte_size)")
     if outputs:
         on_output = infer_message(client, model, tensors, outputs=outputs)
         on_output.outputs[0].parameters["classification"].int64_param = 2
-        client.call("ModelInfer", on_output).expect("INVALID_ARGUMENT", "(classification)")
+        expect_status(client.call("ModelInfer", on_output), "INVALID_ARGUMENT", "(classification)")
 
 
 @check("grpc", "SRV-133")
@@ -329,7 +338,7 @@ def check_invalid_utf8(target: Target, model: str) -> None:
         rows = tensors[index][2].reshape(-1)
         invalid = b"\x02\x00\x00\x00\xff\xfe"  # one element of two bytes that are not UTF-8
         message.raw_input_contents[index] = invalid + encode_binary(rows[1:], "BYTES")
-        client.call("ModelInfer", message).expect("INVALID_ARGUMENT", "(BYTES not UTF-8)")
+        expect_status(client.call("ModelInfer", message), "INVALID_ARGUMENT", "(BYTES not UTF-8)")
         return
     raise NotApplicable("no model given has a BYTES input")
 
@@ -339,8 +348,10 @@ def check_unimplemented_and_garbage(target: Target, model: str) -> None:
     """An RPC outside the service fails with UNIMPLEMENTED; bytes that are not a protobuf
     message fail with INVALID_ARGUMENT."""
     client = target.grpc
-    client.call_raw("RepositoryIndex", b"").expect("UNIMPLEMENTED", "(an RPC outside the protocol)")
-    client.call_raw("ModelInfer", b"\xff\xff\xff\xff").expect("INVALID_ARGUMENT", "(not protobuf)")
+    expect_status(client.call_raw("RepositoryIndex", b""), "UNIMPLEMENTED",
+                  "(an RPC outside the protocol)")
+    expect_status(client.call_raw("ModelInfer", b"\xff\xff\xff\xff"), "INVALID_ARGUMENT",
+                  "(not protobuf)")
 
 
 @check("grpc", "SRV-143", capabilities=("grpc.auth",), needs_models=False)
@@ -350,20 +361,20 @@ def check_bearer_token(target: Target, model: str) -> None:
     if not target.token:
         raise NotApplicable("no token was given")
     client = target.grpc
-    client.call("ServerLive", client.pb.ServerLiveRequest(), auth=False).ok()
-    client.call("ServerReady", client.pb.ServerReadyRequest(), auth=False).ok()
+    succeeded(client.call("ServerLive", client.messages.ServerLiveRequest(), auth=False))
+    succeeded(client.call("ServerReady", client.messages.ServerReadyRequest(), auth=False))
     for metadata in ((), (("authorization", "Bearer interlock-check-wrong-token"),)):
         for rpc, request in (
-            ("ServerMetadata", client.pb.ServerMetadataRequest()),
-            ("ModelMetadata", client.pb.ModelMetadataRequest(name=_NO_SUCH)),
-            ("ModelReady", client.pb.ModelReadyRequest(name=_NO_SUCH)),
-            ("ModelInfer", client.pb.ModelInferRequest(model_name=_NO_SUCH)),
+            ("ServerMetadata", client.messages.ServerMetadataRequest()),
+            ("ModelMetadata", client.messages.ModelMetadataRequest(name=_NO_SUCH)),
+            ("ModelReady", client.messages.ModelReadyRequest(name=_NO_SUCH)),
+            ("ModelInfer", client.messages.ModelInferRequest(model_name=_NO_SUCH)),
         ):
-            client.call(rpc, request, auth=False, metadata=metadata).expect(
+            expect_status(client.call(rpc, request, auth=False, metadata=metadata),
                 "UNAUTHENTICATED", f"({'a wrong token' if metadata else 'no token'})")
     lower = [("authorization", f"bearer {target.token}")]
-    client.call("ServerMetadata", client.pb.ServerMetadataRequest(), auth=False,
-                metadata=lower).ok()
+    succeeded(client.call("ServerMetadata", client.messages.ServerMetadataRequest(), auth=False,
+                metadata=lower))
 
 
 # -- known outputs --------------------------------------------------------------------------------

@@ -1,31 +1,31 @@
-"""Talking to an Open Inference Protocol REST server with nothing but ``http.client``.
+"""The REST messages of the server checker: requests built and answers judged.
 
-The checks in :mod:`interlock_conformance.oip_check_rest_checks` use these helpers: one request
-per connection (so that a server which closes a connection after an error cannot confuse the
-next request), model metadata read once per model, request tensors made from that metadata
+The checks in :mod:`interlock_conformance.oip.rest_checks` use these helpers, over the serving
+kit's client (:class:`interlock.serving.oip.client.RestClient`, one request per connection):
+model metadata read once per model, request tensors made from that metadata
 (or taken from known golden inputs), inference requests written as JSON or with the binary
 tensor data extension, and responses read back with every protocol detail checked.
 """
 
 from __future__ import annotations
 
-import http.client
 import json
 import math
-import socket
-import urllib.parse
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from interlock_conformance.oip_check_core import Blocked, CheckFailure, NotApplicable, Target
-from interlock_conformance.oip_check_tensors import (
+from interlock.serving.oip.client import Response, model_path
+
+from interlock_conformance.oip.checks import Blocked, CheckFailure, NotApplicable, Target
+from interlock_conformance.oip.tensors import (
     DATATYPES,
     TensorProblem,
     decode_binary,
     encode_binary,
     from_json_data,
     make_tensor,
+    same_values,
     to_json_data,
 )
 
@@ -34,16 +34,23 @@ if TYPE_CHECKING:
 
 __all__ = [
     "InferOutput",
-    "Response",
-    "RestClient",
     "Tensor",
+    "any_model",
+    "check_outputs_against_metadata",
+    "declared_outputs",
     "expect_error",
     "infer",
     "infer_request",
+    "json_document",
+    "json_object",
+    "model_path",
     "output_names",
+    "pick_model",
+    "post_infer",
     "read_infer_response",
-    "rest_metadata",
     "request_tensors",
+    "rest_metadata",
+    "same_outputs",
 ]
 
 #: A request tensor: name, OIP datatype, values.
@@ -52,121 +59,26 @@ Tensor = tuple[str, str, "np.ndarray"]
 _HEADER_LENGTH = "inference-header-content-length"
 
 
-@dataclass
-class Response:
-    """One HTTP answer: status, headers (lower-case names), body, and what was asked."""
-
-    status: int
-    headers: dict[str, str]
-    body: bytes
-    what: str
-
-    def header(self, name: str) -> str | None:
-        """A header's value, or None."""
-        return self.headers.get(name.lower())
-
-    def json_document(self) -> Any:
-        """The body parsed as JSON; :class:`CheckFailure` if it is not JSON."""
-        try:
-            return json.loads(self.body)
-        except (ValueError, UnicodeDecodeError):
-            raise CheckFailure(
-                f"{self.what} answered {self.status} with a body that is not JSON: "
-                f"{self.body[:120]!r}"
-            ) from None
-
-    def json_object(self) -> dict[str, Any]:
-        """The body as a JSON object; :class:`CheckFailure` otherwise."""
-        document = self.json_document()
-        if not isinstance(document, dict):
-            raise CheckFailure(
-                f"{self.what} answered {self.status} with {self.body[:120]!r}, not a JSON object"
-            )
-        return document
+def json_document(response: Response) -> Any:
+    """The body parsed as JSON; :class:`CheckFailure` if it is not JSON."""
+    try:
+        return response.json()
+    except (ValueError, UnicodeDecodeError):
+        raise CheckFailure(
+            f"{response.what} answered {response.status} with a body that is not JSON: "
+            f"{response.body[:120]!r}"
+        ) from None
 
 
-class RestClient:
-    """Requests to one server, each on a fresh ``http.client`` connection."""
-
-    def __init__(self, url: str, token: str | None, timeout_s: float) -> None:
-        parsed = urllib.parse.urlsplit(url if "://" in url else f"http://{url}")
-        if parsed.scheme not in ("http", "https") or not parsed.hostname:
-            raise CheckFailure(f"{url!r} is not an http:// or https:// URL")
-        self.scheme = parsed.scheme
-        self.host = parsed.hostname
-        self.port = parsed.port or (443 if parsed.scheme == "https" else 80)
-        self.prefix = parsed.path.rstrip("/")
-        self.token = token
-        self.timeout_s = timeout_s
-
-    def _connection(self) -> http.client.HTTPConnection:
-        if self.scheme == "https":
-            return http.client.HTTPSConnection(self.host, self.port, timeout=self.timeout_s)
-        return http.client.HTTPConnection(self.host, self.port, timeout=self.timeout_s)
-
-    def _headers(self, headers: Mapping[str, str] | None, auth: bool) -> dict[str, str]:
-        sent = dict(headers or {})
-        if auth and self.token and not any(k.lower() == "authorization" for k in sent):
-            sent["Authorization"] = f"Bearer {self.token}"
-        return sent
-
-    def request(
-        self,
-        method: str,
-        path: str,
-        body: bytes | None = None,
-        headers: Mapping[str, str] | None = None,
-        *,
-        auth: bool = True,
-    ) -> Response:
-        """Send one request and read the whole answer; :class:`CheckFailure` when the server
-        does not answer (refused, reset, timed out)."""
-        what = f"{method} {path}"
-        connection = self._connection()
-        try:
-            connection.request(method, self.prefix + path, body=body,
-                               headers=self._headers(headers, auth))
-            answer = connection.getresponse()
-            data = answer.read()
-            return Response(
-                answer.status, {k.lower(): v for k, v in answer.getheaders()}, data, what
-            )
-        except (OSError, http.client.HTTPException) as exc:
-            raise CheckFailure(f"{what}: the server gave no answer ({type(exc).__name__}: "
-                               f"{exc})") from None
-        finally:
-            connection.close()
-
-    def request_headers_only(
-        self, method: str, path: str, headers: Mapping[str, str]
-    ) -> Response:
-        """Send the request line and headers but no body (to see a server refuse a declared
-        length before reading it)."""
-        what = f"{method} {path} (headers only)"
-        connection = self._connection()
-        try:
-            connection.putrequest(method, self.prefix + path, skip_accept_encoding=True)
-            for key, value in self._headers(headers, True).items():
-                connection.putheader(key, value)
-            connection.endheaders()
-            answer = connection.getresponse()
-            data = answer.read()
-            return Response(
-                answer.status, {k.lower(): v for k, v in answer.getheaders()}, data, what
-            )
-        except (OSError, http.client.HTTPException, socket.timeout) as exc:
-            raise CheckFailure(f"{what}: the server gave no answer ({type(exc).__name__}: "
-                               f"{exc})") from None
-        finally:
-            connection.close()
-
-
-def model_path(model: str, version: str | None = None) -> str:
-    """``/v2/models/{model}[/versions/{version}]`` with both segments URL-quoted."""
-    path = f"/v2/models/{urllib.parse.quote(model, safe='')}"
-    if version:
-        path += f"/versions/{urllib.parse.quote(version, safe='')}"
-    return path
+def json_object(response: Response) -> dict[str, Any]:
+    """The body as a JSON object; :class:`CheckFailure` otherwise."""
+    document = json_document(response)
+    if not isinstance(document, dict):
+        raise CheckFailure(
+            f"{response.what} answered {response.status} with {response.body[:120]!r}, not a "
+            "JSON object"
+        )
+    return document
 
 
 def expect_error(response: Response, status: int, why: str) -> None:
@@ -186,7 +98,7 @@ def expect_error(response: Response, status: int, why: str) -> None:
             ", expected application/json",
             requirement="SRV-090",
         )
-    document = response.json_document()
+    document = json_document(response)
     if not (isinstance(document, dict) and isinstance(document.get("error"), str)
             and document["error"].strip()):
         raise CheckFailure(
@@ -210,7 +122,7 @@ def rest_metadata(target: Target, model: str) -> dict[str, Any]:
     if response.status != 200:
         raise Blocked(("SRV-053",), f"{response.what} answered {response.status}, so no "
                       "request can be built for the model")
-    document = response.json_object()
+    document = json_object(response)
     inputs = document.get("inputs")
     if not isinstance(inputs, list) or not all(
         isinstance(t, dict) and isinstance(t.get("name"), str) and t.get("datatype") in DATATYPES
@@ -330,8 +242,23 @@ def read_infer_response(response: Response) -> tuple[dict[str, Any], list[InferO
     if response.status != 200:
         raise CheckFailure(f"{what} answered {response.status}, expected 200: "
                            f"{response.body[:200]!r}")
+    document, binary = _split_response(response)
+    decoded: list[InferOutput] = []
+    offset = 0
+    for index, entry in enumerate(document["outputs"]):
+        output, size = _read_output(what, index, entry, binary, offset)
+        decoded.append(output)
+        offset += size
+    if offset != len(binary):
+        raise CheckFailure(f"{what}: {len(binary) - offset} byte(s) of binary data follow the "
+                           "outputs that no output claims", requirement="SRV-083")
+    return document, decoded
+
+
+def _split_response(response: Response) -> tuple[dict[str, Any], bytes]:
+    """An inference response's JSON document (with an ``outputs`` list) and binary part."""
+    what, body = response.what, response.body
     length_header = response.header(_HEADER_LENGTH)
-    body = response.body
     if length_header is not None:
         if not length_header.isdigit() or int(length_header) > len(body):
             raise Blocked(("SRV-084",), f"{what} answered Inference-Header-Content-Length "
@@ -347,53 +274,51 @@ def read_infer_response(response: Response) -> tuple[dict[str, Any], list[InferO
     if not isinstance(document, dict) or not isinstance(document.get("outputs"), list):
         raise CheckFailure(f"{what}: the response {json_part[:200]!r} has no 'outputs' list",
                            requirement="SRV-055")
-    decoded: list[InferOutput] = []
-    offset = 0
-    for index, entry in enumerate(document["outputs"]):
-        where = f"{what}: output {index}"
-        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
-            raise CheckFailure(f"{where} is {str(entry)[:120]}, not an object with a name",
-                               requirement="SRV-055")
-        where = f"{what}: output {entry['name']!r}"
-        datatype, shape = entry.get("datatype"), entry.get("shape")
-        if datatype not in DATATYPES:
-            raise CheckFailure(f"{where} has datatype {datatype!r}, not a protocol datatype",
-                               requirement="SRV-055")
-        if DATATYPES[datatype] is None:
-            raise NotApplicable(f"{where} is {datatype}, which the checker cannot decode")
-        if not (isinstance(shape, list) and all(type(d) is int and d >= 0 for d in shape)):
-            raise CheckFailure(f"{where} has shape {shape!r}, not a list of sizes",
-                               requirement="SRV-055")
-        parameters = entry.get("parameters") or {}
-        size = parameters.get("binary_data_size") if isinstance(parameters, dict) else None
-        # Which rule a malformed output breaks: JSON data (SRV-055) or binary data (SRV-083).
-        rule = "SRV-055" if "data" in entry else "SRV-083"
-        try:
-            if "data" in entry:
-                if size is not None:
-                    raise CheckFailure(f"{where} has both 'data' and binary_data_size",
-                                       requirement="SRV-083")
-                values = from_json_data(datatype, shape, entry["data"], where)
-                decoded.append(InferOutput(entry["name"], datatype, shape, values, False))
-                continue
-            if type(size) is not int or size < 0:
-                raise CheckFailure(
-                    f"{where} has no 'data' and no parameters.binary_data_size (got "
-                    f"{str(parameters)[:80]}): its values cannot be found",
-                    requirement="SRV-083",
-                )
-            if offset + size > len(binary):
-                raise CheckFailure(f"{where}: binary_data_size {size} overruns the "
-                                   f"{len(binary)} bytes of binary data", requirement="SRV-083")
-            values = decode_binary(datatype, shape, binary[offset:offset + size], where)
-            offset += size
-            decoded.append(InferOutput(entry["name"], datatype, shape, values, True))
-        except TensorProblem as exc:
-            raise CheckFailure(str(exc), requirement=rule) from None
-    if offset != len(binary):
-        raise CheckFailure(f"{what}: {len(binary) - offset} byte(s) of binary data follow the "
-                           "outputs that no output claims", requirement="SRV-083")
-    return document, decoded
+    return document, binary
+
+
+def _read_output(what: str, index: int, entry: object, binary: bytes,
+                 offset: int) -> tuple[InferOutput, int]:
+    """Output ``index`` of a response, decoded from its JSON ``data`` or from ``binary`` at
+    ``offset``; with the number of binary bytes it takes."""
+    where = f"{what}: output {index}"
+    if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+        raise CheckFailure(f"{where} is {str(entry)[:120]}, not an object with a name",
+                           requirement="SRV-055")
+    where = f"{what}: output {entry['name']!r}"
+    datatype, shape = entry.get("datatype"), entry.get("shape")
+    if datatype not in DATATYPES:
+        raise CheckFailure(f"{where} has datatype {datatype!r}, not a protocol datatype",
+                           requirement="SRV-055")
+    if DATATYPES[datatype] is None:
+        raise NotApplicable(f"{where} is {datatype}, which the checker cannot decode")
+    if not (isinstance(shape, list) and all(type(d) is int and d >= 0 for d in shape)):
+        raise CheckFailure(f"{where} has shape {shape!r}, not a list of sizes",
+                           requirement="SRV-055")
+    parameters = entry.get("parameters") or {}
+    size = parameters.get("binary_data_size") if isinstance(parameters, dict) else None
+    # Which rule a malformed output breaks: JSON data (SRV-055) or binary data (SRV-083).
+    rule = "SRV-055" if "data" in entry else "SRV-083"
+    try:
+        if "data" in entry:
+            if size is not None:
+                raise CheckFailure(f"{where} has both 'data' and binary_data_size",
+                                   requirement="SRV-083")
+            values = from_json_data(datatype, shape, entry["data"], where)
+            return InferOutput(entry["name"], datatype, shape, values, False), 0
+        if type(size) is not int or size < 0:
+            raise CheckFailure(
+                f"{where} has no 'data' and no parameters.binary_data_size (got "
+                f"{str(parameters)[:80]}): its values cannot be found",
+                requirement="SRV-083",
+            )
+        if offset + size > len(binary):
+            raise CheckFailure(f"{where}: binary_data_size {size} overruns the "
+                               f"{len(binary)} bytes of binary data", requirement="SRV-083")
+        values = decode_binary(datatype, shape, binary[offset:offset + size], where)
+        return InferOutput(entry["name"], datatype, shape, values, True), size
+    except TensorProblem as exc:
+        raise CheckFailure(str(exc), requirement=rule) from None
 
 
 def infer(target: Target, model: str, tensors: Sequence[Tensor], **request: Any) -> tuple[
@@ -423,3 +348,44 @@ def check_outputs_against_metadata(
         ):
             raise CheckFailure(f"{what}: output {output.name!r} has shape {output.shape}, the "
                                f"model metadata declares {shape}")
+
+
+def post_infer(
+    target: Target, model: str, body: bytes, headers: dict[str, str] | None = None
+) -> Response:
+    """POST ``body`` (as it is) to the model's inference endpoint."""
+    if headers is None:
+        headers = {"Content-Type": "application/json"}
+    return target.rest.request("POST", model_path(model) + "/infer", body, headers)
+
+
+def pick_model(target: Target, wanted: Callable[[dict[str, Any]], bool],
+               what: str) -> tuple[str, dict[str, Any]]:
+    """The first model (in the order given) whose metadata satisfies ``wanted``;
+    :class:`NotApplicable` naming ``what`` when none does."""
+    for model in target.models:
+        metadata = rest_metadata(target, model)
+        if wanted(metadata):
+            return model, metadata
+    raise NotApplicable(f"no model given has {what}")
+
+
+def any_model(target: Target) -> tuple[str, dict[str, Any]]:
+    """The first model with an input, and its metadata."""
+    return pick_model(target, lambda m: bool(m["inputs"]), "an input")
+
+
+def same_outputs(what: str, actual: list[InferOutput], expected: list[InferOutput]) -> None:
+    """``actual`` has the outputs of ``expected``, in order, with their datatypes and values."""
+    wanted = {o.name: o for o in expected}
+    if [o.name for o in actual] != [o.name for o in expected]:
+        raise CheckFailure(f"{what}: outputs {[o.name for o in actual]}, expected "
+                           f"{[o.name for o in expected]}")
+    for output in actual:
+        reference = wanted[output.name]
+        if output.datatype != reference.datatype:
+            raise CheckFailure(f"{what}: output {output.name!r} is {output.datatype}, "
+                               f"{reference.datatype} before")
+        problem = same_values(output.values, reference.values)
+        if problem:
+            raise CheckFailure(f"{what}: output {output.name!r}: {problem}")

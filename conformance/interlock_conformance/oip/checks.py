@@ -28,8 +28,7 @@ from interlock_conformance.attribution import attribute
 if TYPE_CHECKING:
     import numpy as np
 
-    from interlock_conformance.oip_check_grpc import GrpcClient
-    from interlock_conformance.oip_check_rest import RestClient
+    from interlock.serving.oip.client import GrpcClient, RestClient
 
 __all__ = [
     "Blocked",
@@ -117,24 +116,31 @@ class Target:
 
     @property
     def rest(self) -> RestClient:
-        """The REST client (only for checks of a target with an HTTP URL)."""
+        """The REST client (only for checks of a target with an HTTP URL): the serving kit's,
+        each request on a connection of its own, so that a server which closes a connection
+        after an error cannot confuse the next request."""
         if self._rest is None:
-            from interlock_conformance.oip_check_rest import RestClient
+            from interlock.serving.oip.client import RestClient
 
             if self.http_url is None:
                 raise NotApplicable("no HTTP URL was given")
-            self._rest = RestClient(self.http_url, self.token, self.timeout_s)
+            try:
+                self._rest = RestClient(self.http_url, token=self.token, timeout=self.timeout_s,
+                                        keep_alive=False)
+            except ValueError as exc:
+                raise CheckFailure(str(exc)) from None
         return self._rest
 
     @property
     def grpc(self) -> GrpcClient:
-        """The gRPC client (only for checks of a target with a gRPC address)."""
+        """The gRPC client (only for checks of a target with a gRPC address): the serving
+        kit's."""
         if self._grpc is None:
-            from interlock_conformance.oip_check_grpc import GrpcClient
+            from interlock.serving.oip.client import GrpcClient
 
             if self.grpc_address is None:
                 raise NotApplicable("no gRPC address was given")
-            self._grpc = GrpcClient(self.grpc_address, self.token, self.timeout_s)
+            self._grpc = GrpcClient(self.grpc_address, token=self.token, timeout=self.timeout_s)
         return self._grpc
 
     def expected_model(self, model: str) -> ExpectedModel | None:
@@ -143,6 +149,9 @@ class Target:
 
     def close(self) -> None:
         """Close the clients."""
+        if self._rest is not None:
+            self._rest.close()
+            self._rest = None
         if self._grpc is not None:
             self._grpc.close()
             self._grpc = None
@@ -233,8 +242,8 @@ def check(
 
 def registered_checks() -> list[Check]:
     """Every check of both protocols, REST first, in definition order."""
-    import interlock_conformance.oip_check_grpc_checks  # noqa: F401  (registers its checks)
-    import interlock_conformance.oip_check_rest_binary  # noqa: F401
-    import interlock_conformance.oip_check_rest_checks  # noqa: F401
+    import interlock_conformance.oip.grpc_checks  # noqa: F401  (registers its checks)
+    import interlock_conformance.oip.rest_binary_checks  # noqa: F401
+    import interlock_conformance.oip.rest_checks  # noqa: F401
 
     return sorted(_CHECKS, key=lambda c: c.protocol != "rest")

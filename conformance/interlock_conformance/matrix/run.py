@@ -36,7 +36,7 @@ import interlock
 from interlock import InterlockError
 
 from interlock_conformance.locations import SPEC_VERSION
-from interlock_conformance.matrix_cells import MatrixCell, MatrixContext, MatrixSection
+from interlock_conformance.matrix.cells import MatrixCell, MatrixContext, MatrixSection
 from interlock_conformance.report import Environment, _write_atomically
 
 __all__ = [
@@ -182,23 +182,23 @@ def run_matrix(
 def _runner(name: str) -> Callable[[MatrixContext], MatrixSection]:
     # Each section's module is imported when it runs: the servers' one pulls in the clients.
     if name == "datasets":
-        from interlock_conformance.matrix_datasets import dataset_section
+        from interlock_conformance.matrix.datasets import dataset_section
 
         return dataset_section
     if name == "servers":
-        from interlock_conformance.matrix_servers import server_section
+        from interlock_conformance.matrix.servers import server_section
 
         return server_section
     if name == "exporters":
-        from interlock_conformance.matrix_exporters import exporter_section
+        from interlock_conformance.matrix.exporters import exporter_section
 
         return exporter_section
-    from interlock_conformance import matrix_models
+    from interlock_conformance.matrix import runtimes
 
     runners: dict[str, Callable[[MatrixContext], MatrixSection]] = {
-        "stores": matrix_models.store_section,
-        "runtimes": matrix_models.runtime_section,
-        "executors": matrix_models.executor_section,
+        "stores": runtimes.store_section,
+        "runtimes": runtimes.runtime_section,
+        "executors": runtimes.executor_section,
     }
     return runners[name]
 
@@ -220,7 +220,7 @@ def _environment() -> Environment:
 def write_matrix(result: MatrixResult, directory: str | os.PathLike[str]) -> dict[str, Path]:
     """Write ``matrix.json`` and ``matrix.md`` into ``directory`` (created if needed), each
     replaced atomically; returns their paths by file name."""
-    from interlock_conformance.matrix_render import matrix_markdown
+    from interlock_conformance.matrix.render import matrix_markdown
 
     target = Path(directory)
     target.mkdir(parents=True, exist_ok=True)

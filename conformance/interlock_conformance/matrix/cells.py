@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from interlock import Artifact, Predictor
     from interlock.plugins import Registry
 
-    from interlock_conformance.matrix import MatrixComponent
+    from interlock_conformance.matrix.run import MatrixComponent
     from interlock_conformance.vectors import ModelVector, VectorIndex
 
 __all__ = [
@@ -230,7 +230,7 @@ class MatrixContext:
         """Every component in effect with its plugin, for the report."""
         from interlock.plugins import KINDS
 
-        from interlock_conformance.matrix import MatrixComponent
+        from interlock_conformance.matrix.run import MatrixComponent
 
         summaries = []
         for kind in KINDS:

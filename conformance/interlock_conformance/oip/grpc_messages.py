@@ -1,8 +1,9 @@
-"""Talking to an Open Inference Protocol gRPC server with the protocol's own stubs.
+"""The gRPC messages of the server checker: requests built and answers judged.
 
-The stubs are generated from the protocol's ``open_inference_grpc.proto`` (shipped in
-``interlock.serving.oip.proto``, in a private descriptor pool); nothing else of interlock's
-gRPC server is used, so the checks hold the server to the protocol, not to interlock's code.
+Calls go through the serving kit's client (:class:`interlock.serving.oip.client.GrpcClient`),
+whose messages are generated from the protocol's ``open_inference_grpc.proto``
+(:mod:`interlock.serving.oip.proto`, in a private descriptor pool); nothing of interlock's gRPC
+server is used, so the checks hold the server to the protocol, not to interlock's code.
 """
 
 from __future__ import annotations
@@ -11,8 +12,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from interlock_conformance.oip_check_core import Blocked, CheckFailure, NotApplicable, Target
-from interlock_conformance.oip_check_tensors import (
+from interlock.serving.oip.client import GrpcClient, RpcResult
+
+from interlock_conformance.oip.checks import Blocked, CheckFailure, NotApplicable, Target
+from interlock_conformance.oip.tensors import (
     DATATYPES,
     TensorProblem,
     decode_binary,
@@ -21,10 +24,19 @@ from interlock_conformance.oip_check_tensors import (
 )
 
 if TYPE_CHECKING:
-    import grpc
     import numpy as np
 
-__all__ = ["GrpcClient", "GrpcOutput", "RpcResult", "grpc_metadata", "infer_message", "read_infer"]
+__all__ = [
+    "TYPED_FIELDS",
+    "GrpcOutput",
+    "expect_status",
+    "grpc_metadata",
+    "infer",
+    "infer_message",
+    "read_infer",
+    "request_tensors",
+    "succeeded",
+]
 
 Tensor = tuple[str, str, "np.ndarray"]
 
@@ -40,98 +52,20 @@ TYPED_FIELDS = {
 }  # fmt: skip
 
 
-@dataclass
-class RpcResult:
-    """What an RPC ended with: a response, or a status code with its details."""
-
-    what: str
-    response: Any = None
-    code: grpc.StatusCode | None = None
-    details: str = ""
-    trailers: tuple[tuple[str, str], ...] = ()
-
-    def ok(self) -> Any:
-        """The response; :class:`CheckFailure` naming the status if the RPC failed."""
-        if self.code is not None:
-            raise CheckFailure(f"{self.what} failed with {self.code.name}: {self.details[:200]}")
-        return self.response
-
-    def expect(self, code: str, why: str, *, naming: str | None = None) -> None:
-        """The RPC failed with ``code`` and a details message (naming ``naming``)."""
-        got = self.code.name if self.code is not None else "OK"
-        if got != code:
-            raise CheckFailure(f"{self.what} {why} ended with {got}, expected {code}"
-                               + (f" ({self.details[:150]})" if self.details else ""))
-        if not self.details.strip():
-            raise CheckFailure(f"{self.what} {why} ended with {code} but no details message",
-                               requirement="SRV-140")
-        if naming is not None and naming not in self.details:
-            raise CheckFailure(f"{self.what} {why}: the details {self.details[:150]!r} do not "
-                               f"name {naming!r}")
-
-
-class GrpcClient:
-    """Calls to ``inference.GRPCInferenceService`` at one address."""
-
-    def __init__(self, address: str, token: str | None, timeout_s: float) -> None:
-        try:
-            import grpc
-
-            from interlock.serving.oip.proto import (
-                open_inference_grpc_pb2 as pb,
-                open_inference_grpc_pb2_grpc as pb_grpc,
-            )
-        except ImportError as exc:
-            from interlock import MissingDependencyError
-
-            raise MissingDependencyError(
-                "grpcio", "serve", purpose="checking a gRPC server"
-            ) from exc
-        self.pb = pb
-        self.grpc = grpc
-        self.address = address.removeprefix("grpc://")
-        self.token = token
-        self.timeout_s = timeout_s
-        self.channel = grpc.insecure_channel(self.address)
-        self.stub = pb_grpc.GRPCInferenceServiceStub(self.channel)
-
-    def close(self) -> None:
-        """Close the channel."""
-        self.channel.close()
-
-    def call(self, rpc: str, request: Any, *, auth: bool = True,
-             metadata: Sequence[tuple[str, str]] = ()) -> RpcResult:
-        """Call ``rpc`` (``ModelInfer``, ...); never raises for a failed RPC."""
-        sent = list(metadata)
-        if auth and self.token and not any(k == "authorization" for k, _ in sent):
-            sent.append(("authorization", f"Bearer {self.token}"))
-        return self._invoke(getattr(self.stub, rpc), f"{rpc}", request, sent)
-
-    def call_raw(self, method: str, payload: bytes) -> RpcResult:
-        """Send ``payload`` as the request message of ``/<service>/<method>`` unparsed."""
-        callable_ = self.channel.unary_unary(
-            f"/inference.GRPCInferenceService/{method}",
-            request_serializer=lambda data: data,
-            response_deserializer=lambda data: data,
-        )
-        sent = [("authorization", f"Bearer {self.token}")] if self.token else []
-        return self._invoke(callable_, f"{method} (raw bytes)", payload, sent)
-
-    def _invoke(self, function: Any, what: str, request: Any,
-                metadata: list[tuple[str, str]]) -> RpcResult:
-        grpc = self.grpc
-        try:
-            response = function(request, timeout=self.timeout_s, metadata=metadata or None)
-        except grpc.RpcError as error:
-            code = error.code()
-            if code == grpc.StatusCode.UNAVAILABLE and "connect" in (error.details() or "").lower():
-                raise CheckFailure(f"{what}: the server at {self.address} cannot be reached: "
-                                   f"{error.details()}") from None
-            if code == grpc.StatusCode.DEADLINE_EXCEEDED:
-                raise CheckFailure(f"{what}: no answer within {self.timeout_s} s") from None
-            trailers = tuple((str(k), str(v)) for k, v in (error.trailing_metadata() or ()))
-            return RpcResult(what, None, code, error.details() or "", trailers)
-        return RpcResult(what, response)
+def expect_status(result: RpcResult, code: str, why: str, *, naming: str | None = None) -> None:
+    """The RPC failed with ``code`` (a status code's name) and a details message that names
+    ``naming`` when given; :class:`CheckFailure` saying what differs otherwise (an empty
+    details message breaks SRV-140)."""
+    got = result.code.name if result.code is not None else "OK"
+    if got != code:
+        raise CheckFailure(f"{result.what} {why} ended with {got}, expected {code}"
+                           + (f" ({result.details[:150]})" if result.details else ""))
+    if not result.details.strip():
+        raise CheckFailure(f"{result.what} {why} ended with {code} but no details message",
+                           requirement="SRV-140")
+    if naming is not None and naming not in result.details:
+        raise CheckFailure(f"{result.what} {why}: the details {result.details[:150]!r} do not "
+                           f"name {naming!r}")
 
 
 def _valid_shape(shape: Sequence[int]) -> bool:
@@ -144,7 +78,7 @@ def grpc_metadata(target: Target, model: str) -> Any:
     cache: dict[str, Any] = target.cache.setdefault("grpc-metadata", {})
     if model not in cache:
         client = target.grpc
-        result = client.call("ModelMetadata", client.pb.ModelMetadataRequest(name=model))
+        result = client.call("ModelMetadata", client.messages.ModelMetadataRequest(name=model))
         if result.code is not None:
             raise Blocked(("SRV-115",), f"ModelMetadata of {model!r} failed with "
                           f"{result.code.name}, so no request can be built for the model")
@@ -179,7 +113,8 @@ def infer_message(client: GrpcClient, model: str, tensors: Sequence[Tensor], *,
                   version: str = "", request_id: str = "", outputs: Sequence[str] = (),
                   typed: bool = False) -> Any:
     """A ``ModelInferRequest`` carrying ``tensors`` in raw contents (or typed contents)."""
-    request = client.pb.ModelInferRequest(model_name=model, model_version=version, id=request_id)
+    request = client.messages.ModelInferRequest(model_name=model, model_version=version,
+                                                id=request_id)
     for name, datatype, array in tensors:
         entry = request.inputs.add(name=name, datatype=datatype, shape=list(array.shape))
         if typed:
@@ -204,11 +139,20 @@ class GrpcOutput:
     values: np.ndarray
 
 
+def succeeded(result: RpcResult) -> Any:
+    """The response of an RPC that succeeded; :class:`CheckFailure` naming the status code of
+    one that failed."""
+    if result.code is not None:
+        raise CheckFailure(f"{result.what} failed with {result.code.name}: "
+                           f"{result.details[:200]}")
+    return result.response
+
+
 def read_infer(result: RpcResult) -> tuple[Any, list[GrpcOutput]]:
     """The response of a successful ``ModelInfer``, its outputs decoded from
     ``raw_output_contents``; :class:`CheckFailure` of SRV-136 for a layout that breaks it
     (whatever the check is about: no check of the outputs can go on)."""
-    response = result.ok()
+    response = succeeded(result)
     what = result.what
     if len(response.raw_output_contents) != len(response.outputs):
         raise CheckFailure(f"{what}: {len(response.outputs)} output(s) but "

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from interlock_conformance.matrix import MatrixResult
-    from interlock_conformance.matrix_cells import MatrixCell, MatrixSection
+    from interlock_conformance.matrix.run import MatrixResult
+    from interlock_conformance.matrix.cells import MatrixCell, MatrixSection
 
 __all__ = ["cell_label", "matrix_markdown", "matrix_text"]
 

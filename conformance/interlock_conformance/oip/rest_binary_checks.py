@@ -7,26 +7,29 @@ import json
 import re
 from typing import Any
 
-from interlock_conformance.oip_check_core import (
+from interlock_conformance.oip.checks import (
     Blocked,
     CheckFailure,
     NotApplicable,
     Target,
     check,
 )
-from interlock_conformance.oip_check_rest import (
+from interlock_conformance.oip.rest_messages import (
     InferOutput,
     Tensor,
+    any_model,
     expect_error,
     infer,
     infer_request,
     model_path,
     output_names,
+    pick_model,
+    post_infer,
     request_tensors,
     rest_metadata,
+    same_outputs,
 )
-from interlock_conformance.oip_check_rest_checks import _any_model, _pick, _post, _same_outputs
-from interlock_conformance.oip_check_tensors import encode_binary, same_values
+from interlock_conformance.oip.tensors import encode_binary, same_values
 
 __all__: list[str] = []
 
@@ -56,7 +59,7 @@ def check_binary_inputs(target: Target, model: str) -> None:
     tensors = request_tensors(target, metadata, model)
     _, _, as_json = infer(target, model, tensors)
     response, _, as_binary = infer(target, model, tensors, binary_inputs=True)
-    _same_outputs(f"{response.what} (binary inputs)", as_binary, as_json)
+    same_outputs(f"{response.what} (binary inputs)", as_binary, as_json)
 
 
 @check("rest", "SRV-083", capabilities=_BINARY, scope="model")
@@ -72,7 +75,7 @@ def check_binary_outputs(target: Target, model: str) -> None:
     not_binary = [o.name for o in as_binary if not o.binary]
     if not_binary:
         raise CheckFailure(f"{what}: outputs {not_binary} came back as JSON data")
-    _same_outputs(what, as_binary, as_json)
+    same_outputs(what, as_binary, as_json)
     if not names:
         return
     mixed = [{"name": names[0], "parameters": {"binary_data": False}},
@@ -84,7 +87,7 @@ def check_binary_outputs(target: Target, model: str) -> None:
     if kinds != wanted:
         raise CheckFailure(f"{response.what}: with binary_data_output true and binary_data false "
                            f"on {names[0]!r}, outputs came back binary={kinds}, expected {wanted}")
-    _same_outputs(f"{response.what} (mixed outputs)", outputs, as_json)
+    same_outputs(f"{response.what} (mixed outputs)", outputs, as_json)
 
 
 @check("rest", "SRV-074", capabilities=_BINARY, scope="model")
@@ -127,9 +130,9 @@ def check_json_numbers_round_trip(target: Target, model: str) -> None:
 def check_binary_response_headers(target: Target, model: str) -> None:
     """A response with binary data carries Inference-Header-Content-Length (the JSON part's
     length) and Content-Type application/octet-stream; one without is application/json."""
-    model, metadata = _any_model(target)
+    model, metadata = any_model(target)
     body, headers = infer_request(request_tensors(target, metadata, model))
-    plain = _post(target, model, body, headers)
+    plain = post_infer(target, model, body, headers)
     content_type = (plain.header("content-type") or "").split(";")[0].strip()
     if plain.status != 200 or content_type != "application/json" or plain.header(
             "inference-header-content-length") is not None:
@@ -139,7 +142,7 @@ def check_binary_response_headers(target: Target, model: str) -> None:
                            "application/json and no such header")
     body, headers = infer_request(request_tensors(target, metadata, model),
                                   parameters={"binary_data_output": True})
-    binary = _post(target, model, body, headers)
+    binary = post_infer(target, model, body, headers)
     length = binary.header("inference-header-content-length")
     content_type = (binary.header("content-type") or "").split(";")[0].strip()
     if binary.status != 200 or content_type != "application/octet-stream":
@@ -158,7 +161,7 @@ def check_binary_response_headers(target: Target, model: str) -> None:
 @check("rest", "SRV-085", "SRV-090", capabilities=_BINARY)
 def check_binary_flags_are_booleans(target: Target, model: str) -> None:
     """binary_data and binary_data_output that are not JSON booleans answer 400."""
-    model, metadata = _pick(target, lambda m: bool(output_names(m)), "a declared output")
+    model, metadata = pick_model(target, lambda m: bool(output_names(m)), "a declared output")
     first = output_names(metadata)[0]
     tensors = request_tensors(target, metadata, model)
     for request, why in (
@@ -166,18 +169,18 @@ def check_binary_flags_are_booleans(target: Target, model: str) -> None:
         ({"outputs": [{"name": first, "parameters": {"binary_data": 1}}]}, "(binary_data 1)"),
     ):
         body, headers = infer_request(tensors, **request)
-        expect_error(_post(target, model, body, headers), 400, why)
+        expect_error(post_infer(target, model, body, headers), 400, why)
 
 
 @check("rest", "SRV-080", "SRV-090", capabilities=_BINARY)
 def check_bad_header_length(target: Target, model: str) -> None:
     """An Inference-Header-Content-Length that is not a non-negative integer, or exceeds the
     body, answers 400."""
-    model, metadata = _any_model(target)
+    model, metadata = any_model(target)
     body, headers = _with_binary(request_tensors(target, metadata, model))
     for value in ("abc", "-1", str(len(body) + 1)):
         bad = {**headers, "Inference-Header-Content-Length": value}
-        expect_error(_post(target, model, body, bad), 400,
+        expect_error(post_infer(target, model, body, bad), 400,
                      f"(Inference-Header-Content-Length {value})")
 
 
@@ -185,16 +188,16 @@ def check_bad_header_length(target: Target, model: str) -> None:
 def check_bad_binary_sizes(target: Target, model: str) -> None:
     """A binary_data_size that overruns the binary part, bytes no input claims, and an input
     with both data and binary_data_size answer 400."""
-    model, metadata = _any_model(target)
+    model, metadata = any_model(target)
     tensors = request_tensors(target, metadata, model)
     total = sum(len(encode_binary(a, d)) for _, d, a in tensors)
     first_size = len(encode_binary(tensors[0][2], tensors[0][1]))
     overrun = {"parameters": {"binary_data_size": first_size + total + 8}}
-    expect_error(_post(target, model, *_with_binary(tensors, overrun)), 400, "(size overruns)")
-    expect_error(_post(target, model, *_with_binary(tensors, tail=b"\x00" * 8)), 400,
+    expect_error(post_infer(target, model, *_with_binary(tensors, overrun)), 400, "(size overruns)")
+    expect_error(post_infer(target, model, *_with_binary(tensors, tail=b"\x00" * 8)), 400,
                  "(8 bytes left unclaimed)")
     both = {"data": json.loads(infer_request(tensors[:1])[0])["inputs"][0]["data"]}
-    expect_error(_post(target, model, *_with_binary(tensors, both)), 400,
+    expect_error(post_infer(target, model, *_with_binary(tensors, both)), 400,
                  "(data and binary_data_size)")
 
 
@@ -202,7 +205,7 @@ def check_bad_binary_sizes(target: Target, model: str) -> None:
 def check_bad_binary_elements(target: Target, model: str) -> None:
     """Binary data whose size does not match the shape, a BOOL byte other than 0 or 1, and
     BYTES that are not UTF-8 answer 400."""
-    model, metadata = _any_model(target)
+    model, metadata = any_model(target)
     tensors = request_tensors(target, metadata, model)
     name, datatype, array = tensors[0]
     if datatype != "BYTES":
@@ -212,7 +215,7 @@ def check_bad_binary_elements(target: Target, model: str) -> None:
         # drop one byte of the first tensor so that the sizes still add up
         length = int(headers["Inference-Header-Content-Length"])
         body = body[:length] + body[length + 1:]
-        expect_error(_post(target, model, body, headers), 400, "(one byte short of the shape)")
+        expect_error(post_infer(target, model, body, headers), 400, "(one byte short of the shape)")
     for wanted, payload, why in (("BOOL", b"\x02", "(BOOL byte 2)"),
                                  ("BYTES", b"\x02\x00\x00\x00\xff\xfe", "(BYTES not UTF-8)")):
         for candidate in target.models:
@@ -229,7 +232,7 @@ def check_bad_binary_elements(target: Target, model: str) -> None:
                 body, headers = _with_binary(tensors, size)
                 length = int(headers["Inference-Header-Content-Length"])
                 body = body[:length] + bad + body[length + len(raw):]
-                expect_error(_post(target, candidate, body, headers), 400, why)
+                expect_error(post_infer(target, candidate, body, headers), 400, why)
                 break
 
 
@@ -312,7 +315,7 @@ def check_bearer_token(target: Target, model: str) -> None:
         if probe.status != 200:
             raise CheckFailure(f"{probe.what} without a token answered {probe.status}, expected "
                                f"200")
-    model, metadata = _any_model(target)
+    model, metadata = any_model(target)
     body, headers = infer_request(request_tensors(target, metadata, model))
     for authorization in (None, "Bearer interlock-check-wrong-token", f"Basic {target.token}"):
         sent = {} if authorization is None else {"Authorization": authorization}
@@ -346,7 +349,7 @@ def _metrics(target: Target) -> str:
 @check("rest", "SRV-095", capabilities=("rest.metrics",))
 def check_metrics(target: Target, model: str) -> None:
     """GET /metrics answers the Prometheus text format with interlock's four metrics."""
-    model, metadata = _any_model(target)
+    model, metadata = any_model(target)
     infer(target, model, request_tensors(target, metadata, model))
     text = _metrics(target)
     missing = [f for f in _FAMILIES if not re.search(rf"^# TYPE {f}\b", text, re.M)]

@@ -1,0 +1,97 @@
+"""The conformance suite's commands of the ``interlock`` command line: ``certify`` and ``matrix``.
+
+They reach the command line through the ``interlock.commands`` entry-point group, which this
+distribution registers (``certify = "interlock_conformance.cli:certify_command"``); the core
+imports this module only when one of them runs. Like every command, each is a thin shell over
+a public function (:func:`interlock_conformance.certify`,
+:func:`interlock_conformance.certify_server`, :func:`interlock_conformance.matrix.run_matrix`).
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+__all__ = ["certify_command", "matrix_command"]
+
+
+@click.command("certify")
+@click.argument("plugin", required=False)
+@click.option("--output", "output_dir", default="interlock-certification", show_default=True,
+              help="Directory for report.json, junit.xml and summary.md.")
+@click.option("--server", "server_url", default=None, metavar="URL",
+              help="Certify the Open Inference Protocol REST server at URL instead of a plugin.")
+@click.option("--grpc", "grpc_address", default=None, metavar="HOST:PORT",
+              help="Certify the Open Inference Protocol gRPC server at HOST:PORT.")
+@click.option("--model", "models", multiple=True, metavar="NAME",
+              help="A model the server serves, to check (repeatable; with --server/--grpc).")
+@click.option("--token", envvar="INTERLOCK_TOKEN", default=None,
+              help="Bearer token the server requires (or $INTERLOCK_TOKEN; with --server/--grpc).")
+def certify_command(
+    plugin: str | None,
+    output_dir: str,
+    server_url: str | None,
+    grpc_address: str | None,
+    models: tuple[str, ...],
+    token: str | None,
+) -> None:
+    """Certify an installed plugin (by its entry-point name), or a running server (by its
+    address: --server URL and/or --grpc HOST:PORT), against spec v1.
+
+    Exits 0 only when every claimed requirement passes.
+    """
+    by_address = server_url is not None or grpc_address is not None
+    if by_address == (plugin is not None):
+        raise click.UsageError(
+            "name a PLUGIN, or give --server URL and/or --grpc HOST:PORT (not both)"
+        )
+    token_given = click.get_current_context().get_parameter_source("token")
+    if not by_address and (models or token_given == click.core.ParameterSource.COMMANDLINE):
+        raise click.UsageError("--model and --token only apply with --server or --grpc")
+    if by_address:
+        from interlock_conformance.oip import certify_server
+
+        report = certify_server(output_dir, server_url, grpc_address, model=list(models),
+                                token=token)
+        for result in report.failed():
+            for failure in result.failures:
+                click.echo(f"FAILED {result.id} {failure.case}: {failure.message}", err=True)
+        subject = report.plugin.name
+    else:
+        from interlock_conformance import certify
+
+        assert plugin is not None
+        report = certify(plugin, output_dir)  # MissingDependencyError without pytest
+        subject = plugin
+    click.echo(f"{report.verdict}: {subject} (reports in {output_dir})")
+    if report.verdict != "certified":
+        sys.exit(1)
+
+
+@click.command("matrix")
+@click.option("--output", "output_dir", default="interlock-matrix", show_default=True,
+              help="Directory for matrix.json and matrix.md.")
+@click.option("--section", "sections", multiple=True, metavar="NAME",
+              help="Run only this section (repeatable): datasets, stores, runtimes, exporters, "
+              "servers, executors.")
+@click.option("--json", "as_json", is_flag=True, help="Print matrix.json instead of the tables.")
+def matrix_command(output_dir: str, sections: tuple[str, ...], as_json: bool) -> None:
+    """Check every installed component with every other and print the interop matrix.
+
+    Exits 0 only when every cell passes and every installed plugin loaded.
+    """
+    from interlock_conformance.matrix import matrix_text, run_matrix
+
+    def say(line: str) -> None:
+        click.echo(f"running {line}", err=True)
+
+    result = run_matrix(output_dir, sections=sections or None, say=None if as_json else say)
+    if as_json:
+        click.echo(result.model_dump_json(indent=2))
+    else:
+        click.echo(matrix_text(result))
+        click.echo(f"written: {output_dir}/matrix.json, {output_dir}/matrix.md")
+    if not result.passed:
+        sys.exit(1)
+

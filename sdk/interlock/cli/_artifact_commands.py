@@ -1,0 +1,76 @@
+"""``interlock artifact inspect|verify|list``: model artifacts and the stores that hold them."""
+
+from __future__ import annotations
+
+import click
+
+import interlock
+from interlock.cli._options import emit_json, store_option
+
+__all__ = ["artifact_group"]
+
+
+@click.group("artifact")
+def artifact_group() -> None:
+    """Inspect, verify and list model artifacts."""
+
+
+@artifact_group.command("inspect")
+@click.argument("ref")
+@store_option
+@click.option("--json", "as_json", is_flag=True, help="Print the whole manifest as JSON.")
+def artifact_inspect(ref: str, store: str | None, as_json: bool) -> None:
+    """Show an artifact's manifest (REF: a directory URI, NAME, NAME:VERSION or NAME@sha256:...)."""
+    artifact = interlock.load_artifact(ref, store=store)
+    manifest = artifact.manifest
+    if as_json:
+        click.echo(manifest.model_dump_json(indent=2))
+        return
+    click.echo(f"{manifest.name}:{manifest.version}  {manifest.digest}")
+    click.echo(f"uri:      {artifact.uri}")
+    click.echo(f"format:   onnx (IR {manifest.onnx.ir_version}, opsets {manifest.onnx.opsets})")
+    click.echo(f"producer: {manifest.producer.name} {manifest.producer.version}")
+    click.echo(f"created:  {manifest.created_at.isoformat()}")
+    click.echo("inputs:")
+    for spec in manifest.signature.inputs:
+        bound = [b.columns for b in manifest.columns.inputs if b.tensor == spec.name]
+        click.echo(f"  {spec.name}: {spec.describe()}  <- columns {bound[0] if bound else '-'}")
+    click.echo("outputs:")
+    for spec in manifest.signature.outputs:
+        bound_out = [b.column for b in manifest.columns.outputs if b.tensor == spec.name]
+        click.echo(f"  {spec.name}: {spec.describe()}  -> column {bound_out[0] if bound_out else '-'}")
+    click.echo("files:")
+    for entry in manifest.files:
+        click.echo(f"  {entry.path}  {entry.size} bytes  sha256:{entry.sha256[:16]}...")
+    for item in manifest.lineage:
+        click.echo(f"lineage:  {item.role} {item.uri} {item.fingerprint}")
+
+
+@artifact_group.command("verify")
+@click.argument("ref")
+@store_option
+@click.option("--json", "as_json", is_flag=True)
+def artifact_verify(ref: str, store: str | None, as_json: bool) -> None:
+    """Check every file of an artifact against its manifest; exit 1 if anything is wrong."""
+    artifact = interlock.load_artifact(ref, store=store, verify=True)
+    result = {"ref": artifact.ref, "uri": artifact.uri, "files": len(artifact.manifest.files), "ok": True}
+    if as_json:
+        emit_json(result)
+    else:
+        click.echo(f"ok: {artifact.ref} ({result['files']} files verified)")
+
+
+@artifact_group.command("list")
+@click.argument("root", required=False)
+@click.option("--json", "as_json", is_flag=True)
+def artifact_list(root: str | None, as_json: bool) -> None:
+    """List the artifacts and versions in a store root."""
+    store = interlock.open_store(root)
+    listing = {name: store.versions(name) for name in store.names()}
+    if as_json:
+        emit_json({"root": store.root, "artifacts": listing})
+        return
+    if not listing:
+        click.echo(f"no artifacts in {store.root}")
+    for name, versions in listing.items():
+        click.echo(f"{name}: {', '.join(versions)}")
