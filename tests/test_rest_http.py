@@ -385,3 +385,21 @@ def test_a_client_that_does_not_read_its_answers_stops_being_read(
         assert first.json()["outputs"][0]["shape"] == [rows, 10]  # type: ignore[index]
         for _ in range(sent - 1):
             assert reader.response().status == 200
+
+
+def test_the_connection_states_move_only_by_the_table() -> None:
+    from interlock_rest._http_connection import MOVES
+
+    moves = {(state.name, event): target.name for (state, event), target in MOVES.items()}
+    assert not any(state == "CLOSED" for state, _ in moves)  # nothing leaves CLOSED
+    assert all(moves[state.name, "closed"] == "CLOSED" for state in ConnectionState
+               if state is not ConnectionState.CLOSED)
+    # A client that stops reading its answers pauses reading; when it reads again, reading
+    # resumes only after the requests read ahead are answered (THROTTLED, then READING).
+    assert moves["READING", "send_buffer_full"] == "BLOCKED"
+    assert moves["BLOCKED", "send_buffer_drained"] == "THROTTLED"
+    assert moves["THROTTLED", "queue_answered"] == "READING"
+    # After a last request nothing is read again, whatever the client does.
+    finishing = {"FINISHING", "FINISHING_BLOCKED"}
+    assert all(target in finishing | {"CLOSED"} for (state, _), target in moves.items()
+               if state in finishing)

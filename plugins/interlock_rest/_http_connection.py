@@ -249,7 +249,14 @@ class HttpConnection(asyncio.Protocol):
         if self._state in _NOT_READ:
             return
         parser = self._parser
-        request = Request(parser.get_method().decode("ascii"), _path(self._url), self._headers)
+        url = self._url
+        if not url.startswith(b"/"):
+            url = _target_path(url)
+        path_end = url.find(b"?")
+        path = (url if path_end < 0 else url[:path_end]).decode("latin-1")
+        if "%" in path:
+            path = unquote(path)
+        request = Request(parser.get_method().decode("ascii"), path, self._headers)
         request.keep_alive = parser.should_keep_alive() and parser.get_http_version() == "1.1"
         self._request = request
         if self._refusal is not None:
@@ -447,20 +454,16 @@ class _Refusal(Exception):
         self.error = error
 
 
-def _path(url: bytes) -> str:
-    """The percent-decoded path of a request target; a refusal when it names no path."""
-    if not url.startswith(b"/"):
-        # The absolute form (as sent to proxies) names a path too; "*" and the authority
-        # form (CONNECT) name none, and no endpoint answers to them.
-        try:
-            url = httptools.parse_url(url).path or b"/"
-        except httptools.HttpParserInvalidURLError:
-            raise _Refusal(
-                ProtocolError(
-                    f"malformed HTTP request: the request target {url[:100]!r} is not a path",
-                    hint="send an origin-form target such as /v2/health/ready",
-                )
-            ) from None
-    path_end = url.find(b"?")
-    path = (url if path_end < 0 else url[:path_end]).decode("latin-1")
-    return unquote(path) if "%" in path else path
+def _target_path(url: bytes) -> bytes:
+    """The path of a request target that does not start with one; a refusal if it has none."""
+    # The absolute form (as sent to proxies) names a path too; "*" and the authority form
+    # (CONNECT) name none, and no endpoint answers to them.
+    try:
+        return httptools.parse_url(url).path or b"/"
+    except httptools.HttpParserInvalidURLError:
+        raise _Refusal(
+            ProtocolError(
+                f"malformed HTTP request: the request target {url[:100]!r} is not a path",
+                hint="send an origin-form target such as /v2/health/ready",
+            )
+        ) from None
