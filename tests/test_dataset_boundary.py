@@ -21,11 +21,11 @@ class _BrokenFormat(DatasetFormat):
     extensions: ClassVar[tuple[str, ...]] = (".broken",)
     capabilities: ClassVar[frozenset[str]] = frozenset({"read", "write"})
 
-    def open(self, path: str, filesystem: Any, *, uri: str) -> interlock.Dataset:
+    def open(self, path: str, filesystem: Any, *, uri: str, options: Any = None) -> interlock.Dataset:
         raise RuntimeError("cannot parse header")
 
     def write(self, data: pa.RecordBatchReader, path: str, filesystem: Any, *,
-              options: dict[str, Any]) -> None:
+              options: Any) -> None:
         with filesystem.open(path, "wb") as handle:
             handle.write(b"half")
         raise ZeroDivisionError("bug in the writer")
@@ -36,11 +36,11 @@ class _LyingFormat(DatasetFormat):
     extensions: ClassVar[tuple[str, ...]] = (".liar",)
     capabilities: ClassVar[frozenset[str]] = frozenset({"read", "write"})
 
-    def open(self, path: str, filesystem: Any, *, uri: str) -> interlock.Dataset:
+    def open(self, path: str, filesystem: Any, *, uri: str, options: Any = None) -> interlock.Dataset:
         return "not a dataset"  # type: ignore[return-value]
 
     def write(self, data: pa.RecordBatchReader, path: str, filesystem: Any, *,
-              options: dict[str, Any]) -> None:
+              options: Any) -> None:
         for _ in data:  # consumes the input but writes nothing
             pass
 
@@ -53,14 +53,14 @@ class _VendorParquet(DatasetFormat):
     capabilities: ClassVar[frozenset[str]] = frozenset({"read"})
     opened: ClassVar[list[str]] = []
 
-    def open(self, path: str, filesystem: Any, *, uri: str) -> interlock.Dataset:
+    def open(self, path: str, filesystem: Any, *, uri: str, options: Any = None) -> interlock.Dataset:
         self.opened.append(uri)
         from interlock_formats.formats import ParquetFormat
 
         return ParquetFormat().open(path, filesystem, uri=uri)
 
     def write(self, data: pa.RecordBatchReader, path: str, filesystem: Any, *,
-              options: dict[str, Any]) -> None:
+              options: Any) -> None:
         raise AssertionError("not called: the format does not claim write")
 
 

@@ -2,7 +2,8 @@
 
 Registered through the ``interlock`` entry-point group exactly as a vendor's plugin is, at
 :data:`interlock.FALLBACK_PRIORITY` so that any vendor format of the same name takes precedence.
-Reading goes through ``pyarrow.dataset`` (projection and filter push-down, hive partitions).
+Each is a thin :class:`interlock.datasets.PyArrowFileFormat`: ``pyarrow.dataset`` reads it
+(projection and filter push-down, hive partitions); the format only encodes its files.
 """
 
 __all__: list[str] = []

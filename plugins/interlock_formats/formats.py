@@ -1,19 +1,22 @@
-"""The reference format components. Light to import: pyarrow is loaded inside the methods."""
+"""The reference format components, on :class:`interlock.datasets.PyArrowFileFormat`.
+
+Each says which ``pyarrow.dataset`` file format reads it and how one file is encoded; the base
+does the rest. Light to import: pyarrow is loaded inside the methods.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar
 
+from interlock.datasets import PyArrowFileFormat
 from interlock.plugins import FALLBACK_PRIORITY
-from interlock.datasets import Dataset, DatasetFormat
-from interlock.errors import DatasetError
 
 if TYPE_CHECKING:
     import pyarrow as pa
     import pyarrow.dataset as ds
-    from fsspec import AbstractFileSystem
+    from pydantic import BaseModel
 
-__all__ = ["ArrowIpcFormat", "CsvFormat", "JsonLinesFormat", "ParquetFormat", "PyArrowFormat"]
+__all__ = ["ArrowIpcFormat", "CsvFormat", "JsonLinesFormat", "ParquetFormat"]
 
 _READ_SIDE = frozenset({"read", "partitioned"})
 _WRITE_SIDE = frozenset({"write", "append"})
@@ -30,35 +33,24 @@ _ALL_TYPES = frozenset(
 )
 
 
-class PyArrowFormat(DatasetFormat):
-    """A format read through ``pyarrow.dataset``; subclasses say which pyarrow file format."""
-
-    priority: ClassVar[int] = FALLBACK_PRIORITY
-
-    def pyarrow_format(self) -> ds.FileFormat:
-        """The ``pyarrow.dataset`` file format that reads this format."""
-        raise NotImplementedError
-
-    def open(self, path: str, filesystem: AbstractFileSystem, *, uri: str) -> Dataset:
-        from interlock_formats.reading import open_pyarrow_dataset
-
-        return open_pyarrow_dataset(self, path, filesystem, uri=uri)
-
-
-class ParquetFormat(PyArrowFormat):
+class ParquetFormat(PyArrowFileFormat):
     """Apache Parquet: columnar, typed, with row groups and statistics."""
 
     name: ClassVar[str] = "parquet"
     extensions: ClassVar[tuple[str, ...]] = (".parquet", ".pq")
     capabilities: ClassVar[frozenset[str]] = (
-        _READ_SIDE
-        | _WRITE_SIDE
-        | _ALL_TYPES
-        | {"projection", "filter", "shards:row_groups"}
+        _READ_SIDE | _WRITE_SIDE | _ALL_TYPES | {"projection", "filter", "shards:row_groups"}
     )
+    priority: ClassVar[int] = FALLBACK_PRIORITY
     description: ClassVar[str] = "Apache Parquet files and directories of part files"
 
-    def pyarrow_format(self) -> ds.FileFormat:
+    @property
+    def options_model(self) -> type[BaseModel]:
+        from interlock_formats.options import ParquetWriteOptions
+
+        return ParquetWriteOptions
+
+    def pyarrow_format(self, options: Any) -> ds.FileFormat:
         import pyarrow.dataset as ds
 
         return ds.ParquetFileFormat()
@@ -68,28 +60,28 @@ class ParquetFormat(PyArrowFormat):
 
         check_parquet_schema(schema)
 
-    def write(
-        self,
-        data: pa.RecordBatchReader,
-        path: str,
-        filesystem: AbstractFileSystem,
-        *,
-        options: dict[str, Any],
-    ) -> None:
+    def write_file(self, data: pa.RecordBatchReader, file: BinaryIO, options: Any) -> None:
         from interlock_formats.writing import write_parquet
 
-        write_parquet(self, data, path, filesystem, options)
+        write_parquet(data, file, options)
 
 
-class ArrowIpcFormat(PyArrowFormat):
+class ArrowIpcFormat(PyArrowFileFormat):
     """The Arrow IPC file format (Feather v2): Arrow's own columns, every type."""
 
     name: ClassVar[str] = "arrow"
     extensions: ClassVar[tuple[str, ...]] = (".arrow", ".feather", ".ipc")
     capabilities: ClassVar[frozenset[str]] = _READ_SIDE | _WRITE_SIDE | _ALL_TYPES | {"projection"}
+    priority: ClassVar[int] = FALLBACK_PRIORITY
     description: ClassVar[str] = "Arrow IPC files (Feather v2) and directories of part files"
 
-    def pyarrow_format(self) -> ds.FileFormat:
+    @property
+    def options_model(self) -> type[BaseModel]:
+        from interlock_formats.options import IpcWriteOptions
+
+        return IpcWriteOptions
+
+    def pyarrow_format(self, options: Any) -> ds.FileFormat:
         import pyarrow.dataset as ds
 
         return ds.IpcFileFormat()
@@ -99,20 +91,13 @@ class ArrowIpcFormat(PyArrowFormat):
 
         check_ipc_schema(schema)
 
-    def write(
-        self,
-        data: pa.RecordBatchReader,
-        path: str,
-        filesystem: AbstractFileSystem,
-        *,
-        options: dict[str, Any],
-    ) -> None:
+    def write_file(self, data: pa.RecordBatchReader, file: BinaryIO, options: Any) -> None:
         from interlock_formats.writing import write_ipc
 
-        write_ipc(self, data, path, filesystem, options)
+        write_ipc(data, file, options)
 
 
-class CsvFormat(PyArrowFormat):
+class CsvFormat(PyArrowFileFormat):
     """Comma-separated values with a header row; column types are inferred on read."""
 
     name: ClassVar[str] = "csv"
@@ -120,14 +105,21 @@ class CsvFormat(PyArrowFormat):
     capabilities: ClassVar[frozenset[str]] = (
         _READ_SIDE | _WRITE_SIDE | {"types:dictionary", "types:timestamp_tz"}
     )
+    priority: ClassVar[int] = FALLBACK_PRIORITY
     description: ClassVar[str] = "CSV files with a header row (types inferred when read)"
 
-    def pyarrow_format(self) -> ds.FileFormat:
+    @property
+    def options_model(self) -> type[BaseModel]:
+        from interlock_formats.options import CsvWriteOptions
+
+        return CsvWriteOptions
+
+    def pyarrow_format(self, options: Any) -> ds.FileFormat:
         import pyarrow.csv as pcsv
         import pyarrow.dataset as ds
 
         # Unquoted empty fields are nulls and quoted ones ("") are empty strings, which is
-        # exactly how the writer below tells them apart (DS-102).
+        # exactly how the writer tells them apart (DS-102).
         # Only the empty field is null: pyarrow's default list also makes the unquoted "nan"
         # the writer emits for NaN into a null (found by the conformance vectors).
         convert = pcsv.ConvertOptions(
@@ -143,41 +135,22 @@ class CsvFormat(PyArrowFormat):
 
         check_csv_schema(schema)
 
-    def write(
-        self,
-        data: pa.RecordBatchReader,
-        path: str,
-        filesystem: AbstractFileSystem,
-        *,
-        options: dict[str, Any],
-    ) -> None:
+    def write_file(self, data: pa.RecordBatchReader, file: BinaryIO, options: Any) -> None:
         from interlock_formats.writing import write_csv
 
-        write_csv(self, data, path, filesystem, options)
+        write_csv(data, file)
 
 
-class JsonLinesFormat(PyArrowFormat):
-    """JSON Lines (one JSON object per line); read only."""
+class JsonLinesFormat(PyArrowFileFormat):
+    """JSON Lines (one JSON object per line); read only, so the base refuses writes."""
 
     name: ClassVar[str] = "jsonl"
     extensions: ClassVar[tuple[str, ...]] = (".jsonl", ".ndjson")
     capabilities: ClassVar[frozenset[str]] = _READ_SIDE
+    priority: ClassVar[int] = FALLBACK_PRIORITY
     description: ClassVar[str] = "JSON Lines files, one object per line (read only)"
 
-    def pyarrow_format(self) -> ds.FileFormat:
+    def pyarrow_format(self, options: Any) -> ds.FileFormat:
         import pyarrow.dataset as ds
 
         return ds.JsonFileFormat()
-
-    def write(
-        self,
-        data: pa.RecordBatchReader,
-        path: str,
-        filesystem: AbstractFileSystem,
-        *,
-        options: dict[str, Any],
-    ) -> None:
-        raise DatasetError(
-            "the jsonl format is read-only",
-            hint="write format='parquet', 'arrow' or 'csv' instead",
-        )

@@ -4,21 +4,14 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-__all__ = ["CsvWriteOptions", "IpcWriteOptions", "ParquetWriteOptions", "WriteOptions"]
+from interlock.datasets import FileWriteOptions
 
-
-class WriteOptions(BaseModel):
-    """Options every reference format accepts."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    #: Directory datasets only: start a new part file after this many rows (default: one file).
-    max_rows_per_file: int | None = Field(default=None, gt=0)
+__all__ = ["CsvWriteOptions", "IpcWriteOptions", "ParquetWriteOptions"]
 
 
-class ParquetWriteOptions(WriteOptions):
+class ParquetWriteOptions(FileWriteOptions):
     """Parquet: codec and row-group size (rows are buffered up to one row group)."""
 
     compression: Literal["none", "snappy", "gzip", "brotli", "zstd", "lz4"] = "snappy"
@@ -26,11 +19,11 @@ class ParquetWriteOptions(WriteOptions):
     row_group_size: int = Field(default=1_048_576, gt=0)
 
 
-class IpcWriteOptions(WriteOptions):
+class IpcWriteOptions(FileWriteOptions):
     """Arrow IPC: optional buffer compression."""
 
     compression: Literal["none", "lz4", "zstd"] = "none"
 
 
-class CsvWriteOptions(WriteOptions):
+class CsvWriteOptions(FileWriteOptions):
     """CSV: always a header row, ',' separated, strings quoted, nulls as empty fields."""

@@ -1,4 +1,4 @@
-"""Datasets: the format interface, opening and atomically writing datasets.
+"""Datasets: the format interface, bases for file formats, opening and atomically writing datasets.
 
 Names are imported on first use, so importing this package stays cheap.
 """
@@ -15,6 +15,11 @@ _EXPORTS: dict[str, str] = {
     "Dataset": "_interfaces",
     "DatasetFormat": "_interfaces",
     "compute_fingerprint": "_interfaces",
+    "FileFormat": "_file_format",
+    "PyArrowFileFormat": "_file_format",
+    "FileDataset": "_file_dataset",
+    "PyArrowDataset": "_pyarrow_dataset",
+    "FileWriteOptions": "_options",
     "MODES": "_io",
     "open_dataset": "_io",
     "write_dataset": "_io",
@@ -30,6 +35,13 @@ if TYPE_CHECKING:  # for type checkers and IDEs; kept equal to _EXPORTS by a tes
         FINGERPRINT_VERSION as FINGERPRINT_VERSION,
         compute_fingerprint as compute_fingerprint,
     )
+    from interlock.datasets._file_dataset import FileDataset as FileDataset
+    from interlock.datasets._file_format import (
+        FileFormat as FileFormat,
+        PyArrowFileFormat as PyArrowFileFormat,
+    )
+    from interlock.datasets._options import FileWriteOptions as FileWriteOptions
+    from interlock.datasets._pyarrow_dataset import PyArrowDataset as PyArrowDataset
     from interlock.datasets._io import (
         MODES as MODES,
         open_dataset as open_dataset,

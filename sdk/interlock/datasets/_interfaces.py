@@ -1,8 +1,10 @@
 """The dataset interfaces: :class:`DatasetFormat` (the component) and :class:`Dataset`.
 
-A format plugin implements two abstract methods, ``open`` and ``write``; interlock's core turns
-URIs into fsspec filesystems, stages writes so that no half-written dataset is ever visible,
-and implements the ``mode`` rules on top (spec: dataset.md).
+A format plugin implements two abstract methods, ``open`` and ``write`` (or subclasses
+:class:`interlock.datasets.FileFormat`, which implements them on two smaller hooks);
+interlock's core turns URIs into fsspec filesystems, validates the format's options, stages
+writes so that no half-written dataset is ever visible, and implements the ``mode`` rules on
+top (spec: dataset.md).
 """
 
 from __future__ import annotations
@@ -10,14 +12,15 @@ from __future__ import annotations
 import hashlib
 import json
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from interlock.plugins._capabilities import CAPABILITIES
-from interlock.plugins._component import Component
-from interlock.errors import SpecViolation
+from interlock.plugins import CAPABILITIES, Component, parse_options
+from interlock.errors import DatasetError, SpecViolation
 
 if TYPE_CHECKING:
     import pyarrow as pa
+    from pydantic import BaseModel
     import pyarrow.compute as pc
     from fsspec import AbstractFileSystem
 
@@ -47,6 +50,11 @@ class Dataset(ABC):
     Implementations provide ``schema``, ``to_reader``, ``files`` and ``shards``; the rest is
     built on those and may be overridden for speed. A ``Dataset`` exports
     ``__arrow_c_stream__``, so pyarrow, polars, DuckDB and pandas consume it directly.
+
+    The constructor takes the four attributes below as keywords; a subclass with state of its
+    own calls ``super().__init__(uri=..., format_name=..., filesystem=..., path=...)``.
+    :class:`interlock.datasets.FileDataset` and :class:`interlock.datasets.PyArrowDataset`
+    are complete implementations that formats can return instead of writing their own.
     """
 
     #: The URI the dataset was opened from, as the user gave it.
@@ -57,6 +65,14 @@ class Dataset(ABC):
     filesystem: AbstractFileSystem
     #: The dataset root on ``filesystem``: the single data file, or the dataset directory.
     path: str
+
+    def __init__(
+        self, *, uri: str, format_name: str, filesystem: AbstractFileSystem, path: str
+    ) -> None:
+        self.uri = uri
+        self.format_name = format_name
+        self.filesystem = filesystem
+        self.path = path
 
     @property
     @abstractmethod
@@ -169,15 +185,62 @@ class DatasetFormat(Component, ABC, kind="dataset_format"):
 
     ``extensions`` lists file suffixes (with the dot, lower case) used to infer the format from
     a URI; the first one names the part files of directory datasets. ``capabilities`` draws
-    from :data:`DATASET_CAPABILITIES` (dataset.md, DS-090).
+    from :data:`DATASET_CAPABILITIES` (dataset.md, DS-090). Overriding :attr:`options_model`
+    and :attr:`read_options_model` (pydantic models with ``extra="forbid"``) declares the
+    options of ``write_dataset(..., **options)`` and ``open_dataset(..., **options)``; the core
+    validates them with :meth:`parse_options` and :meth:`parse_read_options` before anything
+    is read or written, and hands the parsed value to ``write`` and ``open``.
     """
 
     extensions: ClassVar[tuple[str, ...]] = ()
 
+    @property
+    def options_model(self) -> type[BaseModel] | None:
+        """The pydantic model of this format's write options, or None if it takes none.
+
+        A property, so that the options module (and pydantic) is imported when options are
+        parsed, never when the plugin is loaded.
+        """
+        return None
+
+    @property
+    def read_options_model(self) -> type[BaseModel] | None:
+        """The pydantic model of this format's read options, or None if it takes none."""
+        return None
+
+    def parse_options(self, options: Mapping[str, Any]) -> Any:
+        """Validate write ``options`` against :attr:`options_model` (DS-045).
+
+        Returns the model instance, or None when the format takes no options and none were
+        given; raises :class:`interlock.DatasetError` naming the format and every offending
+        option, with the valid options in the hint.
+        """
+        return parse_options(
+            self,
+            self.options_model,
+            options,
+            error=DatasetError,
+            without_options="call write_dataset() without format options",
+        )
+
+    def parse_read_options(self, options: Mapping[str, Any]) -> Any:
+        """Validate read ``options`` against :attr:`read_options_model`, as
+        :meth:`parse_options` does for write options."""
+        return parse_options(
+            self,
+            self.read_options_model,
+            options,
+            error=DatasetError,
+            without_options="call open_dataset() without format options",
+        )
+
     @abstractmethod
-    def open(self, path: str, filesystem: AbstractFileSystem, *, uri: str) -> Dataset:
+    def open(
+        self, path: str, filesystem: AbstractFileSystem, *, uri: str, options: Any = None
+    ) -> Dataset:
         """Open the file or directory at ``path`` on ``filesystem``.
 
+        ``options`` is what :meth:`parse_read_options` returned for the user's read options.
         Raise :class:`interlock.DatasetError` when it is missing or cannot be read as this
         format.
         """
@@ -189,15 +252,15 @@ class DatasetFormat(Component, ABC, kind="dataset_format"):
         path: str,
         filesystem: AbstractFileSystem,
         *,
-        options: dict[str, Any],
+        options: Any,
     ) -> None:
         """Write every batch of ``data`` as a new dataset at ``path`` (a staging location).
 
         When the name in ``path`` ends with one of ``extensions``, write a single file there;
         otherwise create a directory there and write part files in it whose names are unique
-        across writes (DS-044). ``options`` are the user's format options; reject unknown ones
-        with :class:`interlock.DatasetError`. Called by interlock's core, which publishes
-        ``path`` atomically afterwards; the format never needs to clean up a partial write.
+        across writes (DS-044). ``options`` is what :meth:`parse_options` returned for the
+        user's write options. Called by interlock's core, which publishes ``path`` atomically
+        afterwards; the format never needs to clean up a partial write.
         """
 
     def check_schema(self, schema: pa.Schema) -> None:

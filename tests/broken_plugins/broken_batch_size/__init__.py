@@ -16,7 +16,7 @@ from interlock_formats.formats import ArrowIpcFormat
 @cache
 def _dataset_class() -> type[Dataset]:
     # Built on first use: the reference dataset class imports pyarrow (PLG-006).
-    from interlock_formats.reading import PyArrowDataset
+    from interlock.datasets import PyArrowDataset
 
     class BatchSizeIgnoringDataset(PyArrowDataset):
         def to_reader(
@@ -35,8 +35,8 @@ class BigBatchFormat(ArrowIpcFormat):
     priority = 0
     description = "Arrow IPC whose reads ignore batch_size= (deliberately broken)"
 
-    def open(self, path: str, filesystem: Any, *, uri: str) -> Dataset:
-        dataset = super().open(path, filesystem, uri=uri)
+    def open(self, path: str, filesystem: Any, *, uri: str, options: Any = None) -> Dataset:
+        dataset = super().open(path, filesystem, uri=uri, options=options)
         dataset.__class__ = _dataset_class()
         return dataset
 

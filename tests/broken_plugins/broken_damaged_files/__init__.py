@@ -19,9 +19,9 @@ class CarelessFormat(ArrowIpcFormat):
     priority = 0
     description = "Arrow IPC raising plain exceptions for unreadable files (deliberately broken)"
 
-    def open(self, path: str, filesystem: Any, *, uri: str) -> Dataset:
+    def open(self, path: str, filesystem: Any, *, uri: str, options: Any = None) -> Dataset:
         try:
-            return super().open(path, filesystem, uri=uri)
+            return super().open(path, filesystem, uri=uri, options=options)
         except DatasetError as exc:
             raise RuntimeError(f"arrow decode failure: {exc.__cause__}") from None
 

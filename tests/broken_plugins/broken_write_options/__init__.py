@@ -18,8 +18,8 @@ class OptionsIgnoringFormat(ArrowIpcFormat):
     priority = 0
     description = "Arrow IPC that ignores every write option (deliberately broken)"
 
-    def write(self, data: Any, path: str, filesystem: Any, *, options: dict[str, Any]) -> None:
-        super().write(data, path, filesystem, options={})
+    def parse_options(self, options: Any) -> Any:
+        return super().parse_options({})  # the broken part: whatever was given is dropped
 
 
 @hookimpl
