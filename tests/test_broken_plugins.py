@@ -50,7 +50,8 @@ EXPECTED: dict[str, Breakage] = {
     "broken_fingerprint": _breaks("DS-060", "does not follow DS-060", blocks="DS-062"),
     "broken_batch_size": _breaks("DS-024", "exceeds batch_size"),
     "broken_write_options": _breaks("DS-045", "DID NOT RAISE"),
-    "broken_capabilities": _breaks("DS-090", "types:everything", blocks="DS-092"),
+    # A capability the spec does not define is refused when the plugin loads (PLG-014).
+    "broken_capabilities": _breaks("PLG-014", "types:everything"),
     "broken_damaged_files": _breaks("DS-028", "PluginError"),
     "broken_partial_file": _breaks("DS-055", ".partial", blocks="DS-057"),
     # artifact stores

@@ -1,7 +1,8 @@
 """A dataset format that claims a capability the spec does not define (``types:everything``).
 
-Breaks DS-090 (capabilities come only from the spec's list). Otherwise it is the reference
-Arrow IPC format.
+Breaks DS-090 (capabilities come only from the spec's list), which the registry enforces when
+the plugin loads (PLG-014: an unknown capability is a load error naming it). Otherwise it is
+the reference Arrow IPC format.
 """
 
 from __future__ import annotations
