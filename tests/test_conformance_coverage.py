@@ -13,7 +13,7 @@ from interlock_conformance import (
     requirement,
     source_citations,
 )
-from interlock_conformance.oip.checks import registered_checks
+from interlock_conformance.oip import registered_checks
 
 TESTS = Path(__file__).resolve().parent
 

@@ -18,19 +18,7 @@ from interlock_conformance.vectors import VectorIndex, load_vector_index
 if TYPE_CHECKING:
     from interlock_conformance.session import ConformanceSession
 
-__all__ = ["conformance", "golden_store", "memory_root", "plugin_info", "vectors"]
-
-
-@pytest.fixture(scope="session")
-def conformance(request: pytest.FixtureRequest) -> ConformanceSession:
-    """The running conformance session."""
-    from interlock_conformance.pytest_plugin import SESSION_PLUGIN_NAME
-
-    from interlock_conformance.session import ConformanceSession
-
-    session = request.config.pluginmanager.get_plugin(SESSION_PLUGIN_NAME)
-    assert isinstance(session, ConformanceSession), "the conformance session is not running"
-    return session
+__all__ = ["golden_store", "memory_root", "plugin_info", "vectors"]
 
 
 @pytest.fixture(scope="session")

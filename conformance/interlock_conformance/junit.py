@@ -9,8 +9,10 @@ a ``skipped`` element whose message says so (JUnit has no other word for "did no
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from typing import TYPE_CHECKING
 
-from interlock_conformance.report import CaseResult, Report
+if TYPE_CHECKING:  # report.py writes this file: types only, so that neither imports the other
+    from interlock_conformance.report import CaseResult, Report
 
 __all__ = ["junit_xml"]
 

@@ -170,6 +170,11 @@ class ConformanceSession:
     # -- collection --------------------------------------------------------------------------
 
     @pytest.hookimpl
+    @pytest.fixture(scope="session")
+    def conformance(self) -> ConformanceSession:
+        """The running conformance session (a fixture every case may use)."""
+        return self
+
     def pytest_collect_file(
         self, file_path: Path, parent: pytest.Collector
     ) -> pytest.Module | None:

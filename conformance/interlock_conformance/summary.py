@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from interlock_conformance.report import Report, RequirementResult
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # report.py writes this file: types only, so that neither imports the other
+    from interlock_conformance.report import Report, RequirementResult
 
 __all__ = ["summary_markdown"]
 

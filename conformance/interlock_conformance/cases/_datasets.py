@@ -10,7 +10,7 @@ import pytest
 
 import interlock
 
-from interlock_conformance.cases._tables import table_mismatch
+from interlock_conformance.tables import table_mismatch
 from interlock_conformance.markers import capability, when_unclaimed
 from interlock_conformance.vectors import load_vector_index
 

@@ -26,8 +26,8 @@ from interlock_conformance.cases._datasets import (
     vector_params,
     write,
 )
-from interlock_conformance.cases._tables import cast_back
 from interlock_conformance.markers import capability, component_kind, requirement, when_unclaimed
+from interlock_conformance.tables import cast_back
 from interlock_conformance.vectors import VectorIndex
 
 pytestmark = component_kind("dataset_format")

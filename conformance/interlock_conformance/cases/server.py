@@ -20,13 +20,8 @@ from interlock import Server
 from interlock_conformance.cases._serving import SERVER_NAME, TOKEN, RunningComponent
 from interlock_conformance.attribution import attribute
 from interlock_conformance.markers import capability, component_kind, requirement
-from interlock_conformance.oip.checker import run_check
-from interlock_conformance.oip.checks import (
-    Check,
-    Expectations,
-    ExpectedModel,
-    registered_checks,
-)
+from interlock_conformance.oip.checker import registered_checks, run_check
+from interlock_conformance.oip.checks import Check, Expectations, ExpectedModel
 from interlock_conformance.vectors import VectorIndex
 
 pytestmark = component_kind("server")

@@ -23,12 +23,12 @@ from typing import TYPE_CHECKING, Any
 _EXPORTS: dict[str, str] = {
     "MATRIX_FILES": "run",
     "SECTIONS": "run",
-    "MatrixComponent": "run",
     "MatrixResult": "run",
     "read_matrix": "run",
     "run_matrix": "run",
     "write_matrix": "run",
     "MatrixCell": "cells",
+    "MatrixComponent": "cells",
     "MatrixSection": "cells",
     "matrix_markdown": "render",
     "matrix_text": "render",
@@ -53,6 +53,7 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:  # for type checkers and IDEs; kept equal to _EXPORTS by a test
     from interlock_conformance.matrix.cells import (
         MatrixCell as MatrixCell,
+        MatrixComponent as MatrixComponent,
         MatrixSection as MatrixSection,
     )
     from interlock_conformance.matrix.render import (
@@ -62,7 +63,6 @@ if TYPE_CHECKING:  # for type checkers and IDEs; kept equal to _EXPORTS by a tes
     from interlock_conformance.matrix.run import (
         MATRIX_FILES as MATRIX_FILES,
         SECTIONS as SECTIONS,
-        MatrixComponent as MatrixComponent,
         MatrixResult as MatrixResult,
         read_matrix as read_matrix,
         run_matrix as run_matrix,

@@ -20,13 +20,13 @@ if TYPE_CHECKING:
     from interlock import Artifact, Predictor
     from interlock.plugins import Registry
 
-    from interlock_conformance.matrix.run import MatrixComponent
     from interlock_conformance.vectors import ModelVector, VectorIndex
 
 __all__ = [
     "CellFailure",
     "ComponentRef",
     "MatrixCell",
+    "MatrixComponent",
     "MatrixContext",
     "MatrixSection",
     "NotApplicable",
@@ -41,6 +41,19 @@ CellStatus = Literal["passed", "failed", "not applicable"]
 RUNTIME_CAPABILITY_OF_DTYPE = {"float16": "float16", "string": "string-tensors"}
 
 _MESSAGE_LIMIT = 400
+
+
+class MatrixComponent(BaseModel):
+    """One component in effect, and the plugin that provides it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: str
+    name: str
+    plugin: str | None = Field(description="Entry-point name of the providing plugin.")
+    distribution: str | None = None
+    version: str | None = None
+    capabilities: list[str]
 
 
 class MatrixCell(BaseModel):
@@ -229,8 +242,6 @@ class MatrixContext:
     def component_summaries(self) -> list[MatrixComponent]:
         """Every component in effect with its plugin, for the report."""
         from interlock.plugins import KINDS
-
-        from interlock_conformance.matrix.run import MatrixComponent
 
         summaries = []
         for kind in KINDS:

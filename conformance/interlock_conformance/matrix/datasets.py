@@ -35,7 +35,7 @@ def _missing(ref: ComponentRef) -> list[str]:
 def _mismatch(written: pa.Table, read: pa.Table, how: str) -> None:
     """Fail DS-072 when a column reads back as a type that does not cast back, DS-071 when a
     value differs."""
-    from interlock_conformance.cases._tables import cast_back, table_mismatch
+    from interlock_conformance.tables import cast_back, table_mismatch
 
     if read.schema.names == written.schema.names and read.num_rows == written.num_rows:
         restored = cast_back(read, written.schema)

@@ -36,7 +36,12 @@ import interlock
 from interlock import InterlockError
 
 from interlock_conformance.locations import SPEC_VERSION
-from interlock_conformance.matrix.cells import MatrixCell, MatrixContext, MatrixSection
+from interlock_conformance.matrix.cells import (
+    MatrixCell,
+    MatrixComponent,
+    MatrixContext,
+    MatrixSection,
+)
 from interlock_conformance.report import Environment, _write_atomically
 
 __all__ = [
@@ -75,19 +80,6 @@ _SECTION_LABELS = {
 }
 
 _PACKAGES = ("interlock", "pyarrow", "numpy", "onnx", "onnxruntime", "fsspec", "tritonclient")
-
-
-class MatrixComponent(BaseModel):
-    """One component in effect, and the plugin that provides it."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    kind: str
-    name: str
-    plugin: str | None = Field(description="Entry-point name of the providing plugin.")
-    distribution: str | None = None
-    version: str | None = None
-    capabilities: list[str]
 
 
 class MatrixResult(BaseModel):

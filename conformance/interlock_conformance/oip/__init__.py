@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 _EXPORTS: dict[str, str] = {
     "certify_server": "checker",
     "check_server": "checker",
+    "registered_checks": "checker",
     "run_check": "checker",
     "Blocked": "checks",
     "Check": "checks",
@@ -33,7 +34,6 @@ _EXPORTS: dict[str, str] = {
     "ExpectedModel": "checks",
     "NotApplicable": "checks",
     "Target": "checks",
-    "registered_checks": "checks",
 }
 
 __all__ = sorted(_EXPORTS)
@@ -56,6 +56,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; kept equal to _EXPORTS by a tes
     from interlock_conformance.oip.checker import (
         certify_server as certify_server,
         check_server as check_server,
+        registered_checks as registered_checks,
         run_check as run_check,
     )
     from interlock_conformance.oip.checks import (
@@ -66,5 +67,4 @@ if TYPE_CHECKING:  # for type checkers and IDEs; kept equal to _EXPORTS by a tes
         ExpectedModel as ExpectedModel,
         NotApplicable as NotApplicable,
         Target as Target,
-        registered_checks as registered_checks,
     )

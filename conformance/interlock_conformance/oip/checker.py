@@ -37,7 +37,7 @@ from interlock_conformance.oip.checks import (
     ExpectedModel,
     NotApplicable,
     Target,
-    registered_checks,
+    defined_checks,
 )
 from interlock_conformance.oip.rest_messages import json_object
 from interlock_conformance.report import (
@@ -64,6 +64,15 @@ __all__ = [
 #: The spec file whose requirements a server report lists.
 SERVING_SPEC = "serving.md"
 _PACKAGES = ("interlock", "numpy", "grpcio", "protobuf", "pytest")
+
+
+def registered_checks() -> list[Check]:
+    """Every check of both protocols, REST first, in definition order."""
+    import interlock_conformance.oip.grpc_checks  # noqa: F401  (registers its checks)
+    import interlock_conformance.oip.rest_binary_checks  # noqa: F401
+    import interlock_conformance.oip.rest_checks  # noqa: F401
+
+    return sorted(defined_checks(), key=lambda c: c.protocol != "rest")
 
 
 def run_check(check: Check, target: Target) -> list[CaseResult]:

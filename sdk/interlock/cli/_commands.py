@@ -83,6 +83,7 @@ class EntryPointGroup(click.Group):
         super().__init__(*args, **kwargs)
         self.entry_point_group = entry_point_group
         self._provided: dict[str, list[ProvidedCommand]] | None = None
+        self._loaded: dict[str, click.Command] = {}  # entry-point commands imported so far
 
     def provided(self) -> dict[str, list[ProvidedCommand]]:
         """The entry-point commands whose names are not the group's own (read once)."""
@@ -98,7 +99,7 @@ class EntryPointGroup(click.Group):
         return sorted({*self.commands, *self.provided()})
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        command = self.commands.get(cmd_name)
+        command = self.commands.get(cmd_name) or self._loaded.get(cmd_name)
         if command is not None:
             return command
         claims = self.provided().get(cmd_name)
@@ -110,8 +111,7 @@ class EntryPointGroup(click.Group):
                 + ", ".join(f"{c.value} ({c.origin})" for c in claims),
                 hint=f"uninstall all but one of them (entry-point group {self.entry_point_group!r})",
             )
-        command = _load(claims[0])
-        self.commands[cmd_name] = command  # imported once
+        command = self._loaded[cmd_name] = _load(claims[0])
         return command
 
     def resolve_command(
@@ -130,7 +130,7 @@ class EntryPointGroup(click.Group):
         limit = formatter.width - 6 - max((len(n) for n in self.list_commands(ctx)), default=0)
         rows: list[tuple[str, str]] = []
         for name in self.list_commands(ctx):
-            command = self.commands.get(name)
+            command = self.commands.get(name) or self._loaded.get(name)
             if command is not None:
                 if not command.hidden:
                     rows.append((name, command.get_short_help_str(limit)))

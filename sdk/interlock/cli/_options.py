@@ -15,6 +15,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def emit_json(value: Any) -> None:
+    """Print ``value`` as indented JSON (what ``--json`` gives)."""
     click.echo(json.dumps(value, indent=2, sort_keys=False, default=str))
 
 
@@ -37,6 +38,7 @@ def parse_runtime_options(
 
 
 def runtime_option(function: F) -> F:
+    """The repeatable ``--runtime-option KEY=VALUE``, parsed into a dict."""
     return click.option(
         "--runtime-option",
         "runtime_options",
@@ -49,6 +51,7 @@ def runtime_option(function: F) -> F:
 
 
 def store_option(function: F) -> F:
+    """``--store ROOT``: the artifact store root."""
     return click.option(
         "--store",
         metavar="ROOT",

@@ -1,4 +1,4 @@
-"""Comparing Arrow tables the way the dataset cases need: by value, NaN equal to NaN, with a
+"""Comparing Arrow tables the way the dataset cases and the matrix need: by value, NaN equal to NaN, with a
 message that names the first difference."""
 
 from __future__ import annotations
