@@ -7,12 +7,10 @@ The guide's code blocks carry the marks of tests/test_docs.py (``test:file``, ``
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
-from distributions import plugin_env
-from test_docs import Block, Example, _fences, make_venv, read_blocks, run_console
+from test_docs import Block, Example, _fences, follow_guide
 
 from interlock_conformance import read_report
 
@@ -20,43 +18,10 @@ ROOT = Path(__file__).resolve().parent.parent
 GUIDE = ROOT / "docs" / "dataset-formats.md"
 
 
-def _run_python(block: Block, following: Block, example: Example) -> None:
-    done = subprocess.run(
-        [str(example.venv / "bin" / "python"), "-c", block.text],
-        cwd=example.workspace / block.options.get("cwd", "."),
-        env=plugin_env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    where = f"dataset-formats.md {block.where}"
-    assert done.returncode == 0, f"{where}:\n{done.stderr[-3000:]}"
-    assert following.kind == "stdout", f"{where}: no test:stdout block follows"
-    assert done.stdout == following.text, f"{where} printed:\n{done.stdout}"
-
-
 @pytest.fixture(scope="module")
 def guide(tmp_path_factory: pytest.TempPathFactory) -> tuple[Example, list[Block]]:
     """docs/dataset-formats.md followed from its first block to its last."""
-    root = tmp_path_factory.mktemp("dataset-format-guide")
-    example = Example(workspace=root / "work", venv=make_venv(root))
-    example.workspace.mkdir()
-    blocks = read_blocks(GUIDE)
-    for index, block in enumerate(blocks):
-        if block.kind == "file":
-            (relative,) = block.args
-            target = example.workspace / relative
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(block.text, encoding="utf-8")
-            example.files[relative] = block.text
-        elif block.kind == "console":
-            run_console(block, example, "docs/dataset-formats.md")
-        elif block.kind == "python":
-            _run_python(block, blocks[index + 1], example)
-        elif block.kind != "stdout":
-            raise AssertionError(f"dataset-formats.md {block.where}: unknown mark {block.kind!r}")
-    return example, blocks
+    return follow_guide(GUIDE, tmp_path_factory.mktemp("dataset-format-guide"))
 
 
 def test_every_code_block_of_the_guide_is_tested() -> None:

@@ -231,13 +231,13 @@ def run_console(block: Block, example: Example, guide: str) -> None:
             restore[0].write_text(restore[1], encoding="utf-8")
 
 
-@pytest.fixture(scope="module")
-def plugins_guide(tmp_path_factory: pytest.TempPathFactory) -> tuple[Example, list[Block]]:
-    """docs/plugins.md followed from its first block to its last."""
-    root = tmp_path_factory.mktemp("plugins-guide")
+def follow_guide(guide: Path, root: Path) -> tuple[Example, list[Block]]:
+    """Follow the guide ``guide`` from its first block to its last in a fresh example under
+    ``root``: write its files, run its consoles and Python blocks, compare what they print."""
+    name = guide.name
     example = Example(workspace=root / "work", venv=make_venv(root))
     example.workspace.mkdir()
-    blocks = read_blocks(PLUGINS_GUIDE)
+    blocks = read_blocks(guide)
     for index, block in enumerate(blocks):
         if block.kind == "file":
             (relative,) = block.args
@@ -246,26 +246,31 @@ def plugins_guide(tmp_path_factory: pytest.TempPathFactory) -> tuple[Example, li
             target.write_text(block.text, encoding="utf-8")
             example.files[relative] = block.text
         elif block.kind == "console":
-            run_console(block, example, "docs/plugins.md")
+            run_console(block, example, f"docs/{name}")
         elif block.kind == "python":
-            cwd = example.workspace / block.options.get("cwd", ".")
             done = subprocess.run(
                 [str(example.venv / "bin" / "python"), "-c", block.text],
-                cwd=cwd,
+                cwd=example.workspace / block.options.get("cwd", "."),
                 env=plugin_env(),
                 capture_output=True,
                 text=True,
                 timeout=120,
                 check=False,
             )
-            where = f"plugins.md {block.where}"
+            where = f"{name} {block.where}"
             assert done.returncode == 0, f"{where}:\n{done.stderr[-3000:]}"
             following = blocks[index + 1]
             assert following.kind == "stdout", f"{where}: no test:stdout block follows"
             assert done.stdout == following.text, f"{where} printed:\n{done.stdout}"
         elif block.kind != "stdout":
-            raise AssertionError(f"plugins.md {block.where}: unknown test mark {block.kind!r}")
+            raise AssertionError(f"{name} {block.where}: unknown test mark {block.kind!r}")
     return example, blocks
+
+
+@pytest.fixture(scope="module")
+def plugins_guide(tmp_path_factory: pytest.TempPathFactory) -> tuple[Example, list[Block]]:
+    """docs/plugins.md followed from its first block to its last."""
+    return follow_guide(PLUGINS_GUIDE, tmp_path_factory.mktemp("plugins-guide"))
 
 
 def test_every_code_block_of_the_guides_is_tested() -> None:

@@ -118,7 +118,7 @@ def test_exporters_servers_and_executors_with_every_runtime(
 ) -> None:
     result = reference[0]
     exported = result.section("exporters").cell("sklearn", "reference")
-    assert exported.checked == ["sklearn-logistic-regression", "sklearn-linear-regression"]
+    assert exported.checked == ["sklearn-classifier", "sklearn-regressor", "sklearn-two-targets"]
     servers = result.section("servers")
     rest = servers.cell("rest", "onnxruntime").checked
     assert "mlp_float32 (binary)" in rest and "mlp_float32 (JSON)" in rest

@@ -3,16 +3,14 @@ never raises and refuses foreign objects, option checking), and, for each framew
 knows and the exporter claims (``framework:<name>``), sample models exported, checked, saved
 with lineage and run by the installed runtimes against the framework's own predictions.
 
-The suite knows scikit-learn: a classifier, a one- and a two-target regressor and a scaler,
-fitted on a fixed synthetic table.
+The sample models come from :mod:`interlock_conformance.samples`; for scikit-learn: a
+classifier, a one- and a two-target regressor and a scaler, fitted on a fixed synthetic table.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -26,44 +24,17 @@ from interlock import ExportedModel, ExportError, Exporter, InterlockError
 
 from interlock_conformance.attribution import checking
 from interlock_conformance.markers import capability, component_kind, requirement
+from interlock_conformance.samples import ExportSample, samples_for
+from interlock_conformance.samples.sklearn import FEATURES, ROWS
 
 pytestmark = component_kind("exporter")
 
-_ROWS, _FEATURES = 40, 4
+_ROWS, _FEATURES = ROWS, FEATURES
 _SKLEARN = "framework:sklearn"
 
 
-@dataclass
-class Sample:
-    """A fitted model, the rows it was fitted on, and the framework's own outputs."""
-
-    name: str
-    model: Any
-    table: pa.Table
-    matrix: np.ndarray
-    expected: dict[str, np.ndarray] = field(default_factory=dict)
-
-
-@cache
-def _sklearn_samples() -> dict[str, Sample]:
-    from sklearn.linear_model import LinearRegression, LogisticRegression
-    from sklearn.preprocessing import StandardScaler
-
-    rng = np.random.default_rng(20240601)
-    x = rng.standard_normal((_ROWS, _FEATURES))
-    classes = (x[:, 0] + 0.5 * x[:, 1] > 0).astype(np.int64) + (x[:, 2] > 1).astype(np.int64)
-    table = pa.table({f"f{i}": x[:, i] for i in range(_FEATURES)})
-    classifier = LogisticRegression(max_iter=500).fit(x, classes)
-    one = LinearRegression().fit(x, x @ np.array([1.5, -2.0, 0.25, 3.0]) + 0.5)
-    two = LinearRegression().fit(x, np.stack([x[:, 0] - x[:, 1], 2 * x[:, 3]], axis=1))
-    scaler = StandardScaler().fit(x)
-    return {
-        "classifier": Sample("classifier", classifier, table, x, {
-            "label": classifier.predict(x), "probabilities": classifier.predict_proba(x)}),
-        "regressor": Sample("regressor", one, table, x, {"prediction": one.predict(x)}),
-        "two-targets": Sample("two-targets", two, table, x, {"prediction": two.predict(x)}),
-        "scaler": Sample("scaler", scaler, table, x, {}),
-    }
+def _sklearn_samples() -> dict[str, ExportSample]:
+    return {sample.name: sample for sample in samples_for("sklearn")}
 
 
 def _runtimes() -> list[str]:

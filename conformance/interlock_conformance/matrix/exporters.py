@@ -2,19 +2,19 @@
 frameworks the suite knows, exported by every exporter that claims them, run by every runtime
 and compared with the framework's own predictions (exporter.md EXP-010).
 
-The suite knows scikit-learn (when it is installed): a classifier and a regressor fitted on a
-fixed synthetic table. An exporter of another framework gets "not applicable" cells.
+The samples come from :mod:`interlock_conformance.samples` (every framework the suite knows and
+finds installed); an exporter of a framework the suite has no sample of gets "not applicable"
+cells.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import interlock
 
+from interlock_conformance.samples import ExportSample, known_samples
 from interlock_conformance.matrix.cells import (
     CellFailure,
     ComponentRef,
@@ -31,74 +31,7 @@ if TYPE_CHECKING:
 
     from interlock import Artifact
 
-__all__ = ["ExportSample", "exporter_section", "known_samples"]
-
-_ROWS = 40
-_FEATURES = 4
-
-
-@dataclass
-class ExportSample:
-    """A fitted framework model, the rows it predicts, and what the framework predicts."""
-
-    name: str
-    model: object
-    #: The rows as an Arrow table (feature columns ``f0``, ``f1``, ...) and as a NumPy matrix.
-    table: pa.Table
-    matrix: np.ndarray
-    #: Output column -> the framework's own values, with how close a runtime must come
-    #: (``None``: exactly, for labels).
-    expected: dict[str, np.ndarray] = field(default_factory=dict)
-    tolerance: dict[str, tuple[float, float] | None] = field(default_factory=dict)
-
-
-def _sklearn_samples() -> list[ExportSample]:
-    try:
-        import numpy as np
-        import pyarrow as pa
-        from sklearn.linear_model import LinearRegression, LogisticRegression
-    except ImportError:
-        return []
-    rng = np.random.default_rng(20240601)
-    x = rng.standard_normal((_ROWS, _FEATURES))
-    classes = (x[:, 0] + 0.5 * x[:, 1] > 0).astype(np.int64) + (x[:, 2] > 1).astype(np.int64)
-    target = x @ np.array([1.5, -2.0, 0.25, 3.0]) + 0.5
-    table = pa.table({f"f{i}": x[:, i] for i in range(_FEATURES)})
-    classifier = LogisticRegression(max_iter=500).fit(x, classes)
-    regressor = LinearRegression().fit(x, target)
-    # float32 computation, as the exporter's default (EXP-010).
-    close = (1e-4, 1e-5)
-    return [
-        ExportSample(
-            "sklearn-logistic-regression",
-            classifier,
-            table,
-            x,
-            expected={
-                "label": classifier.predict(x),
-                "probabilities": classifier.predict_proba(x),
-            },
-            tolerance={"label": None, "probabilities": close},
-        ),
-        ExportSample(
-            "sklearn-linear-regression",
-            regressor,
-            table,
-            x,
-            expected={"prediction": regressor.predict(x)},
-            tolerance={"prediction": close},
-        ),
-    ]
-
-
-#: Builders of sample models, by framework; each returns [] when its framework is missing.
-SAMPLE_BUILDERS: list[Callable[[], list[ExportSample]]] = [_sklearn_samples]
-
-
-def known_samples() -> list[ExportSample]:
-    """Every sample model of every framework that is installed."""
-    return [sample for build in SAMPLE_BUILDERS for sample in build()]
-
+__all__ = ["exporter_section"]
 
 def _sample_input(exporter: ComponentRef, sample: ExportSample) -> object:
     claims = exporter.capabilities
@@ -114,14 +47,14 @@ class _Exports:
 
     def __init__(self, context: MatrixContext) -> None:
         self.context = context
-        self.samples = known_samples()
+        self.samples = [sample for sample in known_samples() if sample.expected]
         self.artifacts: dict[tuple[str, str], Artifact] = {}
 
     def for_exporter(self, exporter: ComponentRef) -> list[tuple[ExportSample, Artifact]]:
         component = exporter.require()
         chosen = []
         for sample in self.samples:
-            with stage("EXP-002", f"asking {exporter.name} whether it exports {sample.name}"):
+            with stage("EXP-002", f"asking {exporter.name} whether it exports {sample.label}"):
                 claimed = component.can_export(sample.model)
             if claimed is True:
                 chosen.append(sample)
@@ -132,14 +65,14 @@ class _Exports:
         root = str(self.context.directory("exports", exporter.name))
         exported = []
         for sample in chosen:
-            key = (exporter.name, sample.name)
+            key = (exporter.name, sample.label)
             artifact = self.artifacts.get(key)
             if artifact is None:
-                with stage("EXP-003", f"exporting {sample.name} with {exporter.name}"):
+                with stage("EXP-003", f"exporting {sample.label} with {exporter.name}"):
                     artifact = interlock.export(
                         sample.model,
                         _sample_input(exporter, sample),
-                        name=sample.name,
+                        name=sample.label,
                         version="1",
                         store=root,
                         exporter=exporter.name,
@@ -180,7 +113,7 @@ def _exporter_runtime(
     runtime.require()
     checked = []
     for sample, artifact in exports.for_exporter(exporter):
-        how = f"{sample.name} exported by {exporter.name}, run by {runtime.name}"
+        how = f"{sample.label} exported by {exporter.name}, run by {runtime.name}"
         with stage("RT-003", f"loading {how}"):
             predictor = interlock.load_predictor(artifact, runtime.name)
         with stage("EXP-010", f"predicting {how}", returned_wrong="RT-020"):
@@ -203,7 +136,7 @@ def _exporter_runtime(
             problem = _agrees(sample, column, got)
             if problem is not None:
                 raise CellFailure("EXP-010", f"{how}: {problem}")
-        checked.append(sample.name)
+        checked.append(sample.label)
     return checked
 
 
