@@ -412,7 +412,8 @@ def run_floor(model_path: Path, batch: int, duration: float, cpu: str | None) ->
     return json.loads(out.strip().splitlines()[-1])
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
+    """The command line (see the module docstring)."""
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="1 repetition of 2 s cells")
@@ -427,7 +428,11 @@ def main() -> None:
     parser.add_argument("--no-doc", action="store_true", help=f"do not update {DOC.name}")
     parser.add_argument("--floor", help=argparse.SUPPRESS)
     parser.add_argument("--batch", type=int, default=1, help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = parse_args()
     if args.floor:
         print(json.dumps(floor(args.floor, args.batch, args.duration)))
         return

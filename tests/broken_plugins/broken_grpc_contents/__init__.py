@@ -11,7 +11,8 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-from interlock import ModelRepository, Server, ServerOptions, hookimpl
+from interlock.servers import Repository
+from interlock import Server, ServerOptions, hookimpl
 from interlock_grpc.server import GrpcServer
 
 #: OIP datatype -> (NumPy dtype of the raw bytes, InferTensorContents field).
@@ -62,7 +63,7 @@ class TypedRepliesServer(GrpcServer):
     priority = 0
     description = "OIP gRPC replying in typed contents (deliberately broken)"
 
-    def create(self, repository: ModelRepository, options: ServerOptions) -> Any:
+    def create(self, repository: Repository, options: ServerOptions) -> Any:
         handle = super().create(repository, options)
         handle.service.__class__ = _service_class()
         return handle

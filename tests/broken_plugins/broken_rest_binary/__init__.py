@@ -12,7 +12,8 @@ import json
 from functools import cache
 from typing import Any
 
-from interlock import ModelRepository, Server, ServerHandle, ServerOptions, hookimpl
+from interlock.servers import Repository
+from interlock import Server, ServerHandle, ServerOptions, hookimpl
 from interlock_rest.server import RestServer
 
 _ITEMSIZE = {
@@ -79,7 +80,7 @@ class BigEndianServer(RestServer):
     priority = 0
     description = "OIP REST sending binary tensors big-endian (deliberately broken)"
 
-    def create(self, repository: ModelRepository, options: ServerOptions) -> Any:
+    def create(self, repository: Repository, options: ServerOptions) -> Any:
         handle = super().create(repository, options)
         handle.__class__ = _handle_class()
         return handle

@@ -9,7 +9,8 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-from interlock import ModelRepository, Server, ServerHandle, ServerOptions, hookimpl
+from interlock.servers import Repository
+from interlock import Server, ServerHandle, ServerOptions, hookimpl
 from interlock_rest.server import RestServer
 
 
@@ -52,7 +53,7 @@ class OkOnErrorServer(RestServer):
     priority = 0
     description = "OIP REST answering errors with 200 (deliberately broken)"
 
-    def create(self, repository: ModelRepository, options: ServerOptions) -> Any:
+    def create(self, repository: Repository, options: ServerOptions) -> Any:
         handle = super().create(repository, options)
         handle.__class__ = _handle_class()
         return handle
