@@ -18,7 +18,16 @@ from interlock_conformance.vectors import VectorIndex, load_vector_index
 if TYPE_CHECKING:
     from interlock_conformance.session import ConformanceSession
 
-__all__ = ["golden_store", "memory_root", "plugin_info", "vectors"]
+__all__ = ["SESSION", "conformance", "golden_store", "memory_root", "plugin_info", "vectors"]
+
+#: Where the running session puts itself when it registers these fixtures (session.py).
+SESSION: pytest.StashKey[ConformanceSession] = pytest.StashKey()
+
+
+@pytest.fixture(scope="session")
+def conformance(request: pytest.FixtureRequest) -> ConformanceSession:
+    """The running conformance session (a fixture every case may use)."""
+    return request.config.stash[SESSION]
 
 
 @pytest.fixture(scope="session")

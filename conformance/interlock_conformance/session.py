@@ -119,6 +119,7 @@ class ConformanceSession:
             raise
         from interlock_conformance import fixtures
 
+        config.stash[fixtures.SESSION] = self
         config.pluginmanager.register(fixtures, "interlock-conformance-fixtures")
 
     # -- set-up ----------------------------------------------------------------------------
@@ -168,12 +169,6 @@ class ConformanceSession:
         self.config.args = inside if explicit else [str(root)]
 
     # -- collection --------------------------------------------------------------------------
-
-    @pytest.hookimpl
-    @pytest.fixture(scope="session")
-    def conformance(self) -> ConformanceSession:
-        """The running conformance session (a fixture every case may use)."""
-        return self
 
     def pytest_collect_file(
         self, file_path: Path, parent: pytest.Collector
