@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -12,6 +14,8 @@ from interlock import (
     DeviceUnavailableError,
     MissingDependencyError,
     Predictor,
+    UnsupportedModelError,
+    get_registry,
 )
 
 if TYPE_CHECKING:
@@ -113,9 +117,15 @@ def load_session(
     # A path, not bytes: onnxruntime resolves external data next to model.onnx, inside the
     # verified artifact directory.
     model_path = artifact.local_dir() / "model.onnx"
-    session = ort.InferenceSession(
-        str(model_path), sess_options=session_options, providers=providers
-    )
+    try:
+        session = ort.InferenceSession(
+            str(model_path), sess_options=session_options, providers=providers
+        )
+    except Exception as exc:
+        operators = unimplemented_operators(str(exc))
+        if not operators:
+            raise
+        raise _refusal(runtime, artifact, operators) from exc
     if kind == "cuda" and session.get_providers()[0] != _CUDA:
         # onnxruntime falls back to CPU (logging only) when the CUDA libraries fail to load.
         raise DeviceUnavailableError(
@@ -126,6 +136,31 @@ def load_session(
         )
     _check_session_matches(session, artifact)
     return OnnxRuntimePredictor(session, artifact, runtime_name=runtime.name, device=device)
+
+
+#: What onnxruntime says when a session cannot be built for lack of a kernel: an operator of an
+#: unknown domain or name ("com.acme:Frobnicate(-1) is not a registered function/op"), or one
+#: without an implementation for its version or types (NOT_IMPLEMENTED, "Could not find an
+#: implementation for Frobnicate(7) node with name 'n'").
+_UNREGISTERED = re.compile(r"(?:([\w.]*):)?(\w+)\(-?\d+\) is not a registered function/op")
+_NOT_IMPLEMENTED = re.compile(r"Could not find an implementation for (\w+)\(\d+\) node")
+
+
+def unimplemented_operators(message: str) -> list[str]:
+    """The operators that an onnxruntime session-creation error ``message`` says it lacks."""
+    found = [f"{domain}.{op}" if domain and domain != "ai.onnx" else op
+             for domain, op in _UNREGISTERED.findall(message)]
+    found += _NOT_IMPLEMENTED.findall(message)
+    return sorted(set(found))
+
+
+def _refusal(runtime: Runtime, artifact: Artifact, operators: list[str]) -> UnsupportedModelError:
+    """The RT-082 refusal, naming the other installed runtimes that load ``artifact``."""
+    others = [r for r in get_registry().all("runtime") if r.name != runtime.name]
+    return UnsupportedModelError.refusing(
+        operators, model=artifact.ref, runtime=runtime.name,
+        candidates=[(r.name, partial(r.load, artifact, "cpu", {})) for r in others],
+    )
 
 
 def _providers(

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import re
+from functools import partial
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from interlock import Predictor
+from interlock import Predictor, UnsupportedModelError, get_registry
 
 if TYPE_CHECKING:
-    from interlock import Artifact
+    import onnx
+
+    from interlock import Artifact, Runtime
 
 __all__ = ["ReferenceOptions", "ReferencePredictor"]
 
@@ -28,15 +32,13 @@ class ReferenceOptions(BaseModel):
 class ReferencePredictor(Predictor):
     """A model in an ``onnx.reference.ReferenceEvaluator``; ``evaluator`` is that evaluator."""
 
-    def __init__(self, artifact: Artifact, options: ReferenceOptions, *, runtime_name: str) -> None:
-        from onnx.reference import ReferenceEvaluator
-
-        self.evaluator = ReferenceEvaluator(artifact.onnx_model(), verbose=options.verbose)
+    def __init__(self, artifact: Artifact, options: ReferenceOptions, *, runtime: Runtime) -> None:
+        self.evaluator = _evaluator(artifact, artifact.onnx_model(), options, runtime)
         self._output_names = list(self.evaluator.output_names)
         super().__init__(
             artifact.signature,
             artifact.columns,
-            runtime_name=runtime_name,
+            runtime_name=runtime.name,
             device="cpu",
             model=f"{artifact.name}:{artifact.version}",
         )
@@ -55,3 +57,44 @@ class ReferencePredictor(Predictor):
                 array = array.astype(object)
             outputs[name] = array
         return outputs
+
+
+#: The domains whose operators ``onnx.reference`` implements (in part: the evaluator names the
+#: first operator it lacks); any other domain's operator is unknown unless a model function.
+_KNOWN_DOMAINS = frozenset({"", "ai.onnx", "ai.onnx.ml", "ai.onnx.preview.training"})
+_UNKNOWN = re.compile(r"Node type '([^']+)' from domain '([^']*)' is unknown")
+
+
+def _evaluator(
+    artifact: Artifact, model: onnx.ModelProto, options: ReferenceOptions, runtime: Runtime
+) -> Any:
+    """The evaluator of ``model``, or the RT-082 refusal naming the operators it lacks."""
+    from onnx.reference import ReferenceEvaluator
+
+    functions = {(f.domain, f.name) for f in model.functions}
+    operators = {_operator_name(node.domain, node.op_type) for node in model.graph.node
+                 if node.domain not in _KNOWN_DOMAINS
+                 and (node.domain, node.op_type) not in functions}
+    try:
+        evaluator = ReferenceEvaluator(model, verbose=options.verbose)
+    except NotImplementedError as exc:
+        operators.update(_operator_name(domain, op)
+                         for op, domain in _UNKNOWN.findall(str(exc)))
+        if not operators:
+            raise
+        raise _refusal(runtime, artifact, operators) from exc
+    if operators:
+        raise _refusal(runtime, artifact, operators)
+    return evaluator
+
+
+def _operator_name(domain: str, op_type: str) -> str:
+    return f"{domain}.{op_type}" if domain and domain != "ai.onnx" else op_type
+
+
+def _refusal(runtime: Runtime, artifact: Artifact, operators: set[str]) -> UnsupportedModelError:
+    others = [r for r in get_registry().all("runtime") if r.name != runtime.name]
+    return UnsupportedModelError.refusing(
+        operators, model=artifact.ref, runtime=runtime.name,
+        candidates=[(r.name, partial(r.load, artifact, "cpu", {})) for r in others],
+    )

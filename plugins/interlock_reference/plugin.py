@@ -43,7 +43,7 @@ class ReferenceRuntime(Runtime):
                 hint="use device='cpu'",
                 component=self.name,
             )
-        return ReferencePredictor(artifact, self.parse_options(options), runtime_name=self.name)
+        return ReferencePredictor(artifact, self.parse_options(options), runtime=self)
 
 
 @hookimpl

@@ -40,6 +40,7 @@ _EXPORTS: dict[str, str] = {
     "ExportError": "errors",
     "MissingDependencyError": "errors",
     "OverloadedError": "errors",
+    "UnsupportedModelError": "errors",
     # datasets
     "Dataset": "datasets",
     "DatasetFormat": "datasets",
@@ -125,6 +126,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; kept equal to _EXPORTS by a tes
         PluginError as PluginError,
         SignatureMismatch as SignatureMismatch,
         SpecViolation as SpecViolation,
+        UnsupportedModelError as UnsupportedModelError,
     )
     from interlock.exporters import (
         ExportedModel as ExportedModel,

@@ -7,9 +7,12 @@ prints ``str(error)`` as one line and exits non-zero; anything else is a bug.
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+
     from pydantic import ValidationError
 
 __all__ = [
@@ -27,6 +30,7 @@ __all__ = [
     "PluginError",
     "SignatureMismatch",
     "SpecViolation",
+    "UnsupportedModelError",
 ]
 
 
@@ -133,6 +137,75 @@ class MissingDependencyError(InterlockError):
         self.package = package
         self.extra = extra
         self.install = install
+
+
+#: True while UnsupportedModelError.refusing probes other runtimes: a probed runtime that refuses
+#: the model too does not probe in turn.
+_PROBING: ContextVar[bool] = ContextVar("interlock_probing_runtimes", default=False)
+
+
+class UnsupportedModelError(InterlockError):
+    """A runtime cannot run a model: it uses operators the runtime does not implement.
+
+    Raised by ``load_predictor`` (never at the first inference, specs/v1/runtime.md RT-082).
+    ``operators`` names them as ``domain.op_type`` (``Relu`` for the default domain);
+    ``runtimes`` names the other installed runtimes that load the model.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        operators: Iterable[str] = (),
+        runtimes: Iterable[str] = (),
+        hint: str | None = None,
+        component: str | None = None,
+    ) -> None:
+        super().__init__(message, hint=hint, component=component)
+        self.operators = tuple(operators)
+        self.runtimes = tuple(runtimes)
+
+    @classmethod
+    def refusing(
+        cls,
+        operators: Iterable[str],
+        *,
+        model: str,
+        runtime: str,
+        candidates: Iterable[tuple[str, Callable[[], object]]] = (),
+    ) -> UnsupportedModelError:
+        """The error of ``runtime`` refusing ``model`` for ``operators``.
+
+        ``candidates`` pairs each other runtime's name with a call that loads the model with
+        it; a candidate whose call returns is named in ``runtimes``. The calls are made here,
+        only when a model is refused, and not from inside another refusal's probe.
+        """
+        names = sorted(set(operators)) or ["(unnamed)"]
+        able = [] if _PROBING.get() else _loading(candidates)
+        hint = (f"load it with runtime {' or '.join(repr(n) for n in able)}" if able else
+                "no installed runtime loads it: export the model without these operators, "
+                "or install a runtime that implements them")
+        return cls(
+            f"runtime {runtime!r} cannot run model {model}: it does not implement the "
+            f"operator(s) {', '.join(names)}",
+            operators=names, runtimes=able, hint=hint, component=runtime,
+        )
+
+
+def _loading(candidates: Iterable[tuple[str, Callable[[], object]]]) -> list[str]:
+    """The names of the candidates whose load succeeds."""
+    token = _PROBING.set(True)
+    try:
+        able = []
+        for name, load in candidates:
+            try:
+                load()
+            except Exception:  # any failure means "not this one"; the probe reports nothing
+                continue
+            able.append(name)
+        return sorted(able)
+    finally:
+        _PROBING.reset(token)
 
 
 class OverloadedError(InterlockError):

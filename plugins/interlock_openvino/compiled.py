@@ -1,0 +1,189 @@
+"""The OpenVINO predictor and its options (imported when a model is loaded)."""
+
+from __future__ import annotations
+
+import re
+from functools import partial
+import threading
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from interlock.errors import (
+    ArtifactIntegrityError,
+    DeviceUnavailableError,
+    InterlockError,
+    MissingDependencyError,
+    UnsupportedModelError,
+)
+from interlock.plugins import get_registry
+from interlock.runtimes import Predictor
+
+if TYPE_CHECKING:
+    from interlock.artifacts import Artifact
+    from interlock.runtimes import Runtime
+
+__all__ = ["OpenVinoOptions", "OpenVinoPredictor", "compile_artifact", "unconverted_operators"]
+
+_INSTALL = "pip install 'interlock[openvino]'"
+
+
+class OpenVinoOptions(BaseModel):
+    """Options of the ``openvino`` runtime (``load_predictor(..., **options)``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    inference_num_threads: int = Field(
+        default=0, ge=0,
+        description="Threads OpenVINO may use for one inference (INFERENCE_NUM_THREADS); "
+        "0 lets OpenVINO decide.",
+    )
+    performance_hint: Literal["latency", "throughput"] = Field(
+        default="latency",
+        description="PERFORMANCE_HINT: 'latency' for one request at a time, 'throughput' for "
+        "many concurrent requests (more CPU streams).",
+    )
+    inference_precision: Literal["f32", "bf16"] = Field(
+        default="f32",
+        description="INFERENCE_PRECISION_HINT for floating-point layers: 'f32' agrees with the "
+        "other runtimes; 'bf16' is faster where the CPU has bfloat16 instructions, but its "
+        "results differ by about 1e-2.",
+    )
+
+
+class OpenVinoPredictor(Predictor):
+    """A model compiled by OpenVINO; ``compiled_model`` is the ``openvino.CompiledModel``.
+
+    Each thread gets its own ``InferRequest`` (a request is not safe to share between
+    threads; a compiled model is), so concurrent ``infer`` calls run side by side (RT-009).
+    """
+
+    def __init__(
+        self, compiled_model: Any, artifact: Artifact, *, runtime_name: str, device: str
+    ) -> None:
+        self.compiled_model = compiled_model
+        self._requests = threading.local()
+        self._outputs = [(spec.name, compiled_model.output(spec.name))
+                         for spec in artifact.signature.outputs]
+        self._int64_inputs = [s.name for s in artifact.signature.inputs if s.dtype == "int64"]
+        super().__init__(
+            artifact.signature,
+            artifact.columns,
+            runtime_name=runtime_name,
+            device=device,
+            model=f"{artifact.name}:{artifact.version}",
+        )
+
+    def _request(self) -> Any:
+        request = getattr(self._requests, "request", None)
+        if request is None:
+            request = self._requests.request = self.compiled_model.create_infer_request()
+        return request
+
+    def _run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        for name in self._int64_inputs:
+            _check_int64_range(name, inputs[name])
+        results = self._request().infer(inputs)  # copies the outputs out of the request
+        return {name: results[port] for name, port in self._outputs}
+
+
+_INT32 = np.iinfo(np.int32)
+
+
+def _check_int64_range(name: str, value: np.ndarray) -> None:
+    """Refuse int64 values that OpenVINO's CPU plugin would truncate (it computes int64 as
+    int32): an error, never a wrong result."""
+    if value.size and (value.min() < _INT32.min or value.max() > _INT32.max):
+        raise InterlockError(
+            f"input {name!r} holds int64 values outside the int32 range, which OpenVINO's "
+            "CPU plugin computes as int32 and would truncate",
+            hint="use runtime='onnxruntime' for int64 values beyond +-2**31",
+        )
+
+
+def compile_artifact(
+    runtime: Runtime, artifact: Artifact, device: str, index: int | None, options: OpenVinoOptions
+) -> OpenVinoPredictor:
+    """Read ``artifact``'s ONNX model with OpenVINO, compile it and wrap it in a predictor."""
+    try:
+        import openvino as ov
+    except ImportError as exc:
+        raise MissingDependencyError(
+            "openvino", "openvino", purpose="the 'openvino' runtime"
+        ) from exc
+    if index is not None:
+        raise DeviceUnavailableError(
+            f"device {device!r}: the openvino CPU device takes no index",
+            hint="use device='cpu'",
+            component=runtime.name,
+        )
+    core = ov.Core()
+    config = _compile_config(core, runtime, options)
+    try:
+        # A path, not bytes: OpenVINO reads external data (model.onnx.data) beside model.onnx,
+        # inside the verified artifact directory.
+        model = core.read_model(str(artifact.local_dir() / "model.onnx"))
+        compiled = core.compile_model(model, "CPU", config)
+    except RuntimeError as exc:
+        operators = unconverted_operators(str(exc))
+        if not operators:
+            raise
+        raise _refusal(runtime, artifact, operators) from exc
+    _check_ports_match(compiled, artifact)
+    return OpenVinoPredictor(compiled, artifact, runtime_name=runtime.name, device=device)
+
+
+def _compile_config(core: Any, runtime: Runtime, options: OpenVinoOptions) -> dict[str, str]:
+    if options.inference_precision == "bf16":
+        capabilities = core.get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+        if "BF16" not in capabilities:
+            raise InterlockError(
+                "option inference_precision='bf16' of runtime 'openvino': this CPU has no "
+                f"bfloat16 support (OpenVINO lists {', '.join(capabilities)})",
+                hint="use inference_precision='f32'",
+                component=runtime.name,
+            )
+    return {
+        "INFERENCE_NUM_THREADS": str(options.inference_num_threads),
+        "PERFORMANCE_HINT": options.performance_hint.upper(),
+        # OpenVINO's default on CPUs with bfloat16 instructions is bf16: results would differ
+        # from every other runtime's, so f32 is asked for unless bf16 is chosen.
+        "INFERENCE_PRECISION_HINT": options.inference_precision,
+    }
+
+
+#: What OpenVINO says when it cannot convert or compile an operator: the ONNX front end's
+#: report ("No conversion rule found for operations: com.acme.Frobnicate, Foo") or the CPU
+#: plugin's ("Unsupported operation of type: Foo").
+_NO_RULE = re.compile(r"No conversion rule found for operations?: ([^\n]+)")
+_UNSUPPORTED = re.compile(r"Unsupported operation of type: ([\w.]+)")
+
+
+def unconverted_operators(message: str) -> list[str]:
+    """The operators that an OpenVINO error ``message`` says it cannot convert or run."""
+    found = [name.strip() for line in _NO_RULE.findall(message) for name in line.split(",")]
+    found += _UNSUPPORTED.findall(message)
+    return sorted({name for name in found if name})
+
+
+def _refusal(runtime: Runtime, artifact: Artifact, operators: list[str]) -> UnsupportedModelError:
+    """The RT-082 refusal, naming the other installed runtimes that load ``artifact``."""
+    others = [r for r in get_registry().all("runtime") if r.name != runtime.name]
+    return UnsupportedModelError.refusing(
+        operators, model=artifact.ref, runtime=runtime.name,
+        candidates=[(r.name, partial(r.load, artifact, "cpu", {})) for r in others],
+    )
+
+
+def _check_ports_match(compiled: Any, artifact: Artifact) -> None:
+    names = {name for port in [*compiled.inputs, *compiled.outputs] for name in port.get_names()}
+    declared = [s.name for s in [*artifact.signature.inputs, *artifact.signature.outputs]]
+    missing = [name for name in declared if name not in names]
+    if missing:
+        raise ArtifactIntegrityError(
+            f"artifact {artifact.ref}: its manifest declares tensors {missing} that OpenVINO "
+            "does not find in model.onnx",
+            hint="re-save the artifact with interlock.save_artifact so that the signature is "
+            "read from the model",
+        )
