@@ -1,0 +1,39 @@
+"""scripts/onnx_scoreboard.py on a fixed small subset of the ONNX backend cases."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
+import onnx_scoreboard  # noqa: E402
+
+RUNTIMES = ["onnxruntime", "openvino", "reference"]
+#: case -> expected outcome per runtime: a pass everywhere, a numeric failure (OpenVINO computes
+#: float64 in float32), a refusal at load (onnxruntime lacks the old opset's kernel).
+EXPECTED = {
+    "test_operator_exp": {"onnxruntime": "pass", "openvino": "pass", "reference": "pass"},
+    "test_operator_addconstant": {"onnxruntime": "refused", "openvino": "fail", "reference": "pass"},
+    "test_AvgPool1d": {"onnxruntime": "refused", "openvino": "pass", "reference": "pass"},
+}
+
+
+@pytest.fixture(scope="module")
+def cases() -> list[Path]:
+    found = {c.name: c for c in onnx_scoreboard.find_cases(onnx_scoreboard.default_suites())}
+    return [found[name] for name in EXPECTED]
+
+
+def test_each_outcome_is_counted(cases: list[Path], tmp_path: Path) -> None:
+    for case in cases:
+        outcomes = onnx_scoreboard.run_case(case, RUNTIMES, str(tmp_path / case.name))
+        for runtime, outcome in EXPECTED[case.name].items():
+            assert outcomes[runtime] == outcome, (case.name, runtime, outcomes)
+    counts = onnx_scoreboard.scoreboard(cases, RUNTIMES)
+    assert counts["reference"]["pass"] == 3
+    assert counts["openvino"]["fail"] == 1 and counts["onnxruntime"]["refused"] == 2
+    table = onnx_scoreboard.table(counts)
+    assert table.splitlines()[0].split() == ["runtime", "pass", "fail", "refused", "error", "total"]
+    assert len(table.splitlines()) == len(RUNTIMES) + 2
