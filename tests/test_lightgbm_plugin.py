@@ -14,6 +14,7 @@ import lightgbm
 
 import interlock
 from interlock import ExportError
+from interlock_conformance import requirement
 from interlock_lightgbm.exporter import LightGBMExporter
 
 RNG = np.random.default_rng(7)
@@ -48,6 +49,7 @@ def _column(batch: pa.RecordBatch, name: str) -> np.ndarray:
     return np.asarray(column)
 
 
+@requirement("EXP-050")
 @pytest.mark.parametrize("kind", ["wrapper-binary", "booster-multiclass", "wrapper-regressor",
                                   "booster-regressor"])
 def test_export_predicts_like_lightgbm_on_both_runtimes(kind: str, tmp_path: Path) -> None:
@@ -115,6 +117,7 @@ def test_bad_options_samples_and_models_are_refused() -> None:
         exporter.export(lightgbm.LGBMClassifier(), TABLE, {})
 
 
+@requirement("EXP-051")
 def test_a_parity_failure_is_refused_with_the_largest_difference(tmp_path: Path) -> None:
     # Targets of 1e6: float32 arithmetic in ONNX cannot match LightGBM to 1e-12 absolute.
     model = lightgbm.LGBMRegressor(n_estimators=4, verbose=-1).fit(X, TARGET * 1e6 + 0.123)

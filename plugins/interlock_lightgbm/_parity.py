@@ -1,4 +1,4 @@
-"""The parity check before saving (exporter.md EXP-040): the converted graph, run by
+"""The parity check before saving (exporter.md EXP-051): the converted graph, run by
 onnxruntime on the sample's rows, must predict what the framework predicts."""
 
 from __future__ import annotations

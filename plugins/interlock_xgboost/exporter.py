@@ -36,7 +36,7 @@ class XGBoostExporter(Exporter):
     Inputs come from the sample's columns as for scikit-learn (exporter.md EXP-030 to EXP-035);
     classifiers output ``label`` and ``probabilities``, regressors ``prediction``. Before the
     model is returned, onnxruntime runs it on the sample's rows and must agree with XGBoost
-    (EXP-040).
+    (EXP-051).
     """
 
     name = "xgboost"

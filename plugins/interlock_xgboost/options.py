@@ -31,8 +31,8 @@ class XGBoostExportOptions(BaseModel):
         description="Symbolic name of the batch (row) dimension of the input and outputs.",
     )
     parity_rtol: float = Field(
-        default=1e-4, ge=0, description="Relative tolerance of the parity check (EXP-040)."
+        default=1e-4, ge=0, description="Relative tolerance of the parity check (EXP-051)."
     )
     parity_atol: float = Field(
-        default=1e-5, ge=0, description="Absolute tolerance of the parity check (EXP-040)."
+        default=1e-5, ge=0, description="Absolute tolerance of the parity check (EXP-051)."
     )
