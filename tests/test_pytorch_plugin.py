@@ -15,6 +15,7 @@ import torch
 import interlock
 from interlock import ExportError
 from interlock.exporters import export_model
+from interlock_conformance import requirement
 
 torch.manual_seed(0)
 
@@ -63,6 +64,7 @@ def _column(batch: pa.RecordBatch, name: str) -> np.ndarray:
     return np.asarray(column)
 
 
+@requirement("EXP-002")
 def test_claims_torch_modules_without_importing_torch() -> None:
     exporter = interlock.get_registry().get("exporter", "pytorch")
     assert exporter.can_export(_mlp()) is True
@@ -71,6 +73,7 @@ def test_claims_torch_modules_without_importing_torch() -> None:
     assert "framework:pytorch" in exporter.capabilities
 
 
+@requirement("EXP-040", "EXP-041", "EXP-043")
 def test_tensor_sample_predicts_any_batch_on_both_runtimes(tmp_path: Path) -> None:
     """EXP-040, EXP-041, EXP-043: a tensor sample, a dynamic batch, derived names."""
     module, x = _mlp(), _x()
@@ -95,6 +98,7 @@ def test_tensor_sample_predicts_any_batch_on_both_runtimes(tmp_path: Path) -> No
         assert got.shape == (11, 1) and np.allclose(got, want, rtol=1e-4, atol=1e-5), runtime
 
 
+@requirement("EXP-040")
 def test_tuple_and_dict_samples_name_inputs(tmp_path: Path) -> None:
     """EXP-040: tuple inputs take forward's parameter names, dict inputs the keys; dict
     outputs their keys."""
@@ -114,6 +118,7 @@ def test_tuple_and_dict_samples_name_inputs(tmp_path: Path) -> None:
         export_model(module, (dense, wide), exporter="pytorch", options={"input_names": ["a"]})
 
 
+@requirement("EXP-042")
 def test_arrow_and_numpy_samples_follow_the_column_rules(tmp_path: Path) -> None:
     """EXP-042: float64 columns feed one float64 input cast inside the graph; a 2-D array
     gives x0..x3; several vector columns feed one input each; input_columns decides."""
@@ -143,6 +148,7 @@ def test_arrow_and_numpy_samples_follow_the_column_rules(tmp_path: Path) -> None
                      exporter="pytorch")
 
 
+@requirement("EXP-041")
 def test_dynamic_axes_and_fixed_batch() -> None:
     """EXP-041: dynamic_axes adds symbolic dimensions; dynamic_batch=False fixes the batch."""
     module = torch.nn.Conv1d(2, 3, kernel_size=3, padding=1)
@@ -159,6 +165,7 @@ def test_dynamic_axes_and_fixed_batch() -> None:
         export_model(_mlp(), _x(), exporter="pytorch", options={"dynamic_axes": {"z": {1: "K"}}})
 
 
+@requirement("EXP-008", "EXP-044")
 def test_opset_choice_and_bad_opset() -> None:
     """EXP-008, EXP-044: target_opset within 18..23; others refused naming the option."""
     exported = export_model(_mlp(), _x(), exporter="pytorch", options={"target_opset": 20})
@@ -169,6 +176,7 @@ def test_opset_choice_and_bad_opset() -> None:
             export_model(_mlp(), _x(), exporter="pytorch", options={"target_opset": bad})
 
 
+@requirement("EXP-045")
 def test_parity_failure_is_refused_with_the_largest_difference(tmp_path: Path) -> None:
     """EXP-045: a graph that differs from the module is refused and nothing is saved."""
     store = tmp_path / "store"
@@ -178,6 +186,7 @@ def test_parity_failure_is_refused_with_the_largest_difference(tmp_path: Path) -
     assert interlock.open_store(str(store)).names() == []
 
 
+@requirement("EXP-046")
 def test_control_flow_is_refused_with_the_module_and_reason() -> None:
     """EXP-046: torch's capture error becomes one ExportError naming the class."""
     with pytest.raises(ExportError) as caught:
@@ -188,6 +197,7 @@ def test_control_flow_is_refused_with_the_module_and_reason() -> None:
     assert "torch.where" in (caught.value.hint or "")
 
 
+@requirement("EXP-007", "EXP-047")
 def test_export_writes_nothing_and_is_deterministic(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -201,6 +211,7 @@ def test_export_writes_nothing_and_is_deterministic(
     assert os.listdir(tmp_path) == []
 
 
+@requirement("EXP-008")
 def test_unknown_option_and_non_module() -> None:
     with pytest.raises(ExportError, match="no_such"):
         export_model(_mlp(), _x(), exporter="pytorch", options={"no_such": 1})

@@ -25,6 +25,7 @@ __all__ = ["BUILDERS", "ExportSample", "known_samples", "samples_for"]
 #: framework name (as in ``framework:<name>``) -> the module whose ``build()`` makes its samples.
 BUILDERS: dict[str, str] = {
     "sklearn": "interlock_conformance.samples.sklearn",
+    "pytorch": "interlock_conformance.samples.pytorch",
     "xgboost": "interlock_conformance.samples.xgboost",
     "lightgbm": "interlock_conformance.samples.lightgbm",
 }
