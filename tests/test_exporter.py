@@ -191,7 +191,8 @@ def test_unclaimed_model_names_its_type_and_the_installed_exporters() -> None:
     with pytest.raises(interlock.ExportError) as caught:
         export_model(object(), None)
     assert "builtins.object" in str(caught.value)
-    assert "installed exporters: sklearn" in str(caught.value)
+    listed = str(caught.value).split("installed exporters: ", 1)[1].split(")")[0].split(", ")
+    assert "sklearn" in listed and listed == sorted(listed), str(caught.value)
     assert caught.value.hint
 
 
