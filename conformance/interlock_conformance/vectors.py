@@ -99,6 +99,9 @@ class ModelVector(_Entry):
     outputs: list[TensorVector]
     tolerance: Tolerance
     nan_equal: bool
+    #: The runtime capabilities a runtime must claim to run this model (runtime.md RT-070):
+    #: those of its element types, and ``int64-range`` for int64 values beyond int32.
+    runtime_capabilities: list[str]
 
 
 class _Index(_Entry):

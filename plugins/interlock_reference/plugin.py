@@ -21,7 +21,7 @@ class ReferenceRuntime(Runtime):
     name = "reference"
     description = "ONNX reference evaluator: pure Python, slow, independent of onnxruntime"
     devices = ("cpu",)
-    capabilities = frozenset({"external-data", "float16", "string-tensors"})
+    capabilities = frozenset({"external-data", "float16", "int64-range", "string-tensors"})
     priority = FALLBACK_PRIORITY
 
     @property

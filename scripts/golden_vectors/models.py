@@ -187,6 +187,7 @@ def _model_entry(
 
     output_dtypes = {dtypes[t] for t in outputs}
     tolerance = max((_tolerance(d) for d in output_dtypes), key=lambda t: t["rtol"])
+    needs = runtime_capabilities(set(dtypes.values()), [*inputs.values(), *outputs.values()])
     return {
         "name": name,
         "file": f"{base}/model.onnx",
@@ -198,7 +199,25 @@ def _model_entry(
         "outputs": tensors(outputs, "outputs"),
         "tolerance": tolerance,
         "nan_equal": True,
+        "runtime_capabilities": needs,
     }
+
+
+#: The runtime capability a model needs for tensors of an element type (runtime.md RT-070).
+_DTYPE_CAPABILITY = {"float16": "float16", "string": "string-tensors"}
+_INT32 = np.iinfo(np.int32)
+
+
+def runtime_capabilities(dtypes: set[str], values: list[np.ndarray]) -> list[str]:
+    """The runtime capabilities a model needs: those of its element types, and ``int64-range``
+    when an int64 tensor holds values outside the int32 range (runtime.md RT-083)."""
+    needs = {_DTYPE_CAPABILITY[d] for d in dtypes if d in _DTYPE_CAPABILITY}
+    for value in values:
+        if value.dtype == np.int64 and value.size and (
+            value.min() < _INT32.min or value.max() > _INT32.max
+        ):
+            needs.add("int64-range")
+    return sorted(needs)
 
 
 def _identity_vector(files: dict[str, bytes], dtype: str) -> dict[str, Any]:

@@ -44,13 +44,9 @@ from interlock_conformance.vectors import VectorIndex, load_vector_index, output
 pytestmark = component_kind("runtime")
 
 _VECTORS = load_vector_index()
-#: Capability a runtime must claim to run a model with tensors of this dtype (RT-051, RT-070).
-_DTYPE_CAPABILITY = {"float16": "float16", "string": "string-tensors"}
-
-
 def _needs(name: str) -> list[str]:
-    return sorted({_DTYPE_CAPABILITY[d] for d in _VECTORS.models[name].dtypes
-                   if d in _DTYPE_CAPABILITY})
+    """The capabilities a runtime must claim to run the golden model (RT-051, RT-070)."""
+    return _VECTORS.models[name].runtime_capabilities
 
 
 def _golden_params(*, unclaimed: bool = False) -> list[Any]:

@@ -12,7 +12,7 @@ import interlock
 from interlock import Predictor, Runtime, SignatureMismatch
 from interlock.tensors import compare_outputs
 
-from interlock_conformance.markers import capability, component_kind, requirement
+from interlock_conformance.markers import capability, component_kind, requirement, when_unclaimed
 from interlock_conformance.vectors import VectorIndex
 
 pytestmark = component_kind("runtime")
@@ -109,7 +109,10 @@ def test_inputs_are_not_modified(
     component: Runtime, golden_store: str, vectors: VectorIndex
 ) -> None:
     """Read-only inputs work and every input keeps its values."""
-    for name in ("add_float32", "mlp_float32", "identity_int64"):
+    names = ["add_float32", "mlp_float32", "identity_int32"]
+    if "int64-range" in component.capabilities:
+        names.append("identity_int64")
+    for name in names:
         inputs = vectors.inputs(name)
         copies = {k: v.copy() for k, v in inputs.items()}
         for value in inputs.values():
@@ -142,3 +145,19 @@ def test_validation_adds_little_to_a_call(component: Runtime, golden_store: str)
         f"infer takes {checked * 1e6:.1f} µs, the runtime's _run {unchecked * 1e6:.1f} µs: "
         f"validation adds {overhead * 1e6:.1f} µs, the spec allows 10"
     )
+
+
+@requirement("RT-051", "RT-070")
+@when_unclaimed("int64-range")
+def test_int64_beyond_int32_is_refused_without_the_capability(
+    component: Runtime, golden_store: str
+) -> None:
+    """A runtime that does not claim int64-range refuses an int64 input outside the int32 range
+    with an InterlockError naming the input, and still runs int64 inputs inside it."""
+    predictor = _load(component, golden_store, "identity_int64")
+    inside = np.array([[-(2**31), 0, 2**31 - 1]], dtype=np.int64)
+    assert np.array_equal(predictor.infer({"x": inside})["y"], inside)
+    for value in (2**31, -(2**31) - 1, 2**62):
+        with pytest.raises(interlock.InterlockError) as caught:
+            predictor.infer({"x": np.array([[0, value, 0]], dtype=np.int64)})
+        assert "'x'" in str(caught.value), str(caught.value)

@@ -36,10 +36,6 @@ __all__ = [
 
 CellStatus = Literal["passed", "failed", "not applicable"]
 
-#: Runtime capabilities a golden model needs, by the element types it uses (runtime.md RT-070);
-#: every other element type is one that every runtime runs (RT-051).
-RUNTIME_CAPABILITY_OF_DTYPE = {"float16": "float16", "string": "string-tensors"}
-
 _MESSAGE_LIMIT = 400
 
 
@@ -276,10 +272,8 @@ class MatrixContext:
 
     @staticmethod
     def supports(runtime: ComponentRef, model: ModelVector) -> bool:
-        """Whether the runtime claims every capability the model's element types need."""
-        needs = RUNTIME_CAPABILITY_OF_DTYPE
-        needed = {needs[dtype] for dtype in model.dtypes if dtype in needs}
-        return needed <= runtime.capabilities
+        """Whether the runtime claims every capability the model needs (runtime.md RT-070)."""
+        return set(model.runtime_capabilities) <= runtime.capabilities
 
     def golden_artifact(self, model: str) -> Artifact:
         """The golden model ``model`` saved once as an artifact on local disk (in the store

@@ -122,6 +122,9 @@ CAPABILITIES: dict[str, tuple[Capability, ...]] = {
         Capability("external-data",
                    "loads artifacts whose `model.onnx` keeps tensors in `model.onnx.data` "
                    "(artifact.md ART-003)", _RUNTIME),
+        Capability("int64-range",
+                   "computes `int64` tensors over the whole 64-bit range (RT-051); a runtime "
+                   "that computes them in 32 bits does not claim it", _RUNTIME),
     ),
     "server": (
         Capability("rest", "the OIP REST endpoints of this page (SRV-050 to SRV-099)", _SERVING,
