@@ -136,8 +136,8 @@ def test_the_matrix_is_written_as_json_and_markdown(reference: tuple[MatrixResul
     assert read_matrix(out / "matrix.json") == result
     markdown = (out / "matrix.md").read_text(encoding="utf-8")
     assert "**Verdict: PASSED**" in markdown
-    assert "| runtime \\ runtime | onnxruntime | reference |" in markdown
-    assert "| onnxruntime | pass (25) | pass (25) |" in markdown
+    assert "| runtime \\ runtime | onnxruntime | openvino | reference |" in markdown
+    assert "| onnxruntime | pass (25) | pass (23) | pass (25) |" in markdown
     assert "| jsonl | n/a | n/a | n/a | n/a |" in markdown
     assert "- **jsonl × arrow** (n/a): jsonl does not claim write" in markdown
 
@@ -226,7 +226,7 @@ def test_the_command_exits_non_zero_and_reports_plugin_problems(
 def test_the_command_prints_the_tables(tmp_path: Path) -> None:
     done = run_cli(["matrix", "--section", "runtimes", "--output", "out"], cwd=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "runtime \\ runtime  onnxruntime  reference" in done.stdout
+    assert "runtime \\ runtime  onnxruntime  openvino   reference" in done.stdout
     assert "matrix: PASSED" in done.stdout
     assert "running runtimes:" in done.stderr
     assert read_matrix(tmp_path / "out" / "matrix.json").section("runtimes").cells

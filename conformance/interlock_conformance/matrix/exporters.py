@@ -13,6 +13,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import interlock
+from interlock.errors import UnsupportedModelError
 
 from interlock_conformance.samples import ExportSample, known_samples
 from interlock_conformance.matrix.cells import (
@@ -112,10 +113,16 @@ def _exporter_runtime(
 ) -> list[str]:
     runtime.require()
     checked = []
+    refused: list[str] = []
     for sample, artifact in exports.for_exporter(exporter):
         how = f"{sample.label} exported by {exporter.name}, run by {runtime.name}"
         with stage("RT-003", f"loading {how}"):
-            predictor = interlock.load_predictor(artifact, runtime.name)
+            try:
+                predictor = interlock.load_predictor(artifact, runtime.name)
+            except UnsupportedModelError as exc:
+                # A refusal at load is the runtime keeping RT-082, not a failure of the pair.
+                refused.append(f"{sample.label} ({', '.join(exc.operators)})")
+                continue
         with stage("EXP-010", f"predicting {how}", returned_wrong="RT-020"):
             batch = predictor.predict(sample.table)
         for column in sample.expected:
@@ -137,6 +144,11 @@ def _exporter_runtime(
             if problem is not None:
                 raise CellFailure("EXP-010", f"{how}: {problem}")
         checked.append(sample.label)
+    if not checked:
+        raise NotApplicable(
+            f"runtime {runtime.name!r} refuses every sample {exporter.name!r} exports, at load "
+            f"(RT-082): {'; '.join(refused)}"
+        )
     return checked
 
 
