@@ -18,6 +18,7 @@ import argparse
 import collections
 import sys
 import tempfile
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,8 @@ from interlock.tensors import compare_outputs
 
 OUTCOMES = ("pass", "fail", "refused", "error")
 RAW = "raw onnxruntime"
+#: A runtime whose engine is not installed (``MissingDependencyError`` at load): left off the table.
+MISSING = "missing"
 
 
 def data_root() -> Path:
@@ -104,6 +107,8 @@ def _through_interlock(artifact: interlock.Artifact, runtime: str, inputs: dict[
         predictor = interlock.load_predictor(artifact, runtime)
     except interlock.UnsupportedModelError:
         return "refused"
+    except interlock.MissingDependencyError:
+        return MISSING
     except Exception:
         return "error"
     try:
@@ -129,6 +134,18 @@ def table(counts: dict[str, collections.Counter[str]]) -> str:
     return "\n".join(lines)
 
 
+def versions() -> str:
+    """The versions of the engines installed, e.g. ``onnx 1.23.2, onnxruntime 1.32.0``; an
+    engine that is not installed (``openvino`` on many machines) is left out, never imported."""
+    found = []
+    for package in ("onnx", "onnxruntime", "openvino"):
+        try:
+            found.append(f"{package} {metadata.version(package)}")
+        except metadata.PackageNotFoundError:
+            continue
+    return ", ".join(found)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--suite", action="append", type=Path, help="a folder of cases")
@@ -140,12 +157,12 @@ def main(argv: list[str] | None = None) -> int:
         cases = [c for c in cases if c.name in set(args.case)]
     cases = cases[: args.limit] if args.limit else cases
     runtimes = sorted(r.name for r in interlock.get_registry().all("runtime"))
-    import onnxruntime
-    import openvino
-
-    print(f"onnx {onnx.__version__}, onnxruntime {onnxruntime.__version__}, openvino "
-          f"{openvino.__version__.split('-')[0]}; {len(cases)} cases")
-    print(table(scoreboard(cases, runtimes)))
+    print(f"{versions()}; {len(cases)} cases")
+    counts = scoreboard(cases, runtimes)
+    for name in [n for n, counter in counts.items() if counter[MISSING]]:
+        print(f"{name}: left out, its engine is not installed")
+        del counts[name]
+    print(table(counts))
     return 0
 
 

@@ -37,3 +37,24 @@ def test_each_outcome_is_counted(cases: list[Path], tmp_path: Path) -> None:
     table = onnx_scoreboard.table(counts)
     assert table.splitlines()[0].split() == ["runtime", "pass", "fail", "refused", "error", "total"]
     assert len(table.splitlines()) == len(RUNTIMES) + 2
+
+
+def test_a_machine_without_openvino_runs_the_other_runtimes() -> None:
+    """With ``openvino`` not importable, the script still runs and leaves that runtime out."""
+    import subprocess
+
+    script = Path(onnx_scoreboard.__file__)
+    blocked = (
+        "import runpy, sys; sys.modules['openvino'] = None; "
+        f"sys.argv = [{str(script)!r}, '--case', 'test_operator_exp']; "
+        f"runpy.run_path({str(script)!r}, run_name='__main__')"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", blocked], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = done.stdout.splitlines()
+    assert lines[0].endswith("; 1 cases")
+    assert "openvino: left out, its engine is not installed" in lines
+    rows = {line.split()[0] for line in lines[2:]}
+    assert "openvino" not in rows and {"onnxruntime", "reference", "raw"} <= rows
