@@ -10,9 +10,13 @@ ways against raw ``onnxruntime.InferenceSession.run`` on the same model file, bo
   one tensor and from one ``fixed_size_list<float32, 64>`` column, against a hand-written
   pyarrow -> NumPy -> onnxruntime -> pyarrow loop (target >= 0.95).
 
+Where OpenVINO is installed, ``infer_openvino.py`` adds a second table: OpenVINO against
+onnxruntime on this MLP and on a small convolutional net, and the ``openvino`` predictor
+against OpenVINO called directly (``--no-openvino`` leaves it out).
+
 Repetitions of the two sides alternate (and alternate which goes first); figures are medians.
 
-    python benchmarks/bench_infer.py [--reps 21] [--calls 1000] [--rows 1024]
+    python benchmarks/bench_infer.py [--reps 21] [--calls 1000] [--rows 1024] [--no-openvino]
 """
 
 from __future__ import annotations
@@ -239,6 +243,7 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=21, help="alternating repetitions per case")
     parser.add_argument("--calls", type=int, default=1000, help="calls per repetition at batch 1")
     parser.add_argument("--rows", type=int, default=1024, help="rows of the large batches")
+    parser.add_argument("--no-openvino", action="store_true", help="leave out the OpenVINO cases")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="interlock-bench-") as store:
@@ -249,7 +254,21 @@ def main() -> None:
         rng = np.random.default_rng(1)
         rows = infer_cases(session, predictor, rng, args)
         rows += predict_cases(session, predictor, columns_predictor, rng, args)
-    print_table(rows, args.reps)
+        print_table(rows, args.reps)
+        if not args.no_openvino:
+            openvino_table(store, args)
+
+
+def openvino_table(store: str, args: argparse.Namespace) -> None:
+    """The OpenVINO cases (``infer_openvino.py``), where OpenVINO is installed."""
+    try:
+        import openvino  # noqa: F401
+    except ImportError:
+        print("\nopenvino is not installed: no OpenVINO cases (pip install 'interlock[openvino]')")
+        return
+    from infer_openvino import openvino_cases, print_openvino_table
+
+    print_openvino_table(openvino_cases(store, args), args.reps)
 
 
 if __name__ == "__main__":
