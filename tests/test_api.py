@@ -37,7 +37,8 @@ def _public_names() -> list[tuple[str, str]]:
 def test_the_facades_are_the_concept_packages() -> None:
     assert FACADES == [
         "interlock", "interlock.artifacts", "interlock.batch", "interlock.cli",
-        "interlock.datasets", "interlock.exporters", "interlock.plugins", "interlock.runtimes",
+        "interlock.datasets", "interlock.exporters", "interlock.exporters.tabular",
+        "interlock.plugins", "interlock.runtimes",
         "interlock.servers", "interlock.serving", "interlock.tensors",
     ]
 

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from pydantic import BaseModel
 
     from interlock_lightgbm._model import ModelFacts
-    from interlock_lightgbm._sample import InputGroup
+    from interlock.exporters.tabular import InputGroup
     from interlock_lightgbm.options import LightGBMExportOptions as _Options
 
 __all__ = ["LightGBMExporter"]
@@ -58,7 +58,7 @@ class LightGBMExporter(Exporter):
 
     def export(self, model: object, sample: object, options: dict[str, Any]) -> ExportedModel:
         """Convert ``model``; ``sample`` fixes the input columns and its rows check parity."""
-        from interlock_lightgbm._sample import group_inputs, layout_from_sample, rows_of
+        from interlock.exporters.tabular import group_inputs, layout_from_sample, rows_of
         from interlock_lightgbm.options import LightGBMExportOptions
 
         opts = self.parse_options(options)
@@ -104,7 +104,7 @@ def _convert(facts: ModelFacts, groups: list[InputGroup], opts: _Options) -> Any
     from onnxmltools import convert_lightgbm
     from onnxmltools.convert.common.data_types import FloatTensorType
 
-    from interlock_lightgbm._graph import ensure_default_opset, feed_from_groups, shape_outputs
+    from interlock.exporters.tabular import ensure_default_opset, feed_from_groups, shape_outputs
 
     direct = len(groups) == 1 and groups[0].dtype == "float32"
     name = opts.input_name if direct else _INTERNAL_INPUT
@@ -145,7 +145,7 @@ def _parity(
     _import(
         "onnxruntime", "onnxruntime", "checking that the exported model predicts like LightGBM"
     )
-    from interlock_lightgbm._parity import check_parity
+    from interlock.exporters.tabular import check_parity
 
     tolerance = (opts.parity_rtol, opts.parity_atol)
     return check_parity(onnx_model, groups, rows, facts.predict(rows), tolerance, "LightGBM")

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from pydantic import BaseModel
 
     from interlock_xgboost._model import ModelFacts
-    from interlock_xgboost._sample import InputGroup
+    from interlock.exporters.tabular import InputGroup
     from interlock_xgboost.options import XGBoostExportOptions as _Options
 
 __all__ = ["XGBoostExporter"]
@@ -58,7 +58,7 @@ class XGBoostExporter(Exporter):
 
     def export(self, model: object, sample: object, options: dict[str, Any]) -> ExportedModel:
         """Convert ``model``; ``sample`` fixes the input columns and its rows check parity."""
-        from interlock_xgboost._sample import group_inputs, layout_from_sample, rows_of
+        from interlock.exporters.tabular import group_inputs, layout_from_sample, rows_of
         from interlock_xgboost.options import XGBoostExportOptions
 
         opts = self.parse_options(options)
@@ -104,7 +104,7 @@ def _convert(facts: ModelFacts, groups: list[InputGroup], opts: _Options) -> Any
     from onnxmltools import convert_xgboost
     from onnxmltools.convert.common.data_types import FloatTensorType
 
-    from interlock_xgboost._graph import ensure_default_opset, feed_from_groups, shape_outputs
+    from interlock.exporters.tabular import ensure_default_opset, feed_from_groups, shape_outputs
 
     direct = len(groups) == 1 and groups[0].dtype == "float32"
     name = opts.input_name if direct else _INTERNAL_INPUT
@@ -141,7 +141,7 @@ def _parity(
     opts: _Options,
 ) -> dict[str, Any]:
     _import("onnxruntime", "onnxruntime", "checking that the exported model predicts like XGBoost")
-    from interlock_xgboost._parity import check_parity
+    from interlock.exporters.tabular import check_parity
 
     tolerance = (opts.parity_rtol, opts.parity_atol)
     return check_parity(onnx_model, groups, rows, facts.predict(rows), tolerance, "XGBoost")

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import onnx
 
-    from interlock_xgboost._sample import InputGroup
+    from interlock.exporters.tabular._sample import InputGroup
 
 __all__ = ["ensure_default_opset", "feed_from_groups", "shape_outputs"]
 

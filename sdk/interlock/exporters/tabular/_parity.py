@@ -11,7 +11,7 @@ if TYPE_CHECKING:
     import numpy as np
     import onnx
 
-    from interlock_xgboost._sample import InputGroup
+    from interlock.exporters.tabular._sample import InputGroup
 
 __all__ = ["check_parity"]
 
