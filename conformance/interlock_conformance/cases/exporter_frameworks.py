@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import pickle
 from pathlib import Path
 from typing import Any
 
@@ -50,11 +49,21 @@ def _claimed_samples(component: Exporter) -> list[ExportSample]:
     return samples
 
 
-def _snapshot(model: Any) -> bytes | None:
-    try:
-        return pickle.dumps(model)
-    except Exception:  # a model that cannot be pickled is compared by nothing
-        return None
+def _snapshot(value: Any, depth: int = 0) -> Any:
+    """The model's state as plain values: its arrays' bytes (NumPy, or tensors with
+    ``detach().numpy()``), its scalars and flags, through its attributes and dictionaries a few
+    levels deep; anything else by its type name. Never serialized with pickle."""
+    if isinstance(value, np.ndarray):
+        return value.tobytes()
+    if hasattr(value, "detach") and hasattr(value, "numpy"):
+        return value.detach().numpy().tobytes()
+    if value is None or isinstance(value, bool | int | float | str | bytes):
+        return value
+    if depth < 3 and isinstance(value, dict):
+        return {str(k): _snapshot(v, depth + 1) for k, v in value.items()}
+    if depth < 3 and hasattr(value, "__dict__"):
+        return _snapshot(vars(value), depth + 1)
+    return type(value).__name__
 
 
 def _column(batch: pa.RecordBatch, name: str) -> np.ndarray:
