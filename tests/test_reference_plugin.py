@@ -84,3 +84,26 @@ def test_options(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
         interlock.load_predictor(artifact, "reference", verbose=7)
     interlock.load_predictor(artifact, "reference", verbose=2).infer({"x": np.ones((1, 8), np.float32)})
     assert "MatMul" in capsys.readouterr().out
+
+
+@requirement("RT-082")
+def test_an_operator_of_a_known_domain_without_an_implementation_is_refused_at_load(
+    tmp_path: Path,
+) -> None:
+    """onnx.reference has no Gradient (ai.onnx.preview.training): refused at load, named."""
+    from onnx import TensorProto, helper
+
+    info = helper.make_tensor_value_info
+    nodes = [helper.make_node("Add", ["a", "b"], ["c"]),
+             helper.make_node("Gradient", ["a", "b"], ["da", "db"], xs=["a", "b"], y="c",
+                              domain="ai.onnx.preview.training")]
+    graph = helper.make_graph(
+        nodes, "gradient", [info("a", TensorProto.FLOAT, [1]), info("b", TensorProto.FLOAT, [1])],
+        [info("da", TensorProto.FLOAT, [1]), info("db", TensorProto.FLOAT, [1])],
+    )
+    model = helper.make_model(graph, ir_version=8, opset_imports=[
+        helper.make_opsetid("", 17), helper.make_opsetid("ai.onnx.preview.training", 1)])
+    artifact = interlock.save_artifact(model, str(tmp_path), name="gradient", version="1")
+    with pytest.raises(interlock.UnsupportedModelError) as caught:
+        interlock.load_predictor(artifact, runtime="reference")
+    assert "ai.onnx.preview.training.Gradient" in caught.value.operators, caught.value.operators

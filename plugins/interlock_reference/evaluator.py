@@ -62,7 +62,12 @@ class ReferencePredictor(Predictor):
 #: The domains whose operators ``onnx.reference`` implements (in part: the evaluator names the
 #: first operator it lacks); any other domain's operator is unknown unless a model function.
 _KNOWN_DOMAINS = frozenset({"", "ai.onnx", "ai.onnx.ml", "ai.onnx.preview.training"})
-_UNKNOWN = re.compile(r"Node type '([^']+)' from domain '([^']*)' is unknown")
+#: How ``onnx.reference`` names an operator it lacks: of an unknown domain or type, or of a
+#: known domain without an implementation (``Gradient`` of ``ai.onnx.preview.training``).
+_UNKNOWN = re.compile(
+    r"Node type '([^']+)' from domain '([^']*)' is unknown"
+    r"|No registered implementation for operator '([^']+)' and domain '([^']*)'"
+)
 
 
 def _evaluator(
@@ -78,8 +83,8 @@ def _evaluator(
     try:
         evaluator = ReferenceEvaluator(model, verbose=options.verbose)
     except NotImplementedError as exc:
-        operators.update(_operator_name(domain, op)
-                         for op, domain in _UNKNOWN.findall(str(exc)))
+        operators.update(_operator_name(domain or other_domain, op or other_op)
+                         for op, domain, other_op, other_domain in _UNKNOWN.findall(str(exc)))
         if not operators:
             raise
         raise _refusal(runtime, artifact, operators) from exc
