@@ -189,3 +189,44 @@ def test_agrees_with_onnxruntime_on_the_golden_models(tmp_path: Path) -> None:
         assert compare_outputs(interlock.load_predictor(artifact).infer(inputs), got) == [], name
         compared.append(name)
     assert len(compared) >= 20 and "mlp_float32" in compared
+
+
+@requirement("RT-082")
+def test_a_model_whose_inputs_openvino_drops_is_refused_at_load(tmp_path: Path) -> None:
+    """OpenVINO drops graph inputs when it compiles some models (sequence operators among
+    them, whose outputs then come from uninitialised memory): refused at load, naming the
+    operators that consume the dropped input."""
+    info = helper.make_tensor_value_info
+    nodes = [helper.make_node("SequenceConstruct", ["x", "z"], ["s"]),
+             helper.make_node("SequenceAt", ["s", "i"], ["y"])]
+    graph = helper.make_graph(
+        nodes, "sequence",
+        [info("x", TensorProto.FLOAT, [2]), info("z", TensorProto.FLOAT, [2]),
+         info("i", TensorProto.INT64, [])],
+        [info("y", TensorProto.FLOAT, [2])],
+    )
+    model = helper.make_model(graph, ir_version=8, opset_imports=[helper.make_opsetid("", 17)])
+    artifact = interlock.save_artifact(model, str(tmp_path), name="sequence", version="1")
+    try:
+        predictor = interlock.load_predictor(artifact, runtime="openvino")
+    except UnsupportedModelError as refused:
+        assert refused.operators and "onnxruntime" in refused.runtimes, refused
+        return
+    # OpenVINO kept every input: then its answer must be right.
+    inputs = {"x": np.array([1.0, 2.0], np.float32), "z": np.array([3.0, 4.0], np.float32),
+              "i": np.array(1, np.int64)}
+    assert np.array_equal(predictor.infer(inputs)["y"], inputs["z"])
+
+
+@requirement("RT-070")
+def test_string_tensors_are_refused_at_load(tmp_path: Path) -> None:
+    """openvino does not claim string-tensors: a string model is refused when it is loaded."""
+    info = helper.make_tensor_value_info
+    graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "strings",
+                              [info("x", TensorProto.STRING, ["batch"])],
+                              [info("y", TensorProto.STRING, ["batch"])])
+    model = helper.make_model(graph, ir_version=8, opset_imports=[helper.make_opsetid("", 17)])
+    artifact = interlock.save_artifact(model, str(tmp_path), name="strings", version="1")
+    with pytest.raises(InterlockError, match="does not claim string-tensors") as caught:
+        interlock.load_predictor(artifact, runtime="openvino")
+    assert "'x'" in str(caught.value) and "runtime='onnxruntime'" in (caught.value.hint or "")

@@ -130,7 +130,8 @@ def compile_artifact(
         if not operators:
             raise
         raise _refusal(runtime, artifact, operators) from exc
-    _check_ports_match(compiled, artifact)
+    _refuse_string_tensors(runtime, artifact)  # after the operators: those are named first
+    _check_ports_match(compiled, artifact, runtime)
     return OpenVinoPredictor(compiled, artifact, runtime_name=runtime.name, device=device)
 
 
@@ -176,14 +177,30 @@ def _refusal(runtime: Runtime, artifact: Artifact, operators: list[str]) -> Unsu
     )
 
 
-def _check_ports_match(compiled: Any, artifact: Artifact) -> None:
+def _refuse_string_tensors(runtime: Runtime, artifact: Artifact) -> None:
+    """This runtime does not claim string-tensors: say so at load, not at the first inference
+    (RT-070)."""
+    strings = [s.name for s in [*artifact.signature.inputs, *artifact.signature.outputs]
+               if s.dtype == "string"]
+    if strings:
+        raise InterlockError(
+            f"runtime {runtime.name!r} does not run string tensors (it does not claim "
+            f"string-tensors); model {artifact.ref} has string tensor(s) {strings}",
+            hint="load it with runtime='onnxruntime' or runtime='reference'",
+            component=runtime.name,
+        )
+
+
+def _check_ports_match(compiled: Any, artifact: Artifact, runtime: Runtime) -> None:
+    """Every declared tensor must survive compilation. OpenVINO drops graph inputs it does not
+    use, and its conversion of sequence operators drops inputs that ARE used (the outputs then
+    come from uninitialised memory): either way the model is refused at load (RT-082), naming
+    the operators that consume the dropped inputs."""
     names = {name for port in [*compiled.inputs, *compiled.outputs] for name in port.get_names()}
     declared = [s.name for s in [*artifact.signature.inputs, *artifact.signature.outputs]]
     missing = [name for name in declared if name not in names]
     if missing:
-        raise ArtifactIntegrityError(
-            f"artifact {artifact.ref}: its manifest declares tensors {missing} that OpenVINO "
-            "does not find in model.onnx",
-            hint="re-save the artifact with interlock.save_artifact so that the signature is "
-            "read from the model",
-        )
+        graph = artifact.onnx_model(load_external_data=False).graph
+        consumers = {f"{n.domain}.{n.op_type}" if n.domain else n.op_type
+                     for n in graph.node if set(n.input) & set(missing)}
+        raise _refusal(runtime, artifact, sorted(consumers) or [f"(dropped {missing})"])
