@@ -1,35 +1,23 @@
 """The ``xgboost`` exporter: XGBoost tree models to ONNX, through onnxmltools.
 
 This module is imported when the plugin loads, so it imports only interlock's light base
-classes; xgboost, onnxmltools, onnx and onnxruntime are imported inside
-:meth:`XGBoostExporter.export`.
+classes; xgboost, onnxmltools, onnx and onnxruntime are imported when a model is exported.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from interlock.errors import ExportError, InterlockError, MissingDependencyError
-from interlock.exporters import ExportedModel, Exporter
+from interlock.exporters.tabular import TreeExporter, TreeModel
 from interlock.plugins import FALLBACK_PRIORITY
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
 
-    from interlock_xgboost._model import ModelFacts
-    from interlock.exporters.tabular import InputGroup
-    from interlock_xgboost.options import XGBoostExportOptions as _Options
-
 __all__ = ["XGBoostExporter"]
 
-_EXTRA = "xgboost"
-# onnxmltools' input when casting nodes feed it from the columns; never visible to callers.
-_INTERNAL_INPUT = "interlock_xgboost_X"
-# Opset of the default domain for the nodes interlock adds, when onnxmltools used none.
-_FALLBACK_OPSET = 13
 
-
-class XGBoostExporter(Exporter):
+class XGBoostExporter(TreeExporter):
     """Exports XGBoost classifiers and regressors: a native ``xgboost.Booster`` or a fitted
     scikit-learn wrapper (``XGBClassifier``, ``XGBRegressor``, ``XGBRF*``).
 
@@ -40,6 +28,9 @@ class XGBoostExporter(Exporter):
     """
 
     name = "xgboost"
+    framework_label = "XGBoost"
+    package = "xgboost-cpu"
+    extra = "xgboost"
     priority = FALLBACK_PRIORITY
     description = "XGBoost boosters and scikit-learn wrappers to ONNX (through onnxmltools)"
     capabilities = frozenset({"sample:arrow", "sample:numpy", "sample:pandas", "framework:xgboost"})
@@ -51,129 +42,23 @@ class XGBoostExporter(Exporter):
 
         return XGBoostExportOptions
 
-    def can_export(self, model: object) -> bool:
-        """True for objects whose class is defined in xgboost (``xgboost.*``); decided from the
-        type alone, without importing xgboost."""
-        return type(model).__module__.split(".")[0] == "xgboost"
-
-    def export(self, model: object, sample: object, options: dict[str, Any]) -> ExportedModel:
-        """Convert ``model``; ``sample`` fixes the input columns and its rows check parity."""
-        from interlock.exporters.tabular import group_inputs, layout_from_sample, rows_of
-        from interlock_xgboost.options import XGBoostExportOptions
-
-        opts = self.parse_options(options)
-        assert isinstance(opts, XGBoostExportOptions)
-        xgboost = _import("xgboost", "xgboost-cpu", "reading XGBoost models")
+    def facts_of(self, model: object) -> TreeModel:
+        """The booster, classes and feature names of ``model``."""
         from interlock_xgboost._model import facts_of
 
-        facts = facts_of(model)
-        layout = layout_from_sample(sample, facts.feature_names)
-        if layout.n_features != facts.n_features:
-            shown = ", ".join(layout.columns[:5]) + (", ..." if len(layout.columns) > 5 else "")
-            raise ExportError(
-                f"the export sample has {layout.n_features} feature(s) ({shown}) but the "
-                f"{facts.estimator} was trained on {facts.n_features}",
-                hint="pass a sample of the X the model was trained on (without the target)",
-            )
-        groups = group_inputs(layout, opts.input_name)
-        onnx_model = _convert(facts, groups, opts)
-        rows = rows_of(sample, layout)
-        parity: dict[str, Any] | str = "not checked: the sample has no rows"
-        if rows is not None:
-            parity = _parity(onnx_model, groups, rows, facts, opts)
-        return _exported(onnx_model, groups, facts, xgboost.__version__, parity)
+        return facts_of(model)
 
+    def convert(self, facts: TreeModel, input_name: str, target_opset: int | None) -> Any:
+        """onnxmltools' ``convert_xgboost`` of a copy of the booster without feature names."""
+        from interlock_xgboost._model import ModelFacts
 
-def _import(module: str, package: str, purpose: str) -> Any:
-    import importlib
+        self.require("onnxmltools", "onnxmltools", "converting XGBoost models to ONNX")
+        from onnxmltools import convert_xgboost
+        from onnxmltools.convert.common.data_types import FloatTensorType
 
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        raise MissingDependencyError(package, _EXTRA, purpose=purpose) from None
-
-
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split())
-
-
-def _convert(facts: ModelFacts, groups: list[InputGroup], opts: _Options) -> Any:
-    """Run onnxmltools, then give the graph the spec's inputs, outputs and shapes."""
-    _import("onnxmltools", "onnxmltools", "converting XGBoost models to ONNX")
-    import onnx
-    from onnxmltools import convert_xgboost
-    from onnxmltools.convert.common.data_types import FloatTensorType
-
-    from interlock.exporters.tabular import ensure_default_opset, feed_from_groups, shape_outputs
-
-    direct = len(groups) == 1 and groups[0].dtype == "float32"
-    name = opts.input_name if direct else _INTERNAL_INPUT
-    try:
-        onnx_model = convert_xgboost(
+        assert isinstance(facts, ModelFacts)
+        return convert_xgboost(
             facts.converter_input(),
-            initial_types=[(name, FloatTensorType([None, facts.n_features]))],
-            target_opset=opts.target_opset,
+            initial_types=[(input_name, FloatTensorType([None, facts.n_features]))],
+            target_opset=target_opset,
         )
-    except Exception as exc:
-        raise ExportError(
-            f"onnxmltools could not convert the {facts.estimator} (objective "
-            f"{facts.objective}): {type(exc).__name__}: {_one_line(exc)}",
-            hint="check that onnxmltools supports the model's objective and booster",
-        ) from exc
-    if not direct:
-        feed_from_groups(onnx_model, name, groups, opts.batch_dim)
-    n_classes = len(facts.classes) if facts.classes is not None else None
-    shape_outputs(onnx_model, opts.batch_dim, n_classes)
-    ensure_default_opset(onnx_model, opts.target_opset or _FALLBACK_OPSET)
-    try:
-        onnx.checker.check_model(onnx_model, full_check=True)
-    except Exception as exc:
-        raise ExportError(
-            f"onnxmltools produced an invalid ONNX graph for the {facts.estimator}: "
-            f"{_one_line(exc)}",
-            hint="report the model to onnxmltools; an older target_opset may help",
-        ) from exc
-    return onnx_model
-
-
-def _parity(
-    onnx_model: Any, groups: list[InputGroup], rows: Any, facts: ModelFacts,
-    opts: _Options,
-) -> dict[str, Any]:
-    _import("onnxruntime", "onnxruntime", "checking that the exported model predicts like XGBoost")
-    from interlock.exporters.tabular import check_parity
-
-    tolerance = (opts.parity_rtol, opts.parity_atol)
-    return check_parity(onnx_model, groups, rows, facts.predict(rows), tolerance, "XGBoost")
-
-
-def _exported(
-    onnx_model: Any, groups: list[InputGroup], facts: ModelFacts, version: str,
-    parity: dict[str, Any] | str,
-) -> ExportedModel:
-    import onnxmltools
-
-    from interlock.tensors import ColumnMapping, InputBinding, OutputBinding, Signature
-
-    try:
-        signature = Signature.from_onnx(onnx_model)
-    except InterlockError as exc:
-        raise ExportError(
-            f"the ONNX graph of the {facts.estimator} cannot be an interlock artifact: "
-            f"{exc.message}",
-            hint="export a classifier or regressor whose outputs are plain tensors",
-        ) from exc
-    columns = ColumnMapping(
-        inputs=[InputBinding(tensor=g.tensor, columns=g.columns) for g in groups],
-        outputs=[OutputBinding(tensor=s.name, column=s.name) for s in signature.outputs],
-    )
-    details: dict[str, Any] = {
-        "version": version,
-        "estimator": facts.estimator,
-        "converter": f"onnxmltools {onnxmltools.__version__}",
-        "objective": facts.objective,
-        "parity": parity,
-    }
-    if facts.classes is not None:
-        details["classes"] = facts.classes
-    return ExportedModel(onnx_model, signature, columns, {"xgboost": details})

@@ -2,37 +2,11 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from interlock.exporters.tabular import TreeExportOptions
 
 __all__ = ["XGBoostExportOptions"]
 
 
-class XGBoostExportOptions(BaseModel):
-    """What can be tuned when exporting an XGBoost model.
-
-    There is no ``float_dtype``: ONNX's tree operators compute in float32, as XGBoost does.
-    """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    target_opset: int | None = Field(
-        default=None,
-        ge=9,
-        description="ONNX operator set of the default domain; None: the newest that "
-        "onnxmltools and the installed onnx support.",
-    )
-    input_name: str = Field(
-        default="input", min_length=1, max_length=256, description="Name of the input tensor."
-    )
-    batch_dim: str = Field(
-        default="N",
-        min_length=1,
-        max_length=128,
-        description="Symbolic name of the batch (row) dimension of the input and outputs.",
-    )
-    parity_rtol: float = Field(
-        default=1e-4, ge=0, description="Relative tolerance of the parity check (EXP-051)."
-    )
-    parity_atol: float = Field(
-        default=1e-5, ge=0, description="Absolute tolerance of the parity check (EXP-051)."
-    )
+class XGBoostExportOptions(TreeExportOptions):
+    """What can be tuned when exporting a XGBoost model: the options of every tree exporter
+    (``target_opset``, ``input_name``, ``batch_dim``, ``parity_rtol``, ``parity_atol``)."""

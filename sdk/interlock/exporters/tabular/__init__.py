@@ -23,6 +23,9 @@ _EXPORTS: dict[str, str] = {
     "feed_from_groups": "_graph",
     "shape_outputs": "_graph",
     "check_parity": "_parity",
+    "TreeExporter": "_exporter",
+    "TreeModel": "_exporter",
+    "TreeExportOptions": "_options",
 }
 
 __getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)
@@ -42,4 +45,11 @@ if TYPE_CHECKING:  # for type checkers and IDEs; kept equal to _EXPORTS by a tes
     )
     from interlock.exporters.tabular._parity import (
         check_parity as check_parity,
+    )
+    from interlock.exporters.tabular._exporter import (
+        TreeExporter as TreeExporter,
+        TreeModel as TreeModel,
+    )
+    from interlock.exporters.tabular._options import (
+        TreeExportOptions as TreeExportOptions,
     )
