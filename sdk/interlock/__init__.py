@@ -10,12 +10,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from interlock._facade import lazy_exports
+from interlock._facade import lazy_exports as lazy_exports
 
 __version__ = "0.1.0"
 
 # public name -> the subpackage (or module) that exports it
 _EXPORTS: dict[str, str] = {
+    # lazy facades, for plugin packages that want one too
+    "lazy_exports": "_facade",
     # plugin system
     "hookimpl": "plugins",
     "hookspec": "plugins",
@@ -89,6 +91,9 @@ __getattr__, __dir__, _names = lazy_exports(__name__, _EXPORTS)
 __all__ = [*_names, "__version__"]
 
 if TYPE_CHECKING:  # for type checkers and IDEs; kept equal to _EXPORTS by a test
+    from interlock._facade import (
+        lazy_exports as lazy_exports,
+    )
     from interlock.artifacts import (
         Artifact as Artifact,
         ArtifactStore as ArtifactStore,

@@ -16,8 +16,9 @@ the tables (:mod:`~interlock_conformance.matrix.render`). Names are imported on 
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from interlock import lazy_exports
 
 # public name -> module of this package that defines it
 _EXPORTS: dict[str, str] = {
@@ -34,20 +35,7 @@ _EXPORTS: dict[str, str] = {
     "matrix_text": "render",
 }
 
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    module_name = _EXPORTS.get(name)
-    if module_name is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module_name}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)
 
 
 if TYPE_CHECKING:  # for type checkers and IDEs; kept equal to _EXPORTS by a test
