@@ -205,9 +205,10 @@ _COMMAND_MODULES = {
 
 
 def _install_commands(site: Path, distribution: str, commands: dict[str, str],
-                      metadata_lines: tuple[str, ...] = ()) -> None:
-    """A distribution that registers ``commands`` (name -> module:attribute) in the
-    ``interlock.commands`` group, as pip would leave it in ``site``."""
+                      metadata_lines: tuple[str, ...] = (),
+                      group: str = "interlock.commands") -> None:
+    """A distribution that registers ``commands`` (name -> module:attribute) in the entry-point
+    group ``group``, as pip would leave it in ``site``."""
     import textwrap
 
     site.mkdir(parents=True, exist_ok=True)
@@ -218,7 +219,7 @@ def _install_commands(site: Path, distribution: str, commands: dict[str, str],
     lines = ["Metadata-Version: 2.1", f"Name: {distribution}", "Version: 1.0", *metadata_lines]
     (info / "METADATA").write_text("\n".join(lines) + "\n", encoding="utf-8")
     entries = "".join(f"{name} = {value}\n" for name, value in commands.items())
-    (info / "entry_points.txt").write_text(f"[interlock.commands]\n{entries}", encoding="utf-8")
+    (info / "entry_points.txt").write_text(f"[{group}]\n{entries}", encoding="utf-8")
 
 
 @pytest.fixture(scope="module")
@@ -234,6 +235,8 @@ def command_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "twice": "acme_hello:hello",
     }, ("Provides-Extra: fancy", 'Requires-Dist: acme-missing-dependency>=1; extra == "fancy"'))
     _install_commands(site, "other-tools", {"twice": "other_hello:twice"})
+    _install_commands(site, "acme-artifacts", {"hello-artifact": "acme_hello:hello"},
+                      group="interlock.commands.artifact")
     return site
 
 
@@ -287,6 +290,25 @@ def test_a_command_that_cannot_be_imported_is_one_line_naming_it(
         assert done.stderr.startswith("interlock: error: the command"), done.stderr
         for fragment in fragments:
             assert fragment in done.stderr, (command, fragment, done.stderr)
+
+
+def test_a_command_group_takes_subcommands_from_its_own_entry_point_group(
+    command_site: Path, tmp_path: Path
+) -> None:
+    """``interlock artifact`` lists and runs what packages register in
+    ``interlock.commands.artifact`` (as the Triton and MLflow plugins do); those commands are
+    not top-level commands, and an unknown subcommand says where subcommands come from."""
+    done = _interlock(["artifact", "--help"], command_site, tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "hello-artifact" in done.stdout and "(from acme-artifacts 1.0)" in done.stdout
+    assert {"inspect", "verify", "list"} <= set(done.stdout.split())
+    done = _interlock(["artifact", "hello-artifact", "--name", "store"], command_site, tmp_path)
+    assert done.returncode == 0 and done.stdout == "hello store\n", done.stderr
+    done = _interlock(["hello-artifact"], command_site, tmp_path)
+    assert done.returncode == 2 and "No such command 'hello-artifact'" in done.stderr
+    done = _interlock(["artifact", "exprot"], command_site, tmp_path)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    assert "'interlock.commands.artifact' entry-point group" in done.stderr
 
 
 def test_an_unknown_command_says_where_commands_come_from(tmp_path: Path) -> None:

@@ -1,18 +1,23 @@
-"""``interlock artifact inspect|verify|list``: model artifacts and the stores that hold them."""
+"""``interlock artifact inspect|verify|list``: model artifacts and the stores that hold them.
+
+Installed packages add subcommands through the ``interlock.commands.artifact`` entry-point
+group (``interlock artifact export-triton`` comes with the Triton plugin).
+"""
 
 from __future__ import annotations
 
 import click
 
 import interlock
+from interlock.cli._commands import EntryPointGroup, subcommands_group
 from interlock.cli._options import emit_json, store_option
 
 __all__ = ["artifact_group"]
 
 
-@click.group("artifact")
+@click.group("artifact", cls=EntryPointGroup, entry_point_group=subcommands_group("artifact"))
 def artifact_group() -> None:
-    """Inspect, verify and list model artifacts."""
+    """Inspect, verify, list and export model artifacts."""
 
 
 @artifact_group.command("inspect")

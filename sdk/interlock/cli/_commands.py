@@ -6,6 +6,10 @@ entry-point group::
     [project.entry-points."interlock.commands"]
     certify = "interlock_conformance.cli:certify_command"
 
+A command group may take subcommands from its own entry-point group, named after it:
+``interlock artifact`` reads ``interlock.commands.artifact`` (the Triton plugin adds
+``interlock artifact export-triton`` there, the MLflow plugin ``interlock artifact import``).
+
 :class:`EntryPointGroup` lists those commands from the installed distributions' metadata
 without importing anything (``interlock --help`` stays fast) and imports one only when it
 runs. A command that cannot be imported is one line naming it and how to fix it (the hint of
@@ -26,7 +30,7 @@ import click
 
 from interlock.errors import InterlockError, PluginError
 
-__all__ = ["COMMANDS_GROUP", "EntryPointGroup", "ProvidedCommand"]
+__all__ = ["COMMANDS_GROUP", "EntryPointGroup", "ProvidedCommand", "subcommands_group"]
 
 #: The entry-point group whose entries (name -> click command object) become commands.
 COMMANDS_GROUP = "interlock.commands"
@@ -38,6 +42,12 @@ _WHERE_COMMANDS_COME_FROM = (
     f"{COMMANDS_GROUP!r} entry-point group; the conformance suite's (certify, matrix) come "
     "with: pip install 'interlock[conformance]'"
 )
+
+
+def subcommands_group(group: str) -> str:
+    """The entry-point group whose entries become subcommands of the command group ``group``
+    (``"artifact"`` -> ``"interlock.commands.artifact"``)."""
+    return f"{COMMANDS_GROUP}.{group}"
 
 
 @dataclass(frozen=True)
@@ -120,7 +130,13 @@ class EntryPointGroup(click.Group):
         name = click.utils.make_str(args[0]) if args else None
         unknown = name is not None and not name.startswith("-") and not ctx.resilient_parsing
         if unknown and self.get_command(ctx, name or "") is None:
-            ctx.fail(f"No such command {name!r}. {_WHERE_COMMANDS_COME_FROM}")
+            if self.entry_point_group == COMMANDS_GROUP:
+                ctx.fail(f"No such command {name!r}. {_WHERE_COMMANDS_COME_FROM}")
+            ctx.fail(
+                f"No such command {name!r}. Commands of {ctx.command_path!r} come with "
+                f"interlock or from installed packages that register them in the "
+                f"{self.entry_point_group!r} entry-point group"
+            )
         return super().resolve_command(ctx, args)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
@@ -147,7 +163,7 @@ def _load(provided: ProvidedCommand) -> click.Command:
     hint) when it cannot be imported or is not a click command."""
     what = f"the command {provided.name!r} (from {provided.origin})"
     try:
-        target = metadata.EntryPoint(provided.name, provided.value, COMMANDS_GROUP).load()
+        target = metadata.EntryPoint(provided.name, provided.value, "").load()
     except InterlockError as exc:
         raise PluginError(f"{what} cannot be loaded: {exc.message}", hint=exc.hint) from exc
     except ImportError as exc:
