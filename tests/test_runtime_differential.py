@@ -18,6 +18,7 @@ from runtime_models import mlp, model, save, tensor
 
 import interlock
 from interlock.tensors import TOLERANCES, compare_outputs
+from interlock_conformance import requirement
 
 
 def scored() -> onnx.ModelProto:
@@ -106,6 +107,21 @@ def test_the_comparison_catches_differences_beyond_the_tolerance() -> None:
     problems = compare_outputs({"y": base}, {"y": beyond})
     assert len(problems) == 1 and "1 of 4 elements differ beyond rtol=0.0001, atol=1e-05; first at [1]" in problems[0]
     assert compare_outputs({"y": np.array([0.0], np.float32)}, {"y": np.array([atol / 2], np.float32)}) == []
+
+
+@requirement("RT-052", "RT-060")
+def test_float64_is_compared_with_the_float32_row_when_a_runtime_lacks_float64_precision() -> None:
+    from interlock.tensors import tolerances_for
+
+    full = {"float64-precision", "int64-range"}
+    assert tolerances_for(full, full) == TOLERANCES
+    relaxed = tolerances_for(full, {"int64-range"})
+    assert relaxed["float64"] == TOLERANCES["float32"]
+    assert relaxed["float32"] == TOLERANCES["float32"] and tolerances_for() == TOLERANCES
+    base = np.array([1.0, 2.5], np.float64)
+    near = base * (1 + 1e-7)  # what computing in float32 costs
+    assert compare_outputs({"y": base}, {"y": near})  # beyond float64's row ...
+    assert compare_outputs({"y": base}, {"y": near}, relaxed) == []  # ... within float32's
 
 
 def test_the_comparison_is_exact_for_integers_bools_and_strings() -> None:

@@ -21,7 +21,9 @@ class OnnxRuntime(Runtime):
     name = "onnxruntime"
     description = "ONNX Runtime: CPU, and CUDA with onnxruntime-gpu"
     devices = ("cpu", "cuda")
-    capabilities = frozenset({"external-data", "float16", "int64-range", "string-tensors"})
+    capabilities = frozenset(
+        {"external-data", "float16", "float64-precision", "int64-range", "string-tensors"}
+    )
     priority = FALLBACK_PRIORITY
 
     @property

@@ -67,6 +67,7 @@ class OpenVinoPredictor(Predictor):
         self._outputs = [(spec.name, compiled_model.output(spec.name))
                          for spec in artifact.signature.outputs]
         self._int64_inputs = [s.name for s in artifact.signature.inputs if s.dtype == "int64"]
+        self._float64_inputs = [s.name for s in artifact.signature.inputs if s.dtype == "float64"]
         super().__init__(
             artifact.signature,
             artifact.columns,
@@ -84,6 +85,8 @@ class OpenVinoPredictor(Predictor):
     def _run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         for name in self._int64_inputs:
             _check_int64_range(name, inputs[name])
+        for name in self._float64_inputs:
+            _check_float64_range(name, inputs[name])
         results = self._request().infer(inputs)  # copies the outputs out of the request
         return {name: results[port] for name, port in self._outputs}
 
@@ -99,6 +102,26 @@ def _check_int64_range(name: str, value: np.ndarray) -> None:
             f"input {name!r} holds int64 values outside the int32 range, which OpenVINO's "
             "CPU plugin computes as int32 and would truncate",
             hint="use runtime='onnxruntime' for int64 values beyond +-2**31",
+        )
+
+
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def _check_float64_range(name: str, value: np.ndarray) -> None:
+    """Refuse finite float64 values beyond float32's range, which the CPU plugin (computing
+    float64 in float32) would turn into +-inf or +-3.4e38 (runtime.md RT-052)."""
+    if not value.size:
+        return
+    if value.max() <= _FLOAT32_MAX and value.min() >= -_FLOAT32_MAX:
+        return  # the common case, two passes and no copy (a NaN fails both tests)
+    finite = value[np.isfinite(value)]
+    if finite.size and (finite.max() > _FLOAT32_MAX or finite.min() < -_FLOAT32_MAX):
+        raise InterlockError(
+            f"input {name!r} holds float64 values beyond float32's range (above "
+            f"{_FLOAT32_MAX:.8g} in magnitude), which OpenVINO's CPU plugin computes in "
+            "float32 and would not represent",
+            hint="use runtime='onnxruntime' for float64 values beyond float32's range",
         )
 
 

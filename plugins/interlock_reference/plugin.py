@@ -21,7 +21,9 @@ class ReferenceRuntime(Runtime):
     name = "reference"
     description = "ONNX reference evaluator: pure Python, slow, independent of onnxruntime"
     devices = ("cpu",)
-    capabilities = frozenset({"external-data", "float16", "int64-range", "string-tensors"})
+    capabilities = frozenset(
+        {"external-data", "float16", "float64-precision", "int64-range", "string-tensors"}
+    )
     priority = FALLBACK_PRIORITY
 
     @property

@@ -209,15 +209,48 @@ _INT32 = np.iinfo(np.int32)
 
 
 def runtime_capabilities(dtypes: set[str], values: list[np.ndarray]) -> list[str]:
-    """The runtime capabilities a model needs: those of its element types, and ``int64-range``
-    when an int64 tensor holds values outside the int32 range (runtime.md RT-083)."""
+    """The runtime capabilities a model needs: those of its element types, ``int64-range``
+    when an int64 tensor holds values outside the int32 range (runtime.md RT-051), and
+    ``float64-precision`` when a float64 tensor holds a value float32 cannot represent
+    exactly (RT-052)."""
     needs = {_DTYPE_CAPABILITY[d] for d in dtypes if d in _DTYPE_CAPABILITY}
     for value in values:
         if value.dtype == np.int64 and value.size and (
             value.min() < _INT32.min or value.max() > _INT32.max
         ):
             needs.add("int64-range")
+        if value.dtype == np.float64 and not _float32_exact(value):
+            needs.add("float64-precision")
     return sorted(needs)
+
+
+def _float32_exact(value: np.ndarray) -> bool:
+    """Whether every element survives a round trip through float32 (NaN counts as such)."""
+    with np.errstate(over="ignore"):
+        back = value.astype(np.float32).astype(np.float64)
+    return bool(np.all((back == value) | (np.isnan(back) & np.isnan(value))))
+
+
+def _exp_vector(files: dict[str, bytes]) -> dict[str, Any]:
+    """``exp_float64``: Exp over float64 values that float32 cannot hold exactly, so that a
+    runtime computing float64 in 32 bits is told apart (RT-052)."""
+    x = np.linspace(-5.0, 5.0, 12, dtype=np.float64).reshape(3, 4) + 1e-9
+    model = _model(
+        "exp_float64",
+        [helper.make_node("Exp", ["x"], ["y"])],
+        [helper.make_tensor_value_info("x", TensorProto.DOUBLE, ["batch", 4])],
+        [helper.make_tensor_value_info("y", TensorProto.DOUBLE, ["batch", 4])],
+    )
+    return _model_entry(
+        files,
+        "exp_float64",
+        "Exp over float64 values that float32 cannot represent: float64 precision is needed",
+        model,
+        {"x": x},
+        {"y": np.exp(x)},
+        {"x": "float64", "y": "float64"},
+        {"x": ["batch", 4], "y": ["batch", 4]},
+    )
 
 
 def _identity_vector(files: dict[str, bytes], dtype: str) -> dict[str, Any]:
@@ -289,4 +322,5 @@ def build_models(files: dict[str, bytes]) -> list[dict[str, Any]]:
         *(_identity_vector(files, dtype) for dtype in _ALL),
         *(_add_vector(files, dtype) for dtype in _NUMERIC),
         _mlp_vector(files),
+        _exp_vector(files),
     ]

@@ -44,9 +44,26 @@ from interlock_conformance.vectors import VectorIndex, load_vector_index, output
 pytestmark = component_kind("runtime")
 
 _VECTORS = load_vector_index()
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
 def _needs(name: str) -> list[str]:
     """The capabilities a runtime must claim to run the golden model (RT-051, RT-070)."""
     return _VECTORS.models[name].runtime_capabilities
+
+
+def _refused_without(name: str) -> list[str]:
+    """The capabilities whose absence makes a runtime refuse the golden model on its inputs.
+
+    A runtime without ``float64-precision`` still runs float64 models, less precisely, and
+    refuses only inputs beyond float32's range (RT-052)."""
+    needed = [c for c in _needs(name) if c != "float64-precision"]
+    if "float64-precision" in _needs(name):
+        beyond = [v for v in _VECTORS.inputs(name).values()
+                  if v.dtype == np.float64 and v.size
+                  and bool(np.any(np.isfinite(v) & (np.abs(v) > _FLOAT32_MAX)))]
+        needed += ["float64-precision"] if beyond else []
+    return needed
 
 
 def _golden_params(*, unclaimed: bool = False) -> list[Any]:
@@ -54,8 +71,9 @@ def _golden_params(*, unclaimed: bool = False) -> list[Any]:
     for name in _VECTORS.models:
         needed = _needs(name)
         if unclaimed:
-            if needed:
-                params.append(pytest.param(name, marks=when_unclaimed(*needed), id=name))
+            refused = _refused_without(name)
+            if refused:
+                params.append(pytest.param(name, marks=when_unclaimed(*refused), id=name))
         else:
             marks = [capability(*needed)] if needed else []
             params.append(pytest.param(name, marks=marks, id=name))

@@ -10,7 +10,7 @@ import pytest
 
 import interlock
 from interlock import Predictor, Runtime, SignatureMismatch
-from interlock.tensors import compare_outputs
+from interlock.tensors import compare_outputs, tolerances_for
 
 from interlock_conformance.markers import capability, component_kind, requirement, when_unclaimed
 from interlock_conformance.vectors import VectorIndex
@@ -160,4 +160,26 @@ def test_int64_beyond_int32_is_refused_without_the_capability(
     for value in (2**31, -(2**31) - 1, 2**62):
         with pytest.raises(interlock.InterlockError) as caught:
             predictor.infer({"x": np.array([[0, value, 0]], dtype=np.int64)})
+        assert "'x'" in str(caught.value), str(caught.value)
+
+
+@requirement("RT-052", "RT-070")
+@when_unclaimed("float64-precision")
+def test_float64_without_the_precision_capability(
+    component: Runtime, golden_store: str, vectors: VectorIndex
+) -> None:
+    """A runtime that does not claim float64-precision still runs float64 models, agreeing
+    with the exact outputs within RT-060's float32 row, and refuses a finite float64 input
+    beyond float32's range with an InterlockError naming the input."""
+    predictor = _load(component, golden_store, "exp_float64")
+    inputs = vectors.inputs("exp_float64")
+    outputs = predictor.infer(inputs)
+    problems = compare_outputs(vectors.outputs("exp_float64"), outputs, tolerances_for(()))
+    assert not problems, f"float64 outputs beyond the float32 tolerance: {problems}"
+    identity = _load(component, golden_store, "identity_float64")
+    inside = np.array([[-3.0e38, np.inf, np.nan]], dtype=np.float64)
+    assert identity.infer({"x": inside})["y"].dtype == np.float64
+    for value in (3.5e38, -1e300, float(np.finfo(np.float64).max)):
+        with pytest.raises(interlock.InterlockError) as caught:
+            identity.infer({"x": np.array([[0.0, value, 1.0]], dtype=np.float64)})
         assert "'x'" in str(caught.value), str(caught.value)

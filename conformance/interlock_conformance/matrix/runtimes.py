@@ -155,10 +155,11 @@ def store_section(context: MatrixContext) -> MatrixSection:
 def _runtime_pair(
     context: MatrixContext, candidate: ComponentRef, reference: ComponentRef
 ) -> list[str]:
-    from interlock.tensors import compare_outputs
+    from interlock.tensors import compare_outputs, tolerances_for
 
     candidate.require()
     reference.require()
+    tolerances = tolerances_for(candidate.capabilities, reference.capabilities)
     models = _supported(context, candidate, reference)
     for model in models:
         actual = context.outputs(candidate.name, model)
@@ -166,7 +167,7 @@ def _runtime_pair(
             _expect_golden(context, model, actual, f"{model} in runtime {candidate.name}")
             continue
         expected = context.outputs(reference.name, model)
-        problems = compare_outputs(expected, actual)
+        problems = compare_outputs(expected, actual, tolerances)
         if problems:
             raise CellFailure(
                 "RT-060",

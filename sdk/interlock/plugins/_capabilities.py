@@ -125,6 +125,10 @@ CAPABILITIES: dict[str, tuple[Capability, ...]] = {
         Capability("int64-range",
                    "computes `int64` tensors over the whole 64-bit range (RT-051); a runtime "
                    "that computes them in 32 bits does not claim it", _RUNTIME),
+        Capability("float64-precision",
+                   "computes `float64` tensors in 64 bits, so RT-060's `float64` tolerance holds "
+                   "(RT-052); a runtime that computes them in 32 bits does not claim it",
+                   _RUNTIME),
     ),
     "server": (
         Capability("rest", "the OIP REST endpoints of this page (SRV-050 to SRV-099)", _SERVING,

@@ -24,6 +24,7 @@ _EXPORTS: dict[str, str] = {
     "TOLERANCES": "_checks",
     "SignatureChecks": "_checks",
     "compare_outputs": "_checks",
+    "tolerances_for": "_checks",
     "describe_array": "_checks",
     "ArrowMapping": "_arrow",
     "arrow_dtype_name": "_arrow",
@@ -53,6 +54,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; kept equal to _EXPORTS by a tes
         SignatureChecks as SignatureChecks,
         TOLERANCES as TOLERANCES,
         compare_outputs as compare_outputs,
+        tolerances_for as tolerances_for,
         describe_array as describe_array,
     )
     from interlock.tensors._arrow import (

@@ -8,7 +8,7 @@ something is wrong.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 import numpy as np
@@ -17,7 +17,13 @@ from interlock.tensors._dtypes import DTYPES
 from interlock.errors import SignatureMismatch, SpecViolation
 from interlock.tensors._signature import Signature, TensorSpec
 
-__all__ = ["TOLERANCES", "SignatureChecks", "compare_outputs", "describe_array"]
+__all__ = [
+    "TOLERANCES",
+    "SignatureChecks",
+    "compare_outputs",
+    "describe_array",
+    "tolerances_for",
+]
 
 _OBJECT = np.dtype(object)
 #: The rule a runtime breaks when its outputs do not match the signature (runtime.md).
@@ -31,6 +37,20 @@ TOLERANCES: dict[str, tuple[float, float]] = {
     "float32": (1e-4, 1e-5),
     "float64": (1e-9, 1e-12),
 }
+
+
+def tolerances_for(*capabilities: Collection[str]) -> dict[str, tuple[float, float]]:
+    """The RT-060 tolerance table that applies between runtimes with these capability sets.
+
+    :data:`TOLERANCES`, except that ``float64`` outputs are compared with the ``float32`` row
+    when any of the runtimes does not claim ``float64-precision`` (runtime.md RT-052)::
+
+        tolerances_for(ours.capabilities, reference.capabilities)
+    """
+    table = dict(TOLERANCES)
+    if any("float64-precision" not in claimed for claimed in capabilities):
+        table["float64"] = TOLERANCES["float32"]
+    return table
 
 
 def describe_array(value: np.ndarray) -> str:
@@ -372,13 +392,17 @@ def _symbol_checks(signature: Signature) -> tuple[tuple[_Group, ...], tuple[_Tie
 
 
 def compare_outputs(
-    reference: Mapping[str, np.ndarray], candidate: Mapping[str, np.ndarray]
+    reference: Mapping[str, np.ndarray],
+    candidate: Mapping[str, np.ndarray],
+    tolerances: Mapping[str, tuple[float, float]] | None = None,
 ) -> list[str]:
-    """Where ``candidate`` differs from ``reference`` beyond :data:`TOLERANCES`.
+    """Where ``candidate`` differs from ``reference`` beyond ``tolerances`` (default
+    :data:`TOLERANCES`; :func:`tolerances_for` gives the table for two runtimes).
 
     One line per disagreeing tensor (missing, other dtype or shape, or elements out of
     tolerance, with the first such element); an empty list when the two agree.
     """
+    table = TOLERANCES if tolerances is None else tolerances
     problems = []
     for name in sorted(set(reference) | set(candidate), key=str):
         if name not in candidate or name not in reference:
@@ -392,7 +416,7 @@ def compare_outputs(
                 f"{describe_array(expected)}"
             )
             continue
-        tolerance = TOLERANCES.get(expected.dtype.name)
+        tolerance = table.get(expected.dtype.name)
         if tolerance is None:
             bad = np.asarray(expected != actual)
             rule = "exact match"
