@@ -4,7 +4,9 @@ A format plugin implements two abstract methods, ``open`` and ``write`` (or subc
 :class:`interlock.datasets.FileFormat`, which implements them on two smaller hooks);
 interlock's core turns URIs into fsspec filesystems, validates the format's options, stages
 writes so that no half-written dataset is ever visible, and implements the ``mode`` rules on
-top (spec: dataset.md).
+top (spec: dataset.md). A table format with its own transaction log (Delta Lake) claims
+``transactional`` and implements ``commit``, which the core calls at the target instead of
+staging, and may recognise its directories with ``claims_directory``.
 """
 
 from __future__ import annotations
@@ -254,7 +256,8 @@ class DatasetFormat(Component, ABC, kind="dataset_format"):
         *,
         options: Any,
     ) -> None:
-        """Write every batch of ``data`` as a new dataset at ``path`` (a staging location).
+        """Write every batch of ``data`` as a new dataset at ``path`` (a staging location);
+        a format that claims ``transactional`` implements :meth:`commit` instead.
 
         When the name in ``path`` ends with one of ``extensions``, write a single file there;
         otherwise create a directory there and write part files in it whose names are unique
@@ -262,6 +265,53 @@ class DatasetFormat(Component, ABC, kind="dataset_format"):
         user's write options. Called by interlock's core, which publishes ``path`` atomically
         afterwards; the format never needs to clean up a partial write.
         """
+
+    def claims_directory(self, path: str, filesystem: AbstractFileSystem) -> bool:
+        """Whether the existing directory at ``path`` is a dataset of this format by its
+        contents (DS-017), such as a table format's transaction log.
+
+        Asked, for every installed format, before file extensions when no ``format=`` is
+        given; it must be cheap (one or two ``exists`` calls) and must not raise for a
+        directory of another format. The default claims nothing.
+        """
+        return False
+
+    def commit(
+        self,
+        data: pa.RecordBatchReader,
+        path: str,
+        filesystem: AbstractFileSystem,
+        *,
+        uri: str,
+        mode: str,
+        options: Any,
+    ) -> None:
+        """Write every batch of ``data`` at the target ``path`` itself and commit it
+        atomically: the write of a format that claims ``transactional`` (DS-120).
+
+        The core calls this instead of :meth:`write`, with the target (not a staging path)
+        and the ``mode`` (``"error"``, ``"overwrite"`` or ``"append"``), after its own checks
+        (mode against the target, schema, options, append schema). A write that fails MUST
+        leave the dataset readable at ``path`` exactly as it was (DS-121); a new target that
+        the failed write created is removed.
+        """
+        raise SpecViolation(
+            f"dataset format {self.name!r} claims 'transactional' but does not implement "
+            "commit()",
+            hint="a transactional DatasetFormat implements commit(data, path, filesystem, "
+            "uri=, mode=, options=)",
+            component=self.name,
+            requirement="DS-120",
+        )
+
+    def read_back_schema(self, schema: pa.Schema) -> pa.Schema:
+        """The schema that data of ``schema`` has once written and read back (DS-072).
+
+        The core compares an append's data with the existing dataset through it (DS-053), so
+        that data of the types first written can be appended again. The default is
+        ``schema`` itself; a format whose read-back types differ overrides it.
+        """
+        return schema
 
     def check_schema(self, schema: pa.Schema) -> None:
         """Raise :class:`interlock.DatasetError` if this format cannot hold ``schema``.

@@ -4,7 +4,8 @@ publish.
 The format component reads and writes bytes; everything a user relies on regardless of format
 lives here (spec: dataset.md): fsspec URL handling, choosing the format, validating its options,
 the write modes, and staging every write next to its target so that a half-written dataset is
-never visible.
+never visible (or, for a ``transactional`` format, handing the target to the format, which
+commits atomically itself).
 """
 
 from __future__ import annotations
@@ -99,7 +100,8 @@ def write_dataset(
             f"invalid mode {mode!r} for writing {text!r}; allowed: {', '.join(MODES)}",
             hint="use mode='error' (the default), 'overwrite' or 'append'",
         )
-    reader = _guarded_input(_as_reader(data, text), text)
+    guard = _InputGuard(_as_reader(data, text), text)
+    reader = guard.reader
     fs, path = _filesystem(text, storage_options)
     path = path.rstrip("/") or path
     if not posixpath.basename(path):
@@ -118,8 +120,14 @@ def write_dataset(
     _check_schema(component, reader.schema, text)
     if appending:
         existing = _open_with(component, fs, path, text, {})
-        _check_same_schema(existing.schema, reader.schema, text)
-    _stage_and_publish(component, reader, fs, path, text, parsed, mode, appending)
+        with plugin_boundary(component, f"mapping the schema to append to {text!r}"):
+            incoming = component.read_back_schema(reader.schema)
+        _check_same_schema(existing.schema, incoming, text)
+    if "transactional" in component.capabilities:
+        effective = mode if appending or mode != "append" else "error"
+        _commit_in_place(component, guard, fs, path, text, parsed, effective)
+    else:
+        _stage_and_publish(component, reader, fs, path, text, parsed, mode, appending)
     return _open_with(component, fs, path, text, {})
 
 
@@ -199,6 +207,37 @@ def _stage_and_publish(
         with contextlib.suppress(Exception):
             if fs.exists(staging):
                 fs.rm(staging, recursive=True)
+
+
+def _commit_in_place(
+    component: DatasetFormat,
+    guard: _InputGuard,
+    fs: AbstractFileSystem,
+    path: str,
+    uri: str,
+    options: Any,
+    mode: str,
+) -> None:
+    """Hand the target and the mode to a ``transactional`` format, which commits the write
+    itself (DS-120, DS-121); a failure of the input is reported as the input's (DS-046) even
+    when the format's library replaced it with an error of its own."""
+    try:
+        with plugin_boundary(component, f"committing a write to {uri!r}"):
+            component.commit(guard.reader, path, fs, uri=uri, mode=mode, options=options)
+    except BaseException as exc:
+        failure = guard.failure
+        if failure is not None and failure is not exc:
+            raise failure
+        if isinstance(exc, DatasetError) and failure is None:
+            raise _in_context(exc, f"cannot write {uri!r} as {component.name}") from exc
+        raise
+    if not fs.exists(path):
+        raise SpecViolation(
+            f"dataset format {component.name!r} committed nothing at {uri!r}",
+            hint="DatasetFormat.commit must create or update the dataset at the path it gets",
+            component=component.name,
+            requirement="DS-120",
+        )
 
 
 def _open_with(
@@ -291,22 +330,36 @@ def _as_reader(data: object, uri: str) -> pa.RecordBatchReader:
     )
 
 
-def _guarded_input(source: pa.RecordBatchReader, uri: str) -> pa.RecordBatchReader:
-    """``source`` with its failures named as the input's, so that the format is not blamed."""
-    import pyarrow as pa
+class _InputGuard:
+    """The input as a reader whose failures are named as the input's, so that the format is
+    not blamed (DS-046); the first failure is kept in ``failure``, for formats whose library
+    consumes the stream and reports an error of its own."""
 
-    def batches() -> Iterator[pa.RecordBatch]:
+    def __init__(self, source: pa.RecordBatchReader, uri: str) -> None:
+        import pyarrow as pa
+
+        self.failure: BaseException | None = None
+        self._source = source
+        self._uri = uri
+        self.reader = pa.RecordBatchReader.from_batches(source.schema, self._batches())
+
+    def _batches(self) -> Iterator[pa.RecordBatch]:
         try:
-            yield from source
-        except InterlockError:
+            yield from self._source
+        except InterlockError as exc:
+            self.failure = exc
             raise
         except Exception as exc:
-            raise DatasetError(
-                f"the data being written to {uri!r} failed: {type(exc).__name__}: {exc}",
+            error = DatasetError(
+                f"the data being written to {self._uri!r} failed: {type(exc).__name__}: {exc}",
                 hint="nothing was written; fix the input and write again",
-            ) from exc
-
-    return pa.RecordBatchReader.from_batches(source.schema, batches())
+            )
+            error.__cause__ = exc
+            self.failure = error
+            raise error from exc
+        except BaseException as exc:
+            self.failure = exc
+            raise
 
 
 def _check_unique_names(schema: pa.Schema, uri: str) -> None:

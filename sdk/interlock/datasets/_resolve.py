@@ -1,5 +1,6 @@
-"""Choosing the dataset format of a URI (DS-010..DS-012, DS-015): by name through the plugin
-registry, or from the file extension of the target or of the files in a directory."""
+"""Choosing the dataset format of a URI (DS-010..DS-012, DS-015, DS-017): by name through the
+plugin registry, by a format that claims a directory by its contents, or from the file
+extension of the target or of the files in a directory."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from interlock.datasets._files import find_data_files
 from interlock.datasets._interfaces import DatasetFormat
 from interlock.datasets._publish import Kind
 from interlock.errors import DatasetError, SpecViolation
-from interlock.plugins import get_registry
+from interlock.plugins import get_registry, plugin_boundary
 
 if TYPE_CHECKING:
     from fsspec import AbstractFileSystem
@@ -76,6 +77,9 @@ def infer_for_read(fs: AbstractFileSystem, path: str, kind: Kind, uri: str) -> D
         candidates = _formats_for_name(posixpath.basename(path), formats)
         where = "its file extension"
     else:
+        claimed = _claiming(fs, path, formats)
+        if claimed:
+            return _one_format(claimed, formats, uri, "the formats that claim the directory")
         found: dict[str, DatasetFormat] = {}
         for file in find_data_files(fs, path):
             for candidate in _formats_for_name(posixpath.basename(file), formats):
@@ -83,6 +87,18 @@ def infer_for_read(fs: AbstractFileSystem, path: str, kind: Kind, uri: str) -> D
         candidates = list(found.values())
         where = "the files in the directory"
     return _one_format(candidates, formats, uri, where)
+
+
+def _claiming(
+    fs: AbstractFileSystem, path: str, formats: list[DatasetFormat]
+) -> list[DatasetFormat]:
+    """The formats that claim the directory by its contents (DS-017)."""
+    claimed = []
+    for candidate in formats:
+        with plugin_boundary(candidate, f"checking whether it reads the directory {path!r}"):
+            if candidate.claims_directory(path, fs) is True:
+                claimed.append(candidate)
+    return claimed
 
 
 def _one_format(
@@ -112,7 +128,8 @@ def format_for_write(
         component = format_by_name(format, uri)
     else:
         formats = _formats()
-        candidates = _formats_for_name(posixpath.basename(path), formats)
+        claimed = _claiming(fs, path, formats) if kind == "directory" else []
+        candidates = claimed or _formats_for_name(posixpath.basename(path), formats)
         if not candidates and kind == "directory":
             component = infer_for_read(fs, path, kind, uri)
         else:

@@ -87,6 +87,9 @@ CAPABILITIES: dict[str, tuple[Capability, ...]] = {
                    "timezone-aware timestamp columns round-trip, zone included", _DATASET),
         Capability("types:large",
                    "large_string, large_binary and large_list columns round-trip", _DATASET),
+        Capability("transactional",
+                   "`commit()` writes at the target through the format's own transaction log, "
+                   "atomically, instead of a staged write (DS-120..DS-127)", _DATASET),
     ),
     "artifact_store": (
         Capability("atomic-publish",
