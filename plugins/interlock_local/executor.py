@@ -41,10 +41,17 @@ class LocalExecutor(Executor):
     name = "local"
     priority = FALLBACK_PRIORITY
     description = "streams record batches through a model on this machine (bounded memory)"
-    capabilities = frozenset({"ordered", "progress"})
+    capabilities = frozenset({"ordered", "progress", "resume", "in_process"})
 
     def run(self, job: BatchJob) -> dict[str, Any]:
-        """Run ``job``; see :class:`interlock.Executor` for the contract."""
+        """Run ``job``; see :class:`interlock.Executor` for the contract. A job that resumes
+        or writes a row index runs shard by shard through the batch kit (in this process);
+        any other streams straight into the writer."""
+        if job.resume or job.row_index is not None:
+            return _run_in_shards(job)
+        return self._stream(job)
+
+    def _stream(self, job: BatchJob) -> dict[str, Any]:
         from tqdm import tqdm
 
         from interlock.datasets import write_dataset
@@ -90,6 +97,23 @@ class LocalExecutor(Executor):
             "device": job.device,
             "artifact": job.artifact.ref,
         }
+
+
+def _run_in_shards(job: BatchJob) -> dict[str, Any]:
+    """The job as shard tasks run one after the other here: each shard's part is staged and
+    recorded, so a killed run can be resumed (batch.md BAT-050)."""
+    from tqdm import tqdm
+
+    from interlock.batch import ShardPlan, run_shard
+
+    with ShardPlan.create(job, reopen=False) as plan:
+        results = []
+        with tqdm(total=len(plan.tasks), initial=len(plan.done), unit="shards", file=sys.stderr,
+                  disable=not job.progress, desc=f"predict {job.artifact.name}") as bar:
+            for task in plan.pending:
+                results.append(run_shard(task, shard=plan.shards[task.index]))
+                bar.update(1)
+        return plan.publish(results)
 
 
 def _pieces(job: BatchJob) -> tuple[list[Dataset], int | None]:

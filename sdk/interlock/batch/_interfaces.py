@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from interlock.plugins import Component
+from interlock.plugins import Component, parse_options
 
 if TYPE_CHECKING:
+    from pydantic import BaseModel
+
     from interlock.artifacts import Artifact
     from interlock.datasets import Dataset
 
@@ -46,6 +49,13 @@ class BatchJob:
     input_columns: list[str] = field(default_factory=list)
     #: The lineage record (batch.md BAT-030) an executor stores in the output schema metadata.
     lineage: dict[str, Any] = field(default_factory=dict)
+    #: The executor's options, as its :meth:`Executor.parse_options` returned them.
+    executor_options: Any = None
+    #: Skip the shards that an earlier run of the same job completed (batch.md BAT-050).
+    resume: bool = False
+    #: Name of an ``int64`` column, first in the output, holding each row's number in the
+    #: dataset (batch.md BAT-025), or None.
+    row_index: str | None = None
 
     @property
     def read_columns(self) -> list[str]:
@@ -67,6 +77,19 @@ class Executor(Component, ABC, kind="executor"):
     columns with :func:`interlock.write_dataset`, the output schema carrying
     :meth:`BatchJob.schema_metadata` (spec: batch.md).
     """
+
+    @property
+    def options_model(self) -> type[BaseModel] | None:
+        """The pydantic model of this executor's options (``extra="forbid"``), or None if it
+        takes none. A property, so that pydantic is imported only when options are parsed."""
+        return None
+
+    def parse_options(self, options: Mapping[str, Any]) -> Any:
+        """Validate ``executor_options`` against :attr:`options_model` and return the model
+        instance (None for an executor without options); raises
+        :class:`interlock.InterlockError` naming the executor and each bad option (BAT-007)."""
+        return parse_options(self, self.options_model, options,
+                             without_options="call predict_dataset() without executor_options")
 
     @abstractmethod
     def run(self, job: BatchJob) -> dict[str, Any]:

@@ -12,7 +12,7 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from interlock.errors import DatasetError, SignatureMismatch, SpecViolation
+from interlock.errors import DatasetError, PluginError, SignatureMismatch, SpecViolation
 from interlock.batch._interfaces import BatchJob, Executor
 from interlock.plugins import get_registry, plugin_boundary
 
@@ -44,6 +44,9 @@ def predict_dataset(
     store: ArtifactStore | str | os.PathLike[str] | None = None,
     runtime_options: Mapping[str, Any] | None = None,
     write_options: Mapping[str, Any] | None = None,
+    executor_options: Mapping[str, Any] | None = None,
+    resume: bool = False,
+    row_index: str | None = None,
 ) -> dict[str, Any]:
     """Run ``artifact`` over every row of ``dataset`` and write the predictions to ``output_uri``.
 
@@ -52,39 +55,91 @@ def predict_dataset(
         ``name@sha256:...``, an artifact URI) resolved in ``store``.
     :param output_uri: where to write; the format comes from ``output_format`` or the URI.
     :param executor: the executor component (``local`` streams on this machine).
-    :param runtime: the runtime component that runs the model; ``device`` where.
+    :param runtime: the runtime component that runs the model, on ``device``.
     :param batch_size: the most rows read, predicted and written at once (bounds memory).
     :param mode: ``error`` (refuse an existing output), ``overwrite`` or ``append``.
     :param keep_columns: dataset columns copied in front of the predictions (ids, keys);
         ``None``: predictions only.
     :param progress: show a progress bar (rows) on stderr.
-    :param store: the artifact store (root URI or :class:`interlock.ArtifactStore`) where a
-        reference is looked up; ``None``: the default store.
+    :param store: the artifact store (root URI or ``ArtifactStore``) of a reference.
     :param runtime_options: options for the runtime (``interlock.load_predictor``).
     :param write_options: options for the output format's writer (for Parquet:
         ``compression``, ``row_group_size``, ...).
+    :param executor_options: the executor's options (for ``dask``: ``address``,
+        ``n_workers``, ...), validated before any work starts.
+    :param resume: skip the shards that an earlier, interrupted run of the same job completed
+        (executors with the ``resume`` capability; batch.md BAT-050).
+    :param row_index: name of an ``int64`` column, written first, holding each output row's
+        number in the dataset (0-based, in the reader's order); ``None``: no such column.
     :returns: a summary: ``rows``, ``batches``, ``seconds``, ``rows_per_second``,
         ``output_uri``, and what the executor adds.
     """
     output_uri = _checked_output_uri(output_uri, mode, batch_size)
-    component: Executor = get_registry().get("executor", executor)
+    component, parsed_options = _checked_executor(executor, executor_options, resume)
+    _check_runtime(runtime, device, runtime_options)
     data, model = _resolve_inputs(dataset, artifact, store, output_uri)
+    keep = _check_columns(data, model, keep_columns)
     job = BatchJob(
-        dataset=data,
-        artifact=model,
-        keep_columns=_check_columns(data, model, keep_columns),
-        input_columns=_input_columns(model),
-        output_uri=output_uri,
-        output_format=output_format,
-        runtime=runtime,
-        device=device,
-        batch_size=batch_size,
-        mode=mode,
-        progress=progress,
-        runtime_options=dict(runtime_options or {}),
-        write_options=dict(write_options or {}),
+        dataset=data, artifact=model, keep_columns=keep, input_columns=_input_columns(model),
+        output_uri=output_uri, output_format=output_format, runtime=runtime, device=device,
+        batch_size=batch_size, mode=mode, progress=progress,
+        runtime_options=dict(runtime_options or {}), write_options=dict(write_options or {}),
+        executor_options=parsed_options, resume=resume,
+        row_index=_check_row_index(row_index, keep, model),
     )
     return _run(component, executor, job)
+
+
+def _checked_executor(
+    name: str, options: Mapping[str, Any] | None, resume: object
+) -> tuple[Executor, Any]:
+    """The executor called ``name`` and its parsed options, once it can honour ``resume``
+    (BAT-001, BAT-007)."""
+    component: Executor = get_registry().get("executor", name)
+    with plugin_boundary(component, "parsing the executor options"):
+        parsed = component.parse_options(dict(options or {}))
+    _check_resume(component, resume)
+    return component, parsed
+
+
+def _check_resume(component: Executor, resume: object) -> None:
+    if not isinstance(resume, bool):
+        raise DatasetError(f"resume must be True or False, got {resume!r}",
+                           hint="pass resume=True to continue an interrupted job")
+    if resume and "resume" not in component.capabilities:
+        resumable = [e.name for e in get_registry().all("executor")
+                     if "resume" in e.capabilities]
+        raise PluginError(
+            f"executor {component.name!r} cannot resume a job (it lacks the 'resume' "
+            "capability)",
+            hint=f"executors that resume: {', '.join(resumable) or 'none installed'}",
+            component=component.name,
+        )
+
+
+def _check_runtime(runtime: str, device: str, options: Mapping[str, Any] | None) -> None:
+    """The runtime exists, runs on ``device`` and accepts ``options``: a user mistake is the
+    same typed error on every executor, raised before any work (BAT-007)."""
+    component = get_registry().get("runtime", runtime)
+    with plugin_boundary(component, f"checking device {device!r}"):
+        component.check_device(device)
+    with plugin_boundary(component, "parsing the runtime options"):
+        component.parse_options(dict(options or {}))
+
+
+def _check_row_index(row_index: object, keep: list[str], model: Artifact) -> str | None:
+    if row_index is None:
+        return None
+    if not isinstance(row_index, str) or not row_index:
+        raise DatasetError(f"row_index must be a column name, got {row_index!r}",
+                           hint="pass for example row_index='row'")
+    taken = [*keep, *(binding.column for binding in model.columns.outputs)]
+    if row_index in taken:
+        raise DatasetError(
+            f"row_index {row_index!r} is the name of another output column ({', '.join(taken)})",
+            hint="choose another name for the row index column",
+        )
+    return row_index
 
 
 def _checked_output_uri(output_uri: str | os.PathLike[str], mode: str, batch_size: int) -> str:

@@ -100,6 +100,10 @@ CAPABILITIES: dict[str, tuple[Capability, ...]] = {
         Capability("digest-refs", "`NAME@sha256:<hex>` resolves (ART-060)", _ARTIFACT),
         Capability("external-data", "artifacts with `model.onnx.data` round-trip", _ARTIFACT),
         Capability("nested-files", "listed files in subdirectories round-trip", _ARTIFACT),
+        Capability("read-only",
+                   "`publish` always raises `interlock.artifacts.ReadOnlyStoreError` and changes "
+                   "nothing (ART-100); `populate` stocks the store for certification (ART-101); "
+                   "the cases that publish do not apply", _ARTIFACT),
     ),
     "exporter": (
         Capability("sample:arrow",
@@ -159,6 +163,14 @@ CAPABILITIES: dict[str, tuple[Capability, ...]] = {
                    "the output rows are in the order the dataset's reader yields them", _BATCH),
         Capability("progress",
                    "`job.progress=True` shows a progress bar counting rows on stderr", _BATCH),
+        Capability("resume",
+                   "`job.resume=True` skips the shards a killed or failed run of the same job "
+                   "completed, and writes what an uninterrupted run writes (BAT-050 to BAT-055)",
+                   _BATCH),
+        Capability("in_process",
+                   "reads `job.dataset` in the caller's process, so any `interlock.Dataset` "
+                   "object works, even one that cannot be reopened from its URI (BAT-016)",
+                   _BATCH),
     ),
 }
 
