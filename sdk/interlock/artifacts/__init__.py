@@ -13,6 +13,7 @@ _EXPORTS: dict[str, str] = {
     "Artifact": "_interfaces",
     "ExportedModel": "_exported",
     "ArtifactStore": "_interfaces",
+    "ReadOnlyStoreError": "_interfaces",
     "ARTIFACT_SPEC_VERSION": "_manifest",
     "MANIFEST_FILE": "_manifest",
     "MODEL_FILE": "_manifest",
@@ -30,6 +31,7 @@ _EXPORTS: dict[str, str] = {
     "parse_ref": "_io",
     "resolve_ref": "_io",
     "save_artifact": "_io",
+    "list_local_dir": "_verify",
     "ExternalDataRef": "_onnx_info",
     "external_data_refs": "_onnx_info",
     "iter_tensors": "_onnx_info",
@@ -45,6 +47,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; kept equal to _EXPORTS by a tes
     from interlock.artifacts._interfaces import (
         Artifact as Artifact,
         ArtifactStore as ArtifactStore,
+        ReadOnlyStoreError as ReadOnlyStoreError,
     )
     from interlock.artifacts._manifest import (
         ARTIFACT_SPEC_VERSION as ARTIFACT_SPEC_VERSION,
@@ -66,6 +69,9 @@ if TYPE_CHECKING:  # for type checkers and IDEs; kept equal to _EXPORTS by a tes
         parse_ref as parse_ref,
         resolve_ref as resolve_ref,
         save_artifact as save_artifact,
+    )
+    from interlock.artifacts._verify import (
+        list_local_dir as list_local_dir,
     )
     from interlock.artifacts._onnx_info import (
         ExternalDataRef as ExternalDataRef,

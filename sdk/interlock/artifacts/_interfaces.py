@@ -10,10 +10,11 @@ from __future__ import annotations
 import io
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar
 
+from interlock.errors import ArtifactError
 from interlock.plugins import Component
 
 if TYPE_CHECKING:
@@ -22,7 +23,12 @@ if TYPE_CHECKING:
     from interlock.artifacts._manifest import Manifest
     from interlock.tensors import ColumnMapping, Signature
 
-__all__ = ["Artifact", "ArtifactStore"]
+__all__ = ["Artifact", "ArtifactStore", "ReadOnlyStoreError"]
+
+
+class ReadOnlyStoreError(ArtifactError):
+    """``publish`` was called on a store that cannot write (capability ``read-only``,
+    spec artifact.md ART-100); the hint says how artifacts get into such a store."""
 
 
 class Artifact(ABC):
@@ -106,7 +112,9 @@ class ArtifactStore(Component, ABC, kind="artifact_store"):
     existing version is refused), ``race-safe-publish`` (that refusal holds between
     concurrent writers), ``digest-refs`` (``name@sha256:...`` resolves), ``external-data``
     (artifacts with ``model.onnx.data`` round-trip), ``nested-files`` (extra files in
-    subdirectories round-trip).
+    subdirectories round-trip), ``read-only`` (``publish`` always raises
+    :class:`ReadOnlyStoreError`; artifacts are written by another tool, and
+    :meth:`populate` lays them out for tests and certification).
     """
 
     protocols: ClassVar[tuple[str, ...]] = ("*",)
@@ -186,6 +194,36 @@ class ArtifactStore(Component, ABC, kind="artifact_store"):
             if parse_manifest(data, where=where, check_digest=False).digest == digest:
                 return version
         return None
+
+    def unavailable_reason(self, name: str) -> str | None:
+        """Why ``name``, which the store does not list, exists in its storage but cannot be
+        served (a model in a format the store cannot present), or ``None``.
+
+        Said in the :class:`interlock.ArtifactNotFoundError` of a reference to ``name``.
+        """
+        return None
+
+    @classmethod
+    def populate(cls, directory: Path, artifacts: Sequence[Artifact]) -> str:
+        """Lay ``artifacts`` out under the local ``directory`` in this store's own layout,
+        keeping each one's name, version and digest, and return the root URI that opens this
+        store over it (spec: artifact.md ART-101).
+
+        The conformance suite stocks stores through it. The default publishes each artifact
+        into a store opened on ``directory``; a ``read-only`` store, which cannot publish,
+        overrides it with the tool that writes its storage.
+        """
+        from interlock.artifacts._manifest import MANIFEST_FILE
+
+        root = str(directory)
+        store = cls(root, None)
+        for artifact in artifacts:
+            files: dict[str, bytes | os.PathLike[str]] = {
+                entry.path: artifact.read_bytes(entry.path) for entry in artifact.manifest.files
+            }
+            files[MANIFEST_FILE] = artifact.manifest.to_json_bytes()
+            store.publish(artifact.name, artifact.version, files)
+        return root
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r} at {self.root!r}>"

@@ -173,6 +173,13 @@ def resolve_ref(store: ArtifactStore, ref: str) -> tuple[str, str]:
     with plugin_boundary(store, f"listing the versions of {name!r}"):
         versions = store.versions(name)
     if not versions:
+        with plugin_boundary(store, f"asking why {name!r} is not listed"):
+            reason = store.unavailable_reason(name)
+        if reason:
+            raise ArtifactNotFoundError(
+                f"{name!r} in the store at {store.root!r} cannot be served: {reason}",
+                hint="serve it with the tool it was made for, or convert it to ONNX",
+            )
         with plugin_boundary(store, "listing artifacts"):
             names = store.names()
         hint = "check the name and the store (INTERLOCK_STORE sets the default store)"

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ArtifactFiles",
     "DirectoryFiles",
+    "list_local_dir",
     "StoreFiles",
     "StoredArtifact",
     "open_artifact",
