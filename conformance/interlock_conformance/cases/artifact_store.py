@@ -4,7 +4,8 @@ store hands back, and keeping every read and write inside the store's root.
 
 Each case opens its own store of the component's class on a fresh root: a local directory if
 the store serves ``file`` (or any protocol), else ``memory://``, else the root given with
-``--interlock-store-root``.
+``--interlock-store-root``. These cases publish, so they do not apply to a store that claims
+``read-only``; ``artifact_store_read_only.py`` holds that store's cases.
 """
 
 from __future__ import annotations
@@ -27,7 +28,12 @@ from interlock import (
 )
 
 from interlock_conformance.attribution import checking
-from interlock_conformance.markers import capability, component_kind, requirement
+from interlock_conformance.markers import (
+    capability,
+    component_kind,
+    requirement,
+    when_unclaimed,
+)
 from interlock_conformance.session import ConformanceSession
 from interlock_conformance.vectors import VectorIndex
 
@@ -95,6 +101,7 @@ def test_store_class_declares_its_protocols(component: type[ArtifactStore]) -> N
     assert all(isinstance(p, str) and p and "://" not in p for p in protocols), protocols
 
 
+@when_unclaimed("read-only")
 @requirement("ART-070", "ART-073", "ART-074", "ART-075", "ART-076", "ART-060", "ART-061")
 @pytest.mark.parametrize("protocol", ["file", "memory"])
 def test_publish_and_load_round_trip(
@@ -130,6 +137,7 @@ def test_publish_and_load_round_trip(
     assert by_uri.digest == saved.digest, "uri_of() does not open as the same artifact"
 
 
+@when_unclaimed("read-only")
 @requirement("ART-060", "ART-073")
 def test_versions_are_oldest_first_and_a_bare_name_is_the_newest(
     store: ArtifactStore, model: onnx.ModelProto
@@ -147,6 +155,7 @@ def test_versions_are_oldest_first_and_a_bare_name_is_the_newest(
         assert interlock.load_artifact("mlp", store).version == newest.version
 
 
+@when_unclaimed("read-only")
 @requirement("ART-062", "ART-074", "ART-075")
 def test_missing_things_raise_not_found(store: ArtifactStore, model: onnx.ModelProto) -> None:
     """Unknown versions, files and directories raise ArtifactNotFoundError naming them."""
@@ -163,6 +172,7 @@ def test_missing_things_raise_not_found(store: ArtifactStore, model: onnx.ModelP
     )
 
 
+@when_unclaimed("read-only")
 @requirement("ART-071")
 @capability("immutable-versions")
 def test_published_versions_are_immutable(store: ArtifactStore, model: onnx.ModelProto) -> None:
@@ -178,6 +188,7 @@ def test_published_versions_are_immutable(store: ArtifactStore, model: onnx.Mode
     assert interlock.load_artifact("mlp:1", store).digest == saved.digest
 
 
+@when_unclaimed("read-only")
 @requirement("ART-060")
 @capability("digest-refs")
 def test_digest_reference_resolves_to_its_version(
@@ -192,6 +203,7 @@ def test_digest_reference_resolves_to_its_version(
         interlock.load_artifact("mlp@sha256:" + "0" * 64, store)
 
 
+@when_unclaimed("read-only")
 @requirement("ART-041", "ART-042", "ART-043", "ART-048", "ART-074")
 def test_tampered_artifacts_are_refused(store: ArtifactStore, model: onnx.ModelProto) -> None:
     """A changed or an unlisted file in a published version is refused by name when loaded."""
@@ -213,6 +225,7 @@ def test_tampered_artifacts_are_refused(store: ArtifactStore, model: onnx.ModelP
     assert "smuggled.bin" in str(caught.value), str(caught.value)
 
 
+@when_unclaimed("read-only")
 @requirement("ART-050", "ART-075")
 def test_paths_outside_the_root_are_refused(
     component: type[ArtifactStore],
@@ -257,6 +270,7 @@ def test_paths_outside_the_root_are_refused(
     assert interlock.load_artifact("mlp:1", store).digest == saved.digest
 
 
+@when_unclaimed("read-only")
 @requirement("ART-072")
 @capability("atomic-publish")
 def test_failed_publish_leaves_nothing_visible(
@@ -275,6 +289,7 @@ def test_failed_publish_leaves_nothing_visible(
     assert interlock.load_artifact("mlp", store).digest == saved.digest
 
 
+@when_unclaimed("read-only")
 @requirement("ART-003", "ART-070")
 @capability("external-data")
 def test_external_data_round_trips(store: ArtifactStore, model: onnx.ModelProto) -> None:
@@ -297,6 +312,7 @@ def test_external_data_round_trips(store: ArtifactStore, model: onnx.ModelProto)
         assert got.tobytes() == expected[name], f"initializer {name!r} changed"
 
 
+@when_unclaimed("read-only")
 @requirement("ART-002", "ART-070")
 @capability("nested-files")
 def test_nested_extra_files_round_trip(store: ArtifactStore, model: onnx.ModelProto) -> None:
@@ -313,6 +329,7 @@ def test_nested_extra_files_round_trip(store: ArtifactStore, model: onnx.ModelPr
         assert loaded.read_bytes(path) == data, f"{path} changed"
 
 
+@when_unclaimed("read-only")
 @requirement("ART-071")
 @capability("race-safe-publish")
 def test_concurrent_publishers_of_one_version_have_one_winner(
