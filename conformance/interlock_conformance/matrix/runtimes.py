@@ -78,20 +78,45 @@ class _StoredArtifacts:
             f"store {store.name!r} serves {sorted(protocols)}, neither local paths nor memory://"
         )
 
+    def _populated(self, store: type[ArtifactStore]) -> ArtifactStore:
+        """A read-only store (it cannot publish) over the golden models, laid out by its
+        ``populate`` (ART-101) from artifacts saved in a plain local directory first."""
+        import onnx
+
+        source = str(self.context.directory("stores", f"{store.name}-source"))
+        saved = [
+            interlock.save_artifact(
+                onnx.load_from_string(self.context.vectors.model_bytes(model.name)),
+                source,
+                name=model.name,
+                version="1",
+            )
+            for model in self.context.model_vectors()
+        ]
+        directory = self.context.directory("stores", store.name)
+        with stage("ART-101", f"laying the golden models out for {store.name} in {directory}"):
+            return store(store.populate(directory, saved), None)
+
+    def _store(self, store_class: type[ArtifactStore]) -> ArtifactStore:
+        if "read-only" in store_class.capabilities:
+            return self._populated(store_class)
+        return store_class(self._root(store_class), None)
+
     def artifacts(self, ref: ComponentRef) -> dict[str, Artifact]:
         known = self.saved.get(ref.name)
         if known is not None:
             return known
         store_class = ref.require()
-        root = self._root(store_class)
-        store = store_class(root, None)
+        store = self._store(store_class)
+        root = store.root
         import onnx
 
         artifacts = {}
         for model in self.context.model_vectors():
             proto = onnx.load_from_string(self.context.vectors.model_bytes(model.name))
-            with stage("ART-070", f"saving {model.name}:1 into {ref.name} at {root!r}"):
-                interlock.save_artifact(proto, store, name=model.name, version="1")
+            if "read-only" not in store_class.capabilities:
+                with stage("ART-070", f"saving {model.name}:1 into {ref.name} at {root!r}"):
+                    interlock.save_artifact(proto, store, name=model.name, version="1")
             try:
                 artifacts[model.name] = interlock.load_artifact(f"{model.name}:1", store)
             except ArtifactIntegrityError as exc:
