@@ -21,16 +21,21 @@ import interlock
 from interlock import DatasetError
 
 from interlock_conformance.attribution import checking
-from interlock_conformance.cases._datasets import (
+from interlock_conformance.cases._datasets import (  # dataset_root is a fixture
     FILTERABLE,
     check_tables,
+    dataset_root,
+    extension,
+    is_transactional,
     single_file,
     write,
 )
-from interlock_conformance.markers import capability, component_kind, requirement
+from interlock_conformance.markers import capability, component_kind, requirement, when_unclaimed
 from interlock_conformance.vectors import VectorIndex
 
 pytestmark = component_kind("dataset_format")
+
+__all__ = ["dataset_root"]
 
 
 # -- the Dataset contract ------------------------------------------------------------------------
@@ -40,10 +45,10 @@ pytestmark = component_kind("dataset_format")
 
 @pytest.fixture
 def filterable(
-    component: interlock.DatasetFormat, vectors: VectorIndex, memory_root: str
+    component: interlock.DatasetFormat, vectors: VectorIndex, dataset_root: str
 ) -> interlock.Dataset:
     """The 'filterable' vector written as a directory dataset by the format under test."""
-    return write(component, vectors.table(FILTERABLE), f"{memory_root}/filterable")
+    return write(component, vectors.table(FILTERABLE), f"{dataset_root}/filterable")
 
 
 @requirement("DS-022", "DS-091")
@@ -117,16 +122,18 @@ def test_directory_reads_only_its_data_files(
     filterable: interlock.Dataset, component: interlock.DatasetFormat
 ) -> None:
     """Hidden files, hidden directories and files with other extensions are ignored; files()
-    lists the data files, sorted, under Dataset.path."""
+    lists the data files, sorted, under Dataset.path. (A transactional format reads the files
+    its log names, so these stray files must be ignored too.)"""
     files = filterable.files()
     before = filterable.to_table()
     assert files == sorted(files), f"files() is not sorted: {files}"
     assert files and all(f.startswith(filterable.path.rstrip("/") + "/") for f in files), (
         f"files() {files} are not under {filterable.path!r}"
     )
-    ext = component.extensions[0]
+    ext = extension(component) or ".parquet"
     root = filterable.path.rstrip("/")
     for junk in (f"_SUCCESS{ext}", f".hidden{ext}", f"_tmp/part{ext}", f".git/x{ext}", "notes.txt"):
+        filterable.filesystem.makedirs(posixpath.dirname(f"{root}/{junk}"), exist_ok=True)
         filterable.filesystem.pipe_file(f"{root}/{junk}", b"not data")
     reopened = interlock.open_dataset(filterable.uri, format=component.name)
     assert reopened.files() == files, f"hidden or foreign files were read: {reopened.files()}"
@@ -135,6 +142,7 @@ def test_directory_reads_only_its_data_files(
 
 @requirement("DS-044")
 @capability("read", "write")
+@when_unclaimed("transactional")
 def test_part_files_are_named_uniquely(
     component: interlock.DatasetFormat, vectors: VectorIndex, memory_root: str
 ) -> None:
@@ -175,6 +183,7 @@ def _spec_fingerprint(dataset: interlock.Dataset) -> str:
 
 @requirement("DS-060", "DS-061", "DS-062")
 @capability("read", "write")
+@when_unclaimed("transactional")
 @pytest.mark.parametrize("layout", ["file", "directory"])
 def test_fingerprint_follows_the_spec_and_the_bytes(
     component: interlock.DatasetFormat,
@@ -221,14 +230,20 @@ def test_fingerprint_follows_the_spec_and_the_bytes(
 
 @pytest.fixture
 def three_writes(
-    component: interlock.DatasetFormat, vectors: VectorIndex, memory_root: str
+    component: interlock.DatasetFormat, vectors: VectorIndex, dataset_root: str
 ) -> interlock.Dataset:
     """A directory holding three directory datasets (so at least three data files), opened as
-    one dataset."""
+    one dataset; for a transactional format, one table written once and appended to twice."""
     table = vectors.table(FILTERABLE)
-    for label, part in zip("abc", (table.slice(0, 15), table.slice(15, 5), table.slice(20))):
-        write(component, part, f"{memory_root}/all/{label}")
-    return interlock.open_dataset(f"{memory_root}/all", format=component.name)
+    parts = (table.slice(0, 15), table.slice(15, 5), table.slice(20))
+    if is_transactional(component):
+        assert "append" in component.capabilities, "a transactional format without 'append'"
+        for index, part in enumerate(parts):
+            write(component, part, f"{dataset_root}/all", mode="append" if index else "error")
+    else:
+        for label, part in zip("abc", parts):
+            write(component, part, f"{dataset_root}/all/{label}")
+    return interlock.open_dataset(f"{dataset_root}/all", format=component.name)
 
 
 @requirement("DS-004", "DS-030", "DS-031", "DS-032", "DS-033")
@@ -267,12 +282,12 @@ def test_shards_hold_every_row_once_in_order(three_writes: interlock.Dataset) ->
 @requirement("DS-053")
 @capability("read", "write", "append")
 def test_append_adds_part_files_and_leaves_the_others(
-    component: interlock.DatasetFormat, vectors: VectorIndex, memory_root: str
+    component: interlock.DatasetFormat, vectors: VectorIndex, dataset_root: str
 ) -> None:
     """mode='append' adds new part files; existing files keep their bytes; a schema mismatch
     is refused before writing."""
     table = vectors.table(FILTERABLE)
-    uri = f"{memory_root}/appended"
+    uri = f"{dataset_root}/appended"
     first = write(component, table.slice(0, 20), uri)
     before = {f: first.filesystem.cat_file(f) for f in first.files()}
     appended = write(component, table.slice(20), uri, mode="append")
@@ -330,9 +345,17 @@ def test_unknown_write_option_is_refused(
 def test_damaged_file_raises_dataset_error(
     component: interlock.DatasetFormat, tmp_path: Path
 ) -> None:
-    """A file of junk bytes with the format's extension is refused with DatasetError naming it."""
-    path = tmp_path / f"damaged{component.extensions[0]}"
-    path.write_bytes(b"\xff\xfe\x00\x01 not a dataset \x00\xff\xc3\x28" * 64)
+    """A file of junk bytes with the format's extension is refused with DatasetError naming it
+    (a transactional format: a table whose data file holds junk)."""
+    junk = b"\xff\xfe\x00\x01 not a dataset \x00\xff\xc3\x28" * 64
+    if is_transactional(component) and "write" in component.capabilities:
+        table = write(component, pa.table({"x": [1, 2]}), str(tmp_path / "damaged"))
+        for file in table.files():
+            Path(file).write_bytes(junk)
+        path = tmp_path / "damaged"
+    else:
+        path = tmp_path / f"damaged{extension(component)}"
+        path.write_bytes(junk)
     with pytest.raises(DatasetError) as caught:
         interlock.open_dataset(str(path), format=component.name).to_table()
     assert str(path) in str(caught.value), f"the error does not name {path}: {caught.value}"

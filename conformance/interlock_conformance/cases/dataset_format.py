@@ -19,9 +19,11 @@ from interlock import DatasetError
 from interlock.datasets import DATASET_CAPABILITIES
 
 from interlock_conformance.attribution import checking
-from interlock_conformance.cases._datasets import (
+from interlock_conformance.cases._datasets import (  # dataset_root is a fixture
     FILTERABLE,
-    check_tables,
+    check_rows,
+    dataset_root,
+    is_transactional,
     single_file,
     vector_params,
     write,
@@ -31,6 +33,11 @@ from interlock_conformance.tables import cast_back
 from interlock_conformance.vectors import VectorIndex
 
 pytestmark = component_kind("dataset_format")
+
+__all__ = ["dataset_root"]
+
+#: The two layouts a URI names (DS-042); a transactional format writes directories only (DS-123).
+LAYOUTS = [pytest.param("file", marks=when_unclaimed("transactional")), "directory"]
 
 
 # -- what the component declares ----------------------------------------------------------------
@@ -52,8 +59,10 @@ def test_capabilities_come_from_the_spec(component: interlock.DatasetFormat) -> 
 
 @requirement("DS-013")
 def test_extensions_are_lower_case_with_a_leading_dot(component: interlock.DatasetFormat) -> None:
-    """Extensions infer the format from a URI and name part files."""
-    assert component.extensions, f"{component.name!r} declares no file extensions"
+    """Extensions infer the format from a URI and name part files; a transactional format,
+    whose tables are directories, may declare none."""
+    if not is_transactional(component):
+        assert component.extensions, f"{component.name!r} declares no file extensions"
     for extension in component.extensions:
         assert re.fullmatch(r"\.[a-z0-9][a-z0-9._-]*", extension), (
             f"{component.name!r} declares extension {extension!r}; write it in lower case with "
@@ -66,7 +75,7 @@ def test_extensions_are_lower_case_with_a_leading_dot(component: interlock.Datas
 
 @requirement("DS-071")
 @capability("read", "write")
-@pytest.mark.parametrize("layout", ["file", "directory"])
+@pytest.mark.parametrize("layout", LAYOUTS)
 @pytest.mark.parametrize("name", vector_params())
 def test_vector_round_trips(
     component: interlock.DatasetFormat,
@@ -74,18 +83,19 @@ def test_vector_round_trips(
     name: str,
     layout: str,
     tmp_path: Path,
-    memory_root: str,
+    dataset_root: str,
 ) -> None:
     """Every value of the vector comes back, nulls included (types may change only where they
-    cast back); single files on local disk, directories of part files on memory://."""
+    cast back); single files on local disk, directories of part files on memory:// (local
+    tables for a transactional format, whose rows may come back in another order)."""
     written = vectors.table(name)
-    uri = single_file(component, str(tmp_path)) if layout == "file" else f"{memory_root}/data"
+    uri = single_file(component, str(tmp_path)) if layout == "file" else f"{dataset_root}/data"
     reader = pa.RecordBatchReader.from_batches(written.schema, vectors.batches(name))
     dataset = write(component, reader, uri)
-    check_tables(written, dataset.to_table(),
-                 f"vector {name!r} written to {uri!r} as {component.name}")
+    check_rows(component, written, dataset.to_table(),
+               f"vector {name!r} written to {uri!r} as {component.name}")
     reopened = interlock.open_dataset(uri, format=component.name)
-    check_tables(written, reopened.to_table(), f"vector {name!r} reopened from {uri!r}")
+    check_rows(component, written, reopened.to_table(), f"vector {name!r} reopened from {uri!r}")
 
 
 @requirement("DS-072")
@@ -104,18 +114,19 @@ def test_read_back_types_cast_back_to_the_written_ones(
 
 @requirement("DS-020", "DS-021", "DS-042")
 @capability("read", "write")
-@pytest.mark.parametrize("layout", ["file", "directory"])
+@pytest.mark.parametrize("layout", LAYOUTS)
 def test_writes_the_layout_the_uri_names_and_reads_rows_in_order(
     component: interlock.DatasetFormat,
     vectors: VectorIndex,
     layout: str,
     tmp_path: Path,
-    memory_root: str,
+    dataset_root: str,
 ) -> None:
     """A URI with the format's extension is one file, any other a directory; the reader's
-    schema is Dataset.schema; every row comes once, in order."""
+    schema is Dataset.schema; every row comes once, in order (for a transactional format, in
+    the same order on every read, DS-125)."""
     table = vectors.table(FILTERABLE)
-    uri = single_file(component, str(tmp_path)) if layout == "file" else f"{memory_root}/data"
+    uri = single_file(component, str(tmp_path)) if layout == "file" else f"{dataset_root}/data"
     reader = pa.RecordBatchReader.from_batches(table.schema, vectors.batches(FILTERABLE))
     dataset = write(component, reader, uri)
     kind = dataset.filesystem.info(dataset.path)["type"]
@@ -127,7 +138,12 @@ def test_writes_the_layout_the_uri_names_and_reads_rows_in_order(
         f"to_reader() yields schema {stream.schema} but Dataset.schema is {dataset.schema}"
     )
     ids = stream.read_all().column("id").to_pylist()
-    assert ids == table.column("id").to_pylist(), f"rows came back as ids {ids}"
+    expected = table.column("id").to_pylist()
+    if is_transactional(component):
+        again = dataset.to_table().column("id").to_pylist()
+        assert again == ids, f"two reads of one version gave ids {ids} and {again}"
+        ids, expected = sorted(ids), sorted(expected)
+    assert ids == expected, f"rows came back as ids {ids}"
 
 
 @requirement("DS-071")
@@ -139,7 +155,7 @@ def test_vector_schema_round_trips_without_rows(
     """A table with the vector's schema and no rows comes back with its columns."""
     written = vectors.table(name).slice(0, 0)
     dataset = write(component, written, single_file(component, str(tmp_path)))
-    check_tables(written, dataset.to_table(), f"the empty {name!r} table")
+    check_rows(component, written, dataset.to_table(), f"the empty {name!r} table")
 
 
 @requirement("DS-073")
@@ -166,7 +182,8 @@ def test_unclaimed_types_are_refused_before_writing_or_kept(
         leftovers = sorted(p.name for p in target.iterdir())
         assert not leftovers, f"the refused write left {leftovers} behind"
         return
-    check_tables(written, dataset.to_table(), f"unclaimed vector {name!r} written without refusal")
+    check_rows(component, written, dataset.to_table(),
+               f"unclaimed vector {name!r} written without refusal")
 
 
 @requirement("DS-015")
