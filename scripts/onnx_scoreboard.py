@@ -5,9 +5,13 @@ onnxruntime, and print pass / fail / refused / error counts per runtime.
 A case is a folder holding ``model.onnx`` and ``test_data_set_0/{input,output}_*.pb``. By default
 the ``node`` cases are used where the installed ``onnx`` ships them, else the ``simple``,
 ``pytorch-operator`` and ``pytorch-converted`` ones. ``pass``: outputs agree by RT-060
-(``interlock.tensors.compare_outputs``); ``fail``: they differ; ``refused``: the runtime raised
-``UnsupportedModelError`` at load (RT-082); ``error``: anything else (the artifact could not be
-saved, the load or the run raised).
+(``interlock.tensors.compare_outputs``, with the tolerances ``tolerances_for`` gives for the
+runtime's capabilities: ``float64`` within the ``float32`` row for a runtime without
+``float64-precision``, RT-052); ``fail``: they differ; ``refused``: the runtime raised
+``UnsupportedModelError`` at load (RT-082), or an ``InterlockError`` at inference by a rule of
+the spec (an ``int64`` beyond ``int32`` or a ``float64`` beyond ``float32`` refused, RT-051 and
+RT-052); ``error``: anything else (the artifact could not be saved, the load or the run raised,
+the inputs did not match the signature).
 
     python scripts/onnx_scoreboard.py [--limit N] [--case NAME ...] [--suite DIR ...]
 """
@@ -19,6 +23,7 @@ import collections
 import sys
 import tempfile
 from importlib import metadata
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +32,7 @@ import onnx
 from onnx import numpy_helper
 
 import interlock
-from interlock.tensors import compare_outputs
+from interlock.tensors import compare_outputs, tolerances_for
 
 OUTCOMES = ("pass", "fail", "refused", "error")
 RAW = "raw onnxruntime"
@@ -85,8 +90,12 @@ def run_case(case: Path, runtimes: list[str], store: str) -> dict[str, str]:
     return outcomes
 
 
-def _verdict(expected: dict[str, np.ndarray], got: dict[str, Any]) -> str:
-    return "fail" if compare_outputs(expected, {k: np.asarray(v) for k, v in got.items()}) else "pass"
+def _verdict(
+    expected: dict[str, np.ndarray], got: dict[str, Any], capabilities: Collection[str] | None = None
+) -> str:
+    tolerances = None if capabilities is None else tolerances_for(capabilities)
+    actual = {k: np.asarray(v) for k, v in got.items()}
+    return "fail" if compare_outputs(expected, actual, tolerances) else "pass"
 
 
 def _raw_onnxruntime(model: onnx.ModelProto, inputs: dict[str, np.ndarray],
@@ -112,7 +121,12 @@ def _through_interlock(artifact: interlock.Artifact, runtime: str, inputs: dict[
     except Exception:
         return "error"
     try:
-        return _verdict(expected, predictor.infer(inputs))
+        claimed = interlock.get_registry().get("runtime", runtime).capabilities
+        return _verdict(expected, predictor.infer(inputs), claimed)
+    except interlock.SignatureMismatch:
+        return "error"
+    except interlock.InterlockError:  # refused by a rule of the spec (RT-051, RT-052)
+        return "refused"
     except Exception:
         return "error"
 

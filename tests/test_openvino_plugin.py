@@ -59,8 +59,9 @@ def test_every_claimed_dtype_agrees_with_onnxruntime(tmp_path: Path, dtype: str)
     else:
         artifact = save(tmp_path, add(dtype))
         inputs = {"a": sample(dtype, (4, 3), seed=1), "b": sample(dtype, (4, 3), seed=2)}
-    if dtype == "int64":  # OpenVINO's CPU plugin computes int64 in int32: stay inside it
-        inputs = {k: v % 1000 for k, v in inputs.items()}
+    if dtype == "int64":  # int64 arithmetic is refused at load (RT-051): Identity instead
+        artifact = save(tmp_path, unary("Identity", dtype), name="identity64")
+        inputs = {"x": sample(dtype, (4, 3), seed=1) % 1000}
     got = interlock.load_predictor(artifact, "openvino").infer(inputs)
     assert got["y"].dtype == np.dtype(dtype)
     expected = interlock.load_predictor(artifact).infer(inputs)
@@ -76,6 +77,34 @@ def test_int64_values_beyond_int32_are_refused_not_truncated(tmp_path: Path) -> 
         predictor.infer({"x": np.array([[2**40, 0, 1]], dtype=np.int64)})
     small = np.array([[2**31 - 1, -(2**31), 7]], dtype=np.int64)
     np.testing.assert_array_equal(predictor.infer({"x": small})["y"], small)
+
+
+@requirement("RT-051", "RT-082")
+def test_int64_arithmetic_on_inputs_is_refused_at_load(tmp_path: Path) -> None:
+    """A result beyond int32 from in-range inputs would wrap around unseen, so int64
+    arithmetic on values from the inputs is refused at load, naming the operators; arithmetic
+    on shapes (a Reshape to [batch * 3]) and a Cast from int32 still load."""
+    doubled = helper.make_graph(
+        [helper.make_node("Add", ["x", "x"], ["s"]), helper.make_node("Mul", ["s", "x"], ["y"])],
+        "doubled", [helper.make_tensor_value_info("x", TensorProto.INT64, ["batch", 3])],
+        [helper.make_tensor_value_info("y", TensorProto.INT64, ["batch", 3])])
+    model = helper.make_model(doubled, opset_imports=[helper.make_opsetid("", 17)])
+    with pytest.raises(interlock.UnsupportedModelError, match="int64 arithmetic") as caught:
+        interlock.load_predictor(save(tmp_path, model, name="doubled"), "openvino")
+    assert caught.value.operators == ("Add", "Mul") and "onnxruntime" in caught.value.runtimes
+    one = helper.make_tensor("one", TensorProto.INT64, [1], [1])
+    flat = helper.make_graph(
+        [helper.make_node("Shape", ["x"], ["shape"]),
+         helper.make_node("ReduceProd", ["shape"], ["n"], keepdims=1),
+         helper.make_node("Mul", ["n", "one"], ["size"]),
+         helper.make_node("Reshape", ["x", "size"], ["flat"]),
+         helper.make_node("Cast", ["flat"], ["y"], to=TensorProto.INT64)],
+        "flat", [helper.make_tensor_value_info("x", TensorProto.INT32, ["batch", 3])],
+        [helper.make_tensor_value_info("y", TensorProto.INT64, [None])], initializer=[one])
+    model = helper.make_model(flat, opset_imports=[helper.make_opsetid("", 17)])
+    predictor = interlock.load_predictor(save(tmp_path, model, name="flat"), "openvino")
+    x = np.arange(6, dtype=np.int32).reshape(2, 3)
+    np.testing.assert_array_equal(predictor.infer({"x": x})["y"], np.arange(6))
 
 
 def test_options_reach_the_compiled_model(tmp_path: Path) -> None:

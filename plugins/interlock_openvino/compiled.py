@@ -147,6 +147,7 @@ def compile_artifact(
         # A path, not bytes: OpenVINO reads external data (model.onnx.data) beside model.onnx,
         # inside the verified artifact directory.
         model = core.read_model(str(artifact.local_dir() / "model.onnx"))
+        _refuse_int64_arithmetic(model, runtime, artifact)
         compiled = core.compile_model(model, "CPU", config)
     except RuntimeError as exc:
         operators = unconverted_operators(str(exc))
@@ -198,6 +199,47 @@ def _refusal(runtime: Runtime, artifact: Artifact, operators: list[str]) -> Unsu
         operators, model=artifact.ref, runtime=runtime.name,
         candidates=[(r.name, partial(r.load, artifact, "cpu", {})) for r in others],
     )
+
+
+#: OpenVINO operations whose int64 result can leave the int32 range of their inputs, with
+#: the ONNX operator each comes from.
+_GROWING = {
+    "Add": "Add", "Subtract": "Sub", "Multiply": "Mul", "Divide": "Div", "Power": "Pow",
+    "Negative": "Neg", "Abs": "Abs", "CumSum": "CumSum", "ReduceSum": "ReduceSum",
+    "ReduceProd": "ReduceProd", "ReduceL1": "ReduceL1", "MatMul": "MatMul", "Einsum": "Einsum",
+    "SquaredDifference": "Sub", "Convert": "Cast",
+}
+#: Element types whose every value fits in int32: converting them to int64 cannot overflow.
+_NARROW = {"boolean", "i8", "i16", "i32", "u8", "u16"}
+
+
+def _refuse_int64_arithmetic(model: Any, runtime: Runtime, artifact: Artifact) -> None:
+    """OpenVINO's CPU plugin computes int64 in 32 bits, so int64 arithmetic on values that
+    come from the model's inputs could wrap around unseen: refused at load (RT-051), never a
+    wrong result. Arithmetic on shapes (ShapeOf and what follows from it) stays allowed:
+    shapes never come near 2**31."""
+    from_inputs: set[str] = set()
+    found: set[str] = set()
+    for op in model.get_ordered_ops():
+        kind = op.get_type_name()
+        sources = [i.get_source_output().get_node() for i in op.inputs()]
+        fed = any(source.get_name() in from_inputs for source in sources)
+        if kind == "Parameter" or (fed and kind != "ShapeOf"):
+            from_inputs.add(op.get_name())
+        if not fed or kind not in _GROWING or op.get_output_element_type(0).get_type_name() != "i64":
+            continue
+        if kind == "Convert" and op.get_input_element_type(0).get_type_name() in _NARROW:
+            continue
+        found.add(_GROWING[kind])
+    if found:
+        refusal = _refusal(runtime, artifact, sorted(found))
+        raise UnsupportedModelError(
+            f"runtime {runtime.name!r} cannot run model {artifact.ref} exactly: it does int64 "
+            f"arithmetic on its inputs ({', '.join(sorted(found))}), which OpenVINO's CPU "
+            "plugin computes in 32 bits, so a result beyond +-2**31 would wrap around unseen",
+            operators=refusal.operators, runtimes=refusal.runtimes, hint=refusal.hint,
+            component=runtime.name,
+        )
 
 
 def _refuse_string_tensors(runtime: Runtime, artifact: Artifact) -> None:
