@@ -6,6 +6,7 @@ extension in common), it reads them directly too."""
 from __future__ import annotations
 
 from functools import partial
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import interlock
@@ -32,15 +33,35 @@ def _missing(ref: ComponentRef) -> list[str]:
     return [c for c in _NEEDED if c not in ref.capabilities]
 
 
-def _mismatch(written: pa.Table, read: pa.Table, how: str) -> None:
+def _target(ref: ComponentRef, directory: Path) -> str:
+    """Where ``ref`` writes one dataset in ``directory``: a single file, or the table directory
+    of a transactional format (dataset.md DS-123)."""
+    extensions = ref.component.extensions
+    if "transactional" in ref.capabilities or not extensions:
+        return str(directory / "data")
+    return str(directory / f"data{extensions[0]}")
+
+
+def _by_value(table: pa.Table) -> pa.Table:
+    import pyarrow as pa
+
+    rows = table.to_pylist()
+    order = sorted(range(len(rows)), key=lambda i: repr(rows[i]))
+    return table.take(pa.array(order, pa.int64()))
+
+
+def _mismatch(written: pa.Table, read: pa.Table, how: str, *, ordered: bool = True) -> None:
     """Fail DS-072 when a column reads back as a type that does not cast back, DS-071 when a
-    value differs."""
+    value differs; ``ordered=False`` compares rows in any order (a transactional format,
+    DS-125)."""
     from interlock_conformance.tables import cast_back, table_mismatch
 
     if read.schema.names == written.schema.names and read.num_rows == written.num_rows:
         restored = cast_back(read, written.schema)
         if isinstance(restored, str):
             raise CellFailure("DS-072", f"{how}: {restored}")
+        if not ordered:
+            written, read = _by_value(written), _by_value(restored)
     problem = table_mismatch(written, read)
     if problem is not None:
         raise CellFailure("DS-071", f"{how}: {problem}")
@@ -74,15 +95,19 @@ class _Written:
 
         vectors = self.context.vectors
         written = vectors.table(vector)
-        extension = ref.component.extensions[0]
-        uri = str(self.context.directory("datasets", ref.name, vector) / f"data{extension}")
+        uri = _target(ref, self.context.directory("datasets", ref.name, vector))
         source = pa.RecordBatchReader.from_batches(written.schema, vectors.batches(vector))
         how = f"vector {vector!r} written and read with {ref.name}"
         with stage("DS-071", how):
             interlock.write_dataset(source, uri, format=ref.name)
             read = interlock.open_dataset(uri, format=ref.name).to_table()
-        _mismatch(written, read, how)
+        _mismatch(written, read, how, ordered=_ordered(ref))
         return uri
+
+
+def _ordered(*refs: ComponentRef) -> bool:
+    """Whether rows keep their order through every one of ``refs`` (DS-125)."""
+    return not any("transactional" in ref.capabilities for ref in refs)
 
 
 def _pair(
@@ -106,9 +131,9 @@ def _pair(
             how = f"vector {vector.name!r} written by {first.name}, read directly by {second.name}"
             with stage("DS-071", how):
                 read = interlock.open_dataset(source, format=second.name).to_table()
-            _mismatch(expected, read, how)
+            _mismatch(expected, read, how, ordered=_ordered(first, second))
         target = context.directory("rewritten", first.name, second.name, vector.name)
-        uri = str(target / f"data{second.component.extensions[0]}")
+        uri = _target(second, target)
         how = (
             f"vector {vector.name!r} written and read by {first.name}, rewritten from that "
             f"dataset and read by {second.name}"
@@ -117,7 +142,7 @@ def _pair(
             dataset = interlock.open_dataset(source, format=first.name)
             interlock.write_dataset(dataset, uri, format=second.name)
             read = interlock.open_dataset(uri, format=second.name).to_table()
-        _mismatch(expected, read, how)
+        _mismatch(expected, read, how, ordered=_ordered(first, second))
         checked.append(vector.name)
     return checked
 
