@@ -100,7 +100,7 @@ def _client(options: DaskOptions) -> Iterator[Client]:
     with LocalCluster(  # type: ignore[no-untyped-call]
         n_workers=options.n_workers or DEFAULT_WORKERS,
         threads_per_worker=options.threads_per_worker or DEFAULT_THREADS,
-        processes=True, host="127.0.0.1", dashboard_address=None, worker_dashboard_address=None,
+        processes=True, host="127.0.0.1", dashboard_address=":0", worker_dashboard_address=":0",
         silence_logs=logging.ERROR,
     ) as cluster, Client(  # type: ignore[no-untyped-call]
         cluster, timeout=options.connect_timeout, set_as_default=False,

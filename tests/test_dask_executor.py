@@ -1,0 +1,315 @@
+"""The ``dask`` executor on a real dask.distributed cluster: a scheduler and two workers started
+as subprocesses with the ``dask`` CLI on 127.0.0.1 (once for the module) and used through
+``address=``, plus one job on a LocalCluster of the executor's own. The same answers as
+``local``, user mistakes raised before any work, a SIGKILLed worker, a failing job, and a job
+resumed after its driver was SIGKILLed (spec: batch.md)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from distributed import Client
+from sklearn.linear_model import LogisticRegression
+
+import interlock
+
+FEATURES = ["f0", "f1", "f2", "f3"]
+ROWS = 6000
+DASK = str(Path(sys.executable).parent / "dask")
+
+
+def make_table(rows: int, seed: int = 0) -> pa.Table:
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(rows, 4))
+    columns: dict[str, Any] = {"id": np.arange(rows, dtype=np.int64)}
+    columns.update({name: x[:, i] for i, name in enumerate(FEATURES)})
+    columns["note"] = [f"row-{i}" for i in range(rows)]
+    return pa.table(columns)
+
+
+@dataclass
+class Cluster:
+    address: str
+    client: Client
+
+    def worker_pids(self) -> list[int]:
+        return sorted(self.client.run(os.getpid).values())
+
+
+def _wait_for(path: Path, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while not path.exists():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{path} did not appear")
+        time.sleep(0.05)
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    root = tmp_path_factory.mktemp("dask")
+    scheduler_file = root / "scheduler.json"
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    processes = [subprocess.Popen(
+        [DASK, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
+         "--scheduler-file", str(scheduler_file)], **quiet)]
+    try:
+        _wait_for(scheduler_file, 60)
+        address = json.loads(scheduler_file.read_text())["address"]
+        for _ in range(2):
+            processes.append(subprocess.Popen(
+                [DASK, "worker", address, "--host", "127.0.0.1", "--nthreads", "1",
+                 "--no-dashboard"], **quiet))
+        with Client(address, timeout=60, set_as_default=False) as client:
+            client.wait_for_workers(2, timeout=60)
+            yield Cluster(address, client)
+    finally:
+        for process in reversed(processes):
+            process.terminate()
+        for process in processes:
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """An exported classifier in a store and a Parquet dataset of 12 row groups."""
+    root = tmp_path_factory.mktemp("data")
+    train = make_table(500, seed=1)
+    x = np.stack([train[name].to_numpy() for name in FEATURES], axis=1)
+    model = LogisticRegression().fit(x, np.digitize(x[:, 0] + x[:, 1], [-0.5, 0.5]))
+    store = str(root / "store")
+    artifact = interlock.export(model, train.select(FEATURES).slice(0, 3), name="clf",
+                                store=store)
+    data = str(root / "input.parquet")
+    pq.write_table(make_table(ROWS, seed=2), data, row_group_size=500)
+    return {"store": store, "ref": artifact.ref, "data": data}
+
+
+def predict(setup: dict[str, str], output: Path | str, **kwargs: Any) -> dict[str, Any]:
+    kwargs.setdefault("batch_size", 250)
+    dataset = kwargs.pop("dataset", setup["data"])
+    return interlock.predict_dataset(dataset, setup["ref"], str(output), store=setup["store"],
+                                     **kwargs)
+
+
+def on(cluster: Cluster, **options: Any) -> dict[str, Any]:
+    return {"executor": "dask", "executor_options": {"address": cluster.address, **options}}
+
+
+def rows(path: Path | str) -> pa.Table:
+    return pq.read_table(path).replace_schema_metadata(None)
+
+
+def staging_dirs(output: Path) -> list[Path]:
+    return sorted(output.parent.glob(f".{output.name}.interlock-job-*"))
+
+
+@pytest.fixture(scope="module")
+def expected(setup: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> pa.Table:
+    """What ``local`` writes, with kept columns and a row index."""
+    output = tmp_path_factory.mktemp("local") / "out.parquet"
+    predict(setup, output, keep_columns=["id", "note"], row_index="row")
+    return rows(output)
+
+
+def test_same_rows_and_values_as_local_and_one_load_per_worker(
+    cluster: Cluster, setup: dict[str, str], expected: pa.Table, tmp_path: Path
+) -> None:
+    output = tmp_path / "out.parquet"
+    summary = predict(setup, output, keep_columns=["id", "note"], row_index="row",
+                      **on(cluster))
+    assert rows(output).equals(expected)
+    assert summary["rows"] == ROWS and summary["shards"] == 6 and summary["executor"] == "dask"
+    # Six shards on two single-threaded worker processes: the model is loaded once per
+    # process that ran a shard, never once per shard.
+    assert 1 <= summary["worker_processes"] <= 2
+    assert summary["predictor_loads"] == summary["worker_processes"], summary
+    lineage = json.loads(pq.read_schema(output).metadata[b"interlock.lineage"])
+    assert lineage["executor"] == "dask"
+    assert staging_dirs(output) == []
+    # A second job on the same workers loads nothing: the predictor is cached per process.
+    again = predict(setup, tmp_path / "again.parquet", **on(cluster))
+    assert again["predictor_loads"] == 0, again
+
+
+def test_a_local_cluster_for_the_job_gives_the_same_output(
+    setup: dict[str, str], expected: pa.Table, tmp_path: Path
+) -> None:
+    output = tmp_path / "out.parquet"
+    summary = predict(setup, output, keep_columns=["id", "note"], row_index="row",
+                      executor="dask",
+                      executor_options={"n_workers": 1, "threads_per_worker": 2, "shards": 3})
+    assert rows(output).equals(expected)
+    assert summary["shards"] == 3 and summary["predictor_loads"] == 1, summary
+
+
+MISTAKES: list[tuple[str, dict[str, Any], type[Exception]]] = [
+    ("unknown runtime", {"runtime": "onnxrt"}, interlock.PluginError),
+    ("bad runtime option", {"runtime_options": {"threads": 2}}, interlock.InterlockError),
+    ("missing kept column", {"keep_columns": ["nope"]}, interlock.DatasetError),
+    ("bad device", {"device": "tpu"}, interlock.InterlockError),
+    ("row index clash", {"row_index": "label"}, interlock.DatasetError),
+    ("bad mode", {"mode": "replace"}, interlock.DatasetError),
+]
+
+
+@pytest.mark.parametrize(("mistake", "kwargs", "error"), MISTAKES, ids=[m[0] for m in MISTAKES])
+def test_user_mistakes_raise_what_local_raises_before_any_work(
+    setup: dict[str, str], tmp_path: Path, mistake: str, kwargs: dict[str, Any],
+    error: type[Exception],
+) -> None:
+    # No scheduler listens at this address: reaching it would be an error of another kind.
+    nowhere = {"executor": "dask", "executor_options": {"address": "tcp://127.0.0.1:9"}}
+    with pytest.raises(error) as on_local:
+        predict(setup, tmp_path / "out.parquet", **kwargs)
+    with pytest.raises(error) as on_dask:
+        predict(setup, tmp_path / "out.parquet", **kwargs, **nowhere)
+    assert type(on_dask.value) is type(on_local.value)
+    assert str(on_dask.value) == str(on_local.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_missing_column_is_the_signature_mismatch_of_local(
+    setup: dict[str, str], tmp_path: Path
+) -> None:
+    other = tmp_path / "other.parquet"
+    pq.write_table(make_table(100).rename_columns(["id", "g0", "f1", "f2", "f3", "note"]), other)
+    errors = []
+    for extra in ({}, {"executor": "dask", "executor_options": {"address": "tcp://127.0.0.1:9"}}):
+        with pytest.raises(interlock.SignatureMismatch) as caught:
+            predict(setup, tmp_path / "out.parquet", dataset=str(other), **extra)
+        errors.append(str(caught.value))
+    assert errors[0] == errors[1] and "f0" in errors[0]
+
+
+@pytest.mark.parametrize("options", [{"adress": "tcp://x:1"}, {"shards": 0},
+                                     {"address": "tcp://x:1", "n_workers": 2}])
+def test_bad_executor_options_name_the_option(
+    setup: dict[str, str], tmp_path: Path, options: dict[str, Any]
+) -> None:
+    with pytest.raises(interlock.InterlockError) as caught:
+        predict(setup, tmp_path / "out.parquet", executor="dask", executor_options=options)
+    message = str(caught.value)
+    assert "executor 'dask'" in message and next(iter(options)) in message, message
+    assert not (tmp_path / "out.parquet").exists()
+
+
+def test_a_dataset_object_that_does_not_reopen_is_refused(
+    setup: dict[str, str], tmp_path: Path
+) -> None:
+    shard = interlock.open_dataset(setup["data"]).shards(3)[1]
+    with pytest.raises(interlock.DatasetError, match="reopen|open_dataset"):
+        predict(setup, tmp_path / "out.parquet", dataset=shard, executor="dask",
+                executor_options={"address": "tcp://127.0.0.1:9"})
+
+
+def test_a_failing_job_leaves_nothing_and_an_existing_output_untouched(
+    cluster: Cluster, setup: dict[str, str], tmp_path: Path
+) -> None:
+    table = make_table(ROWS, seed=3)
+    f2 = table.column("f2").to_pylist()
+    f2[5400] = None  # in the last shard
+    broken = tmp_path / "broken.parquet"
+    pq.write_table(table.set_column(3, "f2", pa.array(f2, pa.float64())), broken,
+                   row_group_size=500)
+    output = tmp_path / "out.parquet"
+    with pytest.raises(interlock.SignatureMismatch, match="f2"):
+        predict(setup, output, dataset=str(broken), **on(cluster))
+    assert not output.exists() and staging_dirs(output) == []
+    predict(setup, output, **on(cluster))
+    before = output.read_bytes()
+    with pytest.raises(interlock.SignatureMismatch):
+        predict(setup, output, dataset=str(broken), mode="overwrite", **on(cluster))
+    assert output.read_bytes() == before and staging_dirs(output) == []
+
+
+def _slow_job(setup: dict[str, str], tmp_path: Path) -> tuple[str, pa.Table]:
+    """A dataset of 40 row groups predicted one row at a time: long enough to kill something
+    in the middle; and what ``local`` writes for it."""
+    data = tmp_path / "slow.parquet"
+    pq.write_table(make_table(8000, seed=4), data, row_group_size=200)
+    reference = tmp_path / "reference.parquet"
+    predict(setup, reference, dataset=str(data), keep_columns=["id"], batch_size=1)
+    return str(data), rows(reference)
+
+
+def _wait_for_done_shards(output: Path, count: int, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if sum(len(list(d.glob("done-*.json"))) for d in staging_dirs(output)) >= count:
+            return
+        time.sleep(0.02)
+    raise TimeoutError(f"fewer than {count} shards of {output} were done in {seconds} s")
+
+
+def test_a_worker_killed_mid_job_is_replaced_and_the_output_is_complete(
+    cluster: Cluster, setup: dict[str, str], tmp_path: Path
+) -> None:
+    data, reference = _slow_job(setup, tmp_path)
+    output = tmp_path / "out.parquet"
+    victims = cluster.worker_pids()
+    import threading
+
+    def kill_one() -> None:
+        _wait_for_done_shards(output, 2)
+        os.kill(victims[0], signal.SIGKILL)
+
+    killer = threading.Thread(target=kill_one)
+    killer.start()
+    summary = predict(setup, output, dataset=data, keep_columns=["id"], batch_size=1,
+                      **on(cluster))
+    killer.join()
+    assert victims[0] not in cluster.worker_pids()
+    assert rows(output).equals(reference)
+    assert summary["rows"] == 8000 and summary["shards"] == 40
+    cluster.client.wait_for_workers(2, timeout=60)  # the nanny restarts the worker
+
+
+_DRIVER = """
+import json, sys
+import interlock
+args = json.loads(sys.argv[1])
+interlock.predict_dataset(args.pop("data"), args.pop("ref"), args.pop("output"), **args)
+"""
+
+
+def test_a_job_whose_driver_was_killed_resumes_where_it_stopped(
+    cluster: Cluster, setup: dict[str, str], tmp_path: Path
+) -> None:
+    data, reference = _slow_job(setup, tmp_path)
+    output = tmp_path / "out.parquet"
+    job = {"data": data, "ref": setup["ref"], "output": str(output), "store": setup["store"],
+           "keep_columns": ["id"], "batch_size": 1, "resume": True, **on(cluster)}
+    driver = subprocess.Popen([sys.executable, "-c", _DRIVER, json.dumps(job)])
+    try:
+        _wait_for_done_shards(output, 3)
+    finally:
+        driver.send_signal(signal.SIGKILL)
+        driver.wait()
+    assert not output.exists()
+    # The tasks the dead driver left running finish or are dropped before the rerun.
+    deadline = time.monotonic() + 30
+    while any(cluster.client.processing().values()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    done = len(list(staging_dirs(output)[0].glob("done-*.json")))
+    summary = predict(setup, output, dataset=data, keep_columns=["id"], batch_size=1,
+                      resume=True, **on(cluster))
+    assert summary["shards_skipped"] >= min(done, 3) and summary["shards_skipped"] < 40
+    assert summary["rows"] == 8000
+    assert rows(output).equals(reference)
+    assert staging_dirs(output) == []
