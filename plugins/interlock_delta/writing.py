@@ -50,8 +50,8 @@ def _partition_columns(options: Any, schema: pa.Schema, uri: str) -> list[str] |
     for column in partition_by:
         if column not in schema.names:
             raise DatasetError(
-                f"cannot write {uri!r} as delta: partition_by column {column!r} is not a "
-                f"column of the data ({', '.join(schema.names)})",
+                f"partition_by column {column!r} is not a column of the data "
+                f"({', '.join(schema.names)})",
                 hint="pass partition_by= a list of the data's column names",
             )
     return list(partition_by)
@@ -65,7 +65,7 @@ def _check_existing(
         return False
     if not filesystem.isdir(posixpath.join(path, "_delta_log")):
         raise DatasetError(
-            f"cannot write {uri!r} as delta: something that is not a Delta table is there",
+            "something that is not a Delta table is there",
             hint="remove it, or write the table to another URI",
         )
     if mode == "append" and partition_by is not None:
@@ -75,8 +75,7 @@ def _check_existing(
         existing = list(DeltaTable(table_uri, storage_options=storage).metadata().partition_columns)
         if existing != partition_by:
             raise DatasetError(
-                f"cannot append to {uri!r}: the table is partitioned by {existing}, not "
-                f"{partition_by}",
+                f"cannot append: the table is partitioned by {existing}, not {partition_by}",
                 hint=f"pass partition_by={existing} or leave it out when appending",
             )
     return True
@@ -108,7 +107,9 @@ def commit_table(
         "configuration": getattr(options, "configuration", None),
     }
     if mode == "overwrite":
-        keywords["schema_mode"] = "overwrite"  # overwrite replaces whatever layout was there
+        # Overwrite replaces the layout too: the new partitioning is what the options say.
+        keywords["schema_mode"] = "overwrite"
+        keywords["partition_by"] = partition_by or []
     try:
         write_deltalake(table_uri, conversion.reader, **keywords)
     except BaseException as exc:
@@ -122,7 +123,7 @@ def commit_table(
         if isinstance(exc, InterlockError | KeyboardInterrupt | SystemExit):
             raise
         raise DatasetError(
-            f"cannot write {uri!r} as delta: {type(exc).__name__}: {_first_line(exc)}",
+            f"deltalake failed: {type(exc).__name__}: {_first_line(exc)}",
             hint="nothing was committed; the table's current version is unchanged",
         ) from exc
 
