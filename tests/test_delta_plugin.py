@@ -8,6 +8,7 @@ import re
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -189,7 +190,7 @@ def test_a_failed_write_keeps_the_version(tmp_path: Path) -> None:
     interlock.write_dataset(_table(0, 10), uri, format="delta")
     source = _table(10, 40)
 
-    def failing():  # type: ignore[no-untyped-def]
+    def failing() -> Iterator[pa.RecordBatch]:
         yield source.to_batches(max_chunksize=10)[0]
         raise ValueError("sensor feed dropped")
 
