@@ -112,6 +112,8 @@ def foreign_repo(tmp_path: Path) -> Path:
     (repo / "tf_model" / "config.pbtxt").write_text(
         'name: "tf_model"\nplatform: "tensorflow_savedmodel"\n', encoding="utf-8"
     )
+    (repo / "no_config" / "1").mkdir(parents=True)
+    (repo / "no_config" / "1" / "model.onnx").write_bytes(VECTORS.model_bytes("mlp_float32"))
     return repo
 
 
@@ -300,7 +302,9 @@ def test_other_platforms_are_not_listed_and_say_why(foreign_repo: Path) -> None:
     store = interlock.open_store(f"triton://{foreign_repo}")
     assert store.names() == ["mlp"]
     assert store.versions("tf_model") == []
+    assert sorted(store.unsupported()) == ["no_config", "tf_model"]
     assert "tensorflow_savedmodel" in store.unsupported()["tf_model"]
+    assert "no config.pbtxt" in store.unsupported()["no_config"]
     with pytest.raises(ArtifactNotFoundError, match="tensorflow_savedmodel") as caught:
         interlock.load_artifact("tf_model:1", store)
     assert "ONNX" in str(caught.value)

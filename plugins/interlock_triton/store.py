@@ -141,16 +141,23 @@ class TritonRepositoryStore(ArtifactStore):
         """The models of the repository that interlock cannot serve, each with the reason."""
         found = {}
         for name in self._candidates():
-            problem = self._problem(name)
-            if problem is not None and self._version_dirs(name):
-                found[name] = problem
+            reason = self.unavailable_reason(name)
+            if reason is not None:
+                found[name] = reason
         return found
 
     def unavailable_reason(self, name: str) -> str | None:
-        """Why the repository's model ``name`` is not listed (see :meth:`unsupported`)."""
+        """Why the repository's model ``name``, which has version directories, is not listed
+        (see :meth:`unsupported`); None for a listed or an absent model."""
         if not _NAME.match(name) or not self._version_dirs(name):
             return None
-        return self._problem(name)
+        problem = self._problem(name)
+        if problem is None and not self.versions(name):
+            problem = (
+                "its versions hold no interlock manifest.json and the model has no "
+                "config.pbtxt to derive one from (interlock does not guess a configuration)"
+            )
+        return problem
 
     def _servable(self, name: str, version: str) -> bool:
         directory = self.path / name / version
