@@ -10,8 +10,12 @@ a public function (:func:`interlock_conformance.certify`,
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 import click
+
+if TYPE_CHECKING:
+    from interlock_conformance.report import Report
 
 __all__ = ["certify_command", "matrix_command"]
 
@@ -28,6 +32,11 @@ __all__ = ["certify_command", "matrix_command"]
               help="A model the server serves, to check (repeatable; with --server/--grpc).")
 @click.option("--token", envvar="INTERLOCK_TOKEN", default=None,
               help="Bearer token the server requires (or $INTERLOCK_TOKEN; with --server/--grpc).")
+@click.option("--profile", "profiles", multiple=True, metavar="NAME",
+              type=click.Choice(["oip-core", "binary-data", "interlock-serving"]),
+              help="Also hold the server to this profile of serving.md (repeatable; with "
+              "--server/--grpc): interlock-serving is otherwise reported as advice.")
+@click.option("--json", "as_json", is_flag=True, help="Print report.json on stdout.")
 def certify_command(
     plugin: str | None,
     output_dir: str,
@@ -35,11 +44,15 @@ def certify_command(
     grpc_address: str | None,
     models: tuple[str, ...],
     token: str | None,
+    profiles: tuple[str, ...],
+    as_json: bool,
 ) -> None:
     """Certify an installed plugin (by its entry-point name), or a running server (by its
     address: --server URL and/or --grpc HOST:PORT), against spec v1.
 
-    Exits 0 only when every claimed requirement passes.
+    A server is certified at the oip-core profile and the extensions it declares; without
+    --model its models are discovered from the repository index. Exits 0 only when every
+    requirement it is held to passes.
     """
     by_address = server_url is not None or grpc_address is not None
     if by_address == (plugin is not None):
@@ -47,16 +60,16 @@ def certify_command(
             "name a PLUGIN, or give --server URL and/or --grpc HOST:PORT (not both)"
         )
     token_given = click.get_current_context().get_parameter_source("token")
-    if not by_address and (models or token_given == click.core.ParameterSource.COMMANDLINE):
-        raise click.UsageError("--model and --token only apply with --server or --grpc")
+    if not by_address and (models or profiles
+                           or token_given == click.core.ParameterSource.COMMANDLINE):
+        raise click.UsageError("--model, --token and --profile only apply with --server or "
+                               "--grpc")
     if by_address:
         from interlock_conformance.oip import certify_server
 
         report = certify_server(output_dir, server_url, grpc_address, model=list(models),
-                                token=token)
-        for result in report.failed():
-            for failure in result.failures:
-                click.echo(f"FAILED {result.id} {failure.case}: {failure.message}", err=True)
+                                token=token, profiles=profiles)
+        _say_server(report)
         subject = report.plugin.name
     else:
         from interlock_conformance import certify
@@ -64,9 +77,30 @@ def certify_command(
         assert plugin is not None
         report = certify(plugin, output_dir)  # MissingDependencyError without pytest
         subject = plugin
-    click.echo(f"{report.verdict}: {subject} (reports in {output_dir})")
+    if as_json:
+        click.echo(report.model_dump_json(indent=2))
+    verdict = report.error if report.error and report.error.startswith("not certified") else (
+        report.verdict)
+    click.echo(f"{verdict}: {subject} (reports in {output_dir})", err=as_json)
     if report.verdict != "certified":
         sys.exit(1)
+
+
+def _say_server(report: Report) -> None:
+    """Each failure of a profile the verdict rests on, then one line per profile (stderr)."""
+    from interlock_conformance.oip.profiles import profile_of
+
+    verdict_profiles = {p.name for p in report.profiles if p.role == "verdict"}
+    for result in report.failed():
+        profile = profile_of(result.id)
+        word = "FAILED" if profile in verdict_profiles else "ADVICE"
+        for failure in result.failures:
+            click.echo(f"{word} [{profile}] {result.id} {failure.case}: {failure.message}",
+                       err=True)
+    for summary in report.profiles:
+        untested = sum(len(ids) for ids in summary.not_tested.values()) + len(summary.blocked)
+        click.echo(f"{summary.name} ({summary.role}): {summary.status}, {summary.passed} "
+                   f"passed, {summary.failed} failed, {untested} not tested", err=True)
 
 
 @click.command("matrix")

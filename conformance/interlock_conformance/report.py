@@ -24,11 +24,15 @@ __all__ = [
     "ComponentSummary",
     "Counts",
     "Environment",
+    "Observation",
     "PluginSummary",
+    "ProfileResult",
     "Report",
     "RequirementResult",
+    "SupportRow",
     "judge_requirements",
     "read_report",
+    "write_file",
     "write_reports",
 ]
 
@@ -127,6 +131,11 @@ class CaseResult(_Strict):
         "conformance.md CONF-024): its ID. The case counts as a failure of that requirement "
         "only, cited or not, and as no evidence for the other requirements it cites.",
     )
+    profile: str | None = Field(
+        default=None,
+        description="For a check of a server checked by address: the profile of serving.md "
+        "whose requirements it judges (oip-core, binary-data, interlock-serving).",
+    )
 
 
 class RequirementResult(_Strict):
@@ -156,6 +165,47 @@ class Counts(_Strict):
     cases: dict[CaseOutcome, int]
 
 
+class ProfileResult(_Strict):
+    """How a server checked by address fares in one profile of serving.md."""
+
+    name: str = Field(description="oip-core, binary-data or interlock-serving.")
+    role: Literal["verdict", "advice"] = Field(
+        description="'verdict': the profile decides the verdict (oip-core, the extensions the "
+        "server declares, and a profile asked for); 'advice': reported only."
+    )
+    declared: bool = Field(description="For an extension: the server declares it.")
+    status: Literal["passed", "failed", "not tested"] = Field(
+        description="'failed' if a requirement failed, else 'not tested' if none passed."
+    )
+    tested: int = Field(ge=0, description="Requirements that passed or failed.")
+    passed: int = Field(ge=0)
+    failed: int = Field(ge=0)
+    failed_requirements: list[str] = Field(default_factory=list)
+    blocked: list[str] = Field(default_factory=list,
+                               description="Requirements not checked because another failed.")
+    not_tested: dict[str, list[str]] = Field(
+        default_factory=dict, description="Requirements not tested, by why."
+    )
+
+
+class Observation(_Strict):
+    """What a server chose where the protocol allows several behaviours (never a failure)."""
+
+    case: str
+    requirement: str
+    message: str
+
+
+class SupportRow(_Strict):
+    """One row of a server's support table: a requirement or feature, whether the server
+    supports it, and the evidence."""
+
+    feature: str
+    profile: str
+    supported: Literal["yes", "no", "not tested", "declared", "not declared"]
+    evidence: str
+
+
 class Report(_Strict):
     """``report.json``: the outcome of certifying one plugin against spec v1."""
 
@@ -179,6 +229,17 @@ class Report(_Strict):
     )
     error: str | None = Field(
         default=None, description="Why the run did not complete, when it did not."
+    )
+    profiles: list[ProfileResult] = Field(
+        default_factory=list, description="For a server checked by address: each profile."
+    )
+    observations: list[Observation] = Field(
+        default_factory=list,
+        description="For a server checked by address: its choices where the protocol allows "
+        "several behaviours.",
+    )
+    support: list[SupportRow] = Field(
+        default_factory=list, description="For a server checked by address: its support table."
     )
 
     def requirement(self, ident: str) -> RequirementResult:
@@ -274,6 +335,11 @@ def count(results: Iterable[RequirementResult], cases: Iterable[CaseResult]) -> 
     for case in cases:
         case_counts[case.outcome] += 1
     return Counts(requirements=requirement_counts, cases=case_counts)
+
+
+def write_file(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (a reader never sees it half-written)."""
+    _write_atomically(path, data)
 
 
 def _write_atomically(path: Path, data: bytes) -> None:

@@ -39,15 +39,28 @@ from interlock_conformance.oip.checks import (
     Target,
     defined_checks,
 )
-from interlock_conformance.oip.rest_messages import json_object
+from interlock_conformance.oip.profiles import (
+    CORE,
+    EXTENSIONS,
+    PROFILES,
+    judge_by_profile,
+    profile_results,
+)
+from interlock_conformance.oip.rest_messages import json_document, json_object
+from interlock_conformance.oip.support import (
+    SUPPORT_FILE,
+    ServerFacts,
+    support_markdown,
+    support_rows,
+)
 from interlock_conformance.report import (
     current_environment,
     CaseResult,
     ComponentSummary,
+    Observation,
     PluginSummary,
     Report,
     count,
-    judge_requirements,
 )
 
 __all__ = [
@@ -55,8 +68,10 @@ __all__ = [
     "Expectations",
     "ExpectedModel",
     "Target",
+    "NO_MODEL",
     "certify_server",
     "check_server",
+    "discover_models",
     "registered_checks",
     "run_check",
 ]
@@ -66,13 +81,18 @@ SERVING_SPEC = "serving.md"
 _PACKAGES = ("interlock", "numpy", "grpcio", "protobuf", "pytest")
 
 
-def registered_checks() -> list[Check]:
-    """Every check of both protocols, REST first, in definition order."""
-    import interlock_conformance.oip.grpc_checks  # noqa: F401  (registers its checks)
+def registered_checks(*, by_address: bool = False) -> list[Check]:
+    """The checks of interlock's serving profile, which a plugin certification runs; with
+    ``by_address``, the checks of the protocol core and its extensions too (what
+    :func:`check_server` runs): REST first, in definition order."""
+    import interlock_conformance.oip.core_grpc  # noqa: F401  (registers its checks)
+    import interlock_conformance.oip.core_rest  # noqa: F401
+    import interlock_conformance.oip.grpc_checks  # noqa: F401
     import interlock_conformance.oip.rest_binary_checks  # noqa: F401
     import interlock_conformance.oip.rest_checks  # noqa: F401
 
-    return sorted(defined_checks(), key=lambda c: c.protocol != "rest")
+    checks = [c for c in defined_checks() if by_address or not c.by_address]
+    return sorted(checks, key=lambda c: (c.protocol != "rest", not c.by_address))
 
 
 def run_check(check: Check, target: Target) -> list[CaseResult]:
@@ -86,6 +106,7 @@ def run_check(check: Check, target: Target) -> list[CaseResult]:
     for case_id, model in runs:
         started = time.perf_counter()
         outcome, message, cause = "passed", None, None
+        target.case = case_id
         try:
             check.function(target, model)
         except NotApplicable:
@@ -112,6 +133,7 @@ def run_check(check: Check, target: Target) -> list[CaseResult]:
                 duration_s=time.perf_counter() - started,
                 message=message[:500] if message else None,
                 root_cause=cause,
+                profile=check.profile,
             )
         )
     return results
@@ -176,6 +198,31 @@ def _server_version(target: Target) -> str | None:
         return None
 
 
+def discover_models(target: Target) -> tuple[list[str], str]:
+    """The models a server serves, found the ways the protocol allows, and how: the
+    repository index of the model repository extension (``POST /v2/repository/index``,
+    models whose ``state`` is READY or not given). Nothing else in the protocol lists them."""
+    if not target.http_url:
+        return [], "no HTTP address to ask the repository index (only REST has one)"
+    try:
+        response = target.rest.request("POST", "/v2/repository/index", b"{}",
+                                       {"Content-Type": "application/json"})
+        index = json_document(response) if response.status == 200 else None
+    except (CheckFailure, NoAnswerError):
+        index = None
+    if not isinstance(index, list):
+        return [], "the server answers no repository index (POST /v2/repository/index)"
+    names = []
+    for entry in index:
+        if isinstance(entry, dict) and isinstance(entry.get("name"), str) and str(
+                entry.get("state", "READY")).upper() == "READY" and entry["name"] not in names:
+            names.append(entry["name"])
+    return names, f"found by the repository index (POST /v2/repository/index): {names}"
+
+
+NO_MODEL = "not certified: no model to test (pass --model NAME)"
+
+
 def check_server(
     http_url: str | None = None,
     grpc_address: str | None = None,
@@ -185,23 +232,30 @@ def check_server(
     claims: Iterable[str] | None = None,
     expected: Expectations | None = None,
     timeout_s: float = 10.0,
+    profiles: Iterable[str] = (),
 ) -> Report:
     """Check the Open Inference Protocol server at ``http_url`` (REST) and/or
-    ``grpc_address`` (``HOST:PORT``) against ``specs/v1/serving.md``.
+    ``grpc_address`` (``HOST:PORT``) against ``specs/v1/serving.md``, per profile.
 
-    ``model`` names the model(s) to check (the protocol has no way to list them; without one
-    only the server-wide checks run). ``token`` is sent as ``Authorization: Bearer`` and turns
-    on the token checks. ``claims`` overrides the capabilities the server is held to (by
-    default: ``rest``, ``rest.binary-data`` when its metadata lists the extension, ``grpc``,
-    and ``rest.auth``/``grpc.auth`` with a token); ``expected`` adds what the caller knows
-    (golden outputs, names). Returns the report; raises :class:`interlock.InterlockError`
-    when no address is given or nothing answers there.
+    ``model`` names the model(s) to check; without one, they are discovered from the
+    repository index (:func:`discover_models`), and a server whose models cannot be found is
+    "not certified" (:data:`NO_MODEL`). ``token`` is sent as ``Authorization: Bearer`` and
+    turns on the token checks. The verdict is ``oip-core`` plus the extension profiles the
+    server declares in ``GET /v2`` ``extensions``, plus ``profiles`` asked for (such as
+    ``interlock-serving``, otherwise reported as advice). ``claims`` overrides the
+    capabilities the server is held to; ``expected`` adds what the caller knows (golden
+    outputs, names). Raises :class:`interlock.InterlockError` when no address is given, a
+    profile is unknown, or nothing answers there.
     """
     if not http_url and not grpc_address:
         raise InterlockError(
             "check_server() needs an address: http_url, grpc_address or both",
             hint="pass http_url='http://HOST:PORT' and/or grpc_address='HOST:PORT'",
         )
+    asked = set(profiles)
+    if asked - set(PROFILES):
+        raise InterlockError(f"unknown profile(s) {sorted(asked - set(PROFILES))}",
+                             hint=f"profiles: {', '.join(PROFILES)}")
     if http_url:
         _reachable_http(http_url, timeout_s)
     if grpc_address:
@@ -211,19 +265,38 @@ def check_server(
     target = Target(http_url=http_url, grpc_address=grpc_address, models=models, token=token,
                     expected=expected, timeout_s=timeout_s)
     try:
+        discovery = f"given: {models}"
+        if not models:
+            target.models, discovery = discover_models(target)
         target.claims = _claims(target, claims)
         cases = _run_checks(target)
         version = _server_version(target)
+        extensions = _extensions(target)
     finally:
         target.close()
-    return _server_report(target, cases, version, started)
+    return _server_report(target, cases, version, started,
+                          ServerFacts(discovery, extensions, asked))
+
+
+def _extensions(target: Target) -> list[str]:
+    """What ``GET /v2`` (or ServerMetadata) lists in ``extensions``."""
+    try:
+        if target.http_url:
+            response = target.rest.request("GET", "/v2")
+            found = json_object(response).get("extensions") if response.status == 200 else []
+            return [e for e in found if isinstance(e, str)] if isinstance(found, list) else []
+        client = target.grpc
+        result = client.call("ServerMetadata", client.messages.ServerMetadataRequest())
+        return [] if result.code is not None else [str(e) for e in result.response.extensions]
+    except (CheckFailure, NoAnswerError):
+        return []
 
 
 def _run_checks(target: Target) -> list[CaseResult]:
-    """Every registered check that applies to ``target``: run when its capabilities are
-    claimed, else reported "not claimed"."""
+    """Every check that applies to ``target``, of every profile: run when its capabilities
+    are claimed, else reported "not claimed"."""
     cases: list[CaseResult] = []
-    for check in registered_checks():
+    for check in registered_checks(by_address=True):
         if not check.applies_to(target):
             continue
         missing = check.missing(target.claims)
@@ -231,7 +304,7 @@ def _run_checks(target: Target) -> list[CaseResult]:
             cases.append(CaseResult(
                 id=check.id, kind="server", component=check.protocol,
                 requirements=list(check.requirements), capabilities=list(check.capabilities),
-                outcome="not claimed", missing_capabilities=missing,
+                outcome="not claimed", missing_capabilities=missing, profile=check.profile,
             ))
             continue
         cases.extend(run_check(check, target))
@@ -239,9 +312,10 @@ def _run_checks(target: Target) -> list[CaseResult]:
 
 
 def _server_report(target: Target, cases: list[CaseResult], version: str | None,
-                   started: dt.datetime) -> Report:
-    """The report of a server checked by address: ``serving.md``'s requirements judged by
-    ``cases``, the address as the subject."""
+                   started: dt.datetime, facts: ServerFacts) -> Report:
+    """The report of a server checked by address: ``serving.md``'s requirements judged per
+    profile by ``cases``, the address as the subject, the verdict of the profiles it is held
+    to."""
     import interlock
 
     from interlock_conformance.locations import SPEC_VERSION
@@ -251,7 +325,10 @@ def _server_report(target: Target, cases: list[CaseResult], version: str | None,
     requirements = {
         ident: r for ident, r in load_requirements().items() if r.file == SERVING_SPEC
     }
-    results = judge_requirements(requirements, cases)
+    results = judge_by_profile(requirements, cases)
+    declared = {EXTENSIONS[e] for e in facts.extensions if e in EXTENSIONS}
+    required = {CORE, *declared, *facts.asked}
+    profiles = profile_results(results, declared, required)
     http_url, grpc_address, models = target.http_url, target.grpc_address, target.models
     grpc_url = f"grpc://{grpc_address.removeprefix('grpc://')}" if grpc_address else None
     components = [
@@ -261,15 +338,18 @@ def _server_report(target: Target, cases: list[CaseResult], version: str | None,
         )
         for protocol, address in (("rest", http_url), ("grpc", grpc_address)) if address
     ]
-    counts = count(results, cases)
+    error = None if models else f"{NO_MODEL}; {facts.discovery}"
+    passed = not error and all(p.status == "passed" for p in profiles if p.role == "verdict")
+    observations = [Observation(case=c, requirement=r, message=m)
+                    for c, r, m in target.observations]
     return Report(
         spec_version=SPEC_VERSION,
         suite_version=interlock.__version__,
         plugin=PluginSummary(
             name=" + ".join(a for a in (http_url, grpc_url) if a), distribution=None,
             version=version,
-            module="Open Inference Protocol server (checked by address)"
-            + (f"; models: {', '.join(models)}" if models else "; no model given"),
+            module="Open Inference Protocol server (checked by address); models "
+            + (facts.discovery if models else "none"),
             status="reachable",
         ),
         components=components,
@@ -280,8 +360,12 @@ def _server_report(target: Target, cases: list[CaseResult], version: str | None,
         vectors_sha256=None,
         requirements=results,
         cases=cases,
-        counts=counts,
-        verdict="not certified" if counts.cases["failed"] else "certified",
+        counts=count(results, cases),
+        verdict="certified" if passed else "not certified",
+        error=error,
+        profiles=profiles,
+        observations=observations,
+        support=support_rows(results, cases, observations, facts),
     )
 
 
@@ -291,16 +375,20 @@ def certify_server(
     grpc_address: str | None = None,
     model: str | Sequence[str] | None = None,
     token: str | None = None,
+    *,
+    profiles: Iterable[str] = (),
 ) -> Report:
-    """:func:`check_server`, then ``report.json``, ``junit.xml`` and ``summary.md`` written
-    into ``output_dir`` (what ``interlock certify --server URL --grpc HOST:PORT`` runs)."""
-    from interlock_conformance.report import REPORT_FILES, write_reports
+    """:func:`check_server`, then ``report.json``, ``junit.xml``, ``summary.md`` and the
+    server's support table ``support.md`` written into ``output_dir`` (what ``interlock
+    certify --server URL --grpc HOST:PORT`` runs)."""
+    from interlock_conformance.report import REPORT_FILES, write_file, write_reports
 
     output = Path(output_dir)
     output.mkdir(parents=True, exist_ok=True)
-    for name in REPORT_FILES:
+    for name in (*REPORT_FILES, SUPPORT_FILE):
         # A report left by an earlier run must not pass for this run's.
         (output / name).unlink(missing_ok=True)
-    report = check_server(http_url, grpc_address, model=model, token=token)
+    report = check_server(http_url, grpc_address, model=model, token=token, profiles=profiles)
     write_reports(report, output)
+    write_file(output / SUPPORT_FILE, support_markdown(report).encode("utf-8"))
     return report

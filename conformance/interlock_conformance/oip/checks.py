@@ -113,6 +113,18 @@ class Target:
     _grpc: GrpcClient | None = None
     #: Per-protocol caches filled by the protocol modules (model metadata, ...).
     cache: dict[str, Any] = field(default_factory=dict)
+    #: What the server chose where the protocol allows several behaviours: (case, requirement,
+    #: message), in the order seen.
+    observations: list[tuple[str, str, str]] = field(default_factory=list)
+    #: The case being run (for observations).
+    case: str = ""
+
+    def observe(self, requirement: str, message: str) -> None:
+        """Record a behaviour the protocol allows, among others, for the report (never a
+        failure)."""
+        entry = (self.case, requirement, message)
+        if entry not in self.observations:
+            self.observations.append(entry)
 
     @property
     def rest(self) -> RestClient:
@@ -167,6 +179,9 @@ class Check:
     ``scope`` ``"model"`` runs once per model of the target (the function gets its name);
     ``"server"`` runs once (the function gets the first model's name, or ``""``).
     ``needs_expectations``: only where the caller knows golden values (else not applicable).
+    ``profile``: the profile of serving.md whose requirements the check judges; ``by_address``:
+    a check of the protocol core that only ``check_server`` runs (a plugin certification holds
+    a server component to interlock's profile, whose checks are the others).
     """
 
     protocol: Protocol
@@ -177,6 +192,8 @@ class Check:
     function: CheckFunction
     needs_models: bool = True
     needs_expectations: bool = False
+    profile: str = "interlock-serving"
+    by_address: bool = False
 
     @property
     def id(self) -> str:
@@ -216,8 +233,10 @@ def check(
     scope: Scope = "server",
     needs_models: bool = True,
     needs_expectations: bool = False,
+    profile: str = "interlock-serving",
 ) -> Callable[[CheckFunction], CheckFunction]:
-    """Register the decorated function as a check of ``requirements`` (serving.md IDs)."""
+    """Register the decorated function as a check of ``requirements`` (serving.md IDs) of
+    ``profile``; a check of another profile than interlock's runs by address only."""
     if not requirements:
         raise TypeError("a check cites at least one requirement ID")
 
@@ -233,6 +252,8 @@ def check(
                 function=function,
                 needs_models=needs_models,
                 needs_expectations=needs_expectations,
+                profile=profile,
+                by_address=profile != "interlock-serving",
             )
         )
         return function
