@@ -49,6 +49,9 @@ class LocalExecutor(Executor):
         any other streams straight into the writer."""
         if job.resume or job.row_index is not None:
             return _run_in_shards(job)
+        from interlock.batch import ShardPlan
+
+        ShardPlan.discard(job)  # a fresh run never reuses what a resumable one staged
         return self._stream(job)
 
     def _stream(self, job: BatchJob) -> dict[str, Any]:

@@ -4,7 +4,11 @@ keeps memory bounded, records lineage, honours the write modes, fails cleanly, a
 
 The jobs run the golden two-layer perceptron (``mlp_float32``, its four inputs gathered from
 the columns ``f0`` to ``f3``) with the first installed runtime of ``onnxruntime`` and
-``reference``, through ``interlock.predict_dataset(..., executor=<the executor under test>)``.
+``reference``, through ``interlock.predict_dataset(..., executor=<the executor under test>)``
+with the executor's default options. The reads and the memory are observed through a dataset
+object that records them, so those two cases apply to executors that read in this process
+(``in_process``); the shard kit's reads are checked by interlock's own tests, and
+``executor_resume`` holds the cases for mistakes, the row index and resuming.
 """
 
 from __future__ import annotations
@@ -211,6 +215,7 @@ def test_without_keep_columns_only_predictions_are_written(
 
 
 @requirement("BAT-011")
+@capability("in_process")
 def test_reads_only_the_needed_columns_in_bounded_batches(
     component: Executor, job: Job, tmp_path: Path
 ) -> None:
@@ -230,6 +235,7 @@ def test_reads_only_the_needed_columns_in_bounded_batches(
 
 
 @requirement("BAT-013")
+@capability("in_process")
 def test_memory_stays_bounded_by_the_batch_size(
     component: Executor, job: Job, tmp_path: Path
 ) -> None:

@@ -95,8 +95,7 @@ class ShardPlan:
         request = shards if shards is not None else _default_shard_count(job)
         parts = job.dataset.shards(request) if request > 1 else [job.dataset]
         options = {**dict(runtime_defaults or {}), **job.runtime_options}
-        identity = _identity(job, dataset_uri, request, options)
-        staging = _Staging.for_job(job.output_uri, identity)
+        staging = _Staging.for_job(job.output_uri, _identity(job, dataset_uri, request, options))
         staging.prepare(keep=job.resume)
         done = staging.completed(len(parts)) if job.resume else {}
         first_rows = _first_rows(parts) if job.row_index is not None else [0] * len(parts)
@@ -115,6 +114,16 @@ class ShardPlan:
             for index in range(len(parts))
         ]
         return cls(job, parts, tasks, staging, done)
+
+    @staticmethod
+    def discard(job: BatchJob, *, shards: int | None = None,
+                runtime_defaults: Mapping[str, Any] | None = None) -> None:
+        """Remove what earlier runs of ``job`` staged (BAT-053): for an executor that runs a
+        job without the kit when it does not resume (``local`` streams)."""
+        request = shards if shards is not None else _default_shard_count(job)
+        options = {**dict(runtime_defaults or {}), **job.runtime_options}
+        identity = _identity(job, absolute_uri(job.dataset.uri), request, options)
+        _Staging.for_job(job.output_uri, identity).remove()
 
     def __enter__(self) -> ShardPlan:
         return self
