@@ -452,3 +452,27 @@ def test_the_command_exports_and_its_errors_are_one_line(tmp_path: Path) -> None
         if code == 1:
             assert len(done.stderr.strip().splitlines()) == 1, f"{where}: {done.stderr}"
     assert sorted(str(p) for p in tmp_path.rglob("*")) == snapshot, "a failed export left files"
+
+
+def test_staging_directories_are_invisible(tmp_path: Path) -> None:
+    """What an export killed midway leaves (a staging directory, a temporary config) is not a
+    version to Triton (not a number) nor to the store."""
+    model = onnx.load_from_string(VECTORS.model_bytes("mlp_float32"))
+    artifact = interlock.save_artifact(model, str(tmp_path / "store"), name="mlp", version="1")
+    done = export_triton(artifact, tmp_path / "repo")
+    shutil.copytree(done.version_dir, done.model_dir / ".interlock-staging-0123")
+    (done.model_dir / ".interlock-staging-0123" / "model.onnx").write_bytes(b"half written")
+    (done.model_dir / ".interlock-staging-4567.pbtxt").write_text("name: ")
+    store = interlock.open_store(f"triton://{tmp_path / 'repo'}")
+    assert store.versions("mlp") == ["1"]
+    assert interlock.load_artifact("mlp", store).digest == artifact.digest
+
+
+@requirement("ART-101")
+def test_populate_by_default_publishes_into_the_store(tmp_path: Path) -> None:
+    """A writable store's populate is its publish: the reference store keeps the digests."""
+    model = onnx.load_from_string(VECTORS.model_bytes("mlp_float32"))
+    saved = interlock.save_artifact(model, str(tmp_path / "source"), name="mlp", version="1.0")
+    fsspec_store = interlock.get_registry().get("artifact_store", "fsspec")
+    root = fsspec_store.populate(tmp_path / "populated", [saved])
+    assert interlock.load_artifact("mlp:1.0", root).digest == saved.digest
