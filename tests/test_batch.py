@@ -89,7 +89,7 @@ def test_the_job_an_executor_receives(
         keep_columns=["key"],
         batch_size=7,
         runtime="reference",
-        runtime_options={"x": 1},
+        runtime_options={"verbose": 0},
         write_options={"compression": "zstd"},
     )
 
@@ -100,7 +100,7 @@ def test_the_job_an_executor_receives(
     assert (job.runtime, job.device, job.batch_size, job.mode) == ("reference", "cpu", 7, "error")
     assert job.input_columns == FEATURES and job.keep_columns == ["key"]
     assert job.read_columns == [*FEATURES, "key"]
-    assert (job.runtime_options, job.write_options) == ({"x": 1}, {"compression": "zstd"})
+    assert (job.runtime_options, job.write_options) == ({"verbose": 0}, {"compression": "zstd"})
     assert job.lineage["dataset"]["fingerprint"] == dataset.fingerprint()
     written = interlock.open_dataset(output)
     assert json.loads(written.schema.metadata[b"interlock.lineage"]) == job.lineage
@@ -240,3 +240,128 @@ def test_paths_work_for_dataset_artifact_and_output(
 
     assert summary["output_uri"] == str(output)
     assert interlock.open_dataset(output).schema.names == ["key", "label", "probabilities"]
+
+
+# -- the shard kit (interlock.batch.ShardPlan, ShardTask, run_shard) --------------------------
+
+
+class KitExecutor(interlock.Executor):
+    """A vendor executor built on the shard kit, shipping each task through JSON as an engine
+    would ship it to another process."""
+
+    name = "kit"
+    capabilities = frozenset({"ordered", "resume"})
+
+    def __init__(self) -> None:
+        self.plans: list[Any] = []
+        self.ran: list[int] = []
+
+    def run(self, job: interlock.BatchJob) -> dict[str, Any]:
+        from interlock.batch import ShardPlan, run_shard
+
+        with ShardPlan.create(job, shards=4) as plan:
+            self.plans.append(plan)
+            results = []
+            for task in plan.pending:
+                self.ran.append(task.index)
+                results.append(run_shard(json.loads(json.dumps(task.to_dict()))))
+            return plan.publish(results)
+
+
+@pytest.fixture()
+def kit(table: pa.Table, tmp_path: Path) -> KitExecutor:
+    executor = KitExecutor()
+    register(executor)
+    return executor
+
+
+@pytest.fixture()
+def sharded(table: pa.Table, tmp_path: Path) -> str:
+    path = str(tmp_path / "sharded.parquet")
+    interlock.write_dataset(table, path, row_group_size=10)
+    return path
+
+
+@requirement("BAT-040", "BAT-041", "BAT-043", "BAT-044", "BAT-045")
+def test_the_kit_runs_plain_data_tasks_and_publishes_in_shard_order(
+    kit: KitExecutor, artifact: interlock.Artifact, sharded: str, tmp_path: Path
+) -> None:
+    output = tmp_path / "out.parquet"
+    summary = interlock.predict_dataset(sharded, artifact, str(output), executor="kit",
+                                        keep_columns=["key"], batch_size=4, row_index="n")
+    plan = kit.plans[0]
+    assert len(plan.tasks) == 4 == summary["shards"] and kit.ran == [0, 1, 2, 3]
+    for task in plan.tasks:
+        assert type(task).from_dict(json.loads(json.dumps(task.to_dict()))) == task
+    staging = Path(plan.staging_uri)
+    assert staging.parent == output.parent and staging.name.startswith(".out.parquet")
+    assert ".interlock-job-" in staging.name and not staging.exists()
+    local = tmp_path / "local.parquet"
+    interlock.predict_dataset(sharded, artifact, str(local), keep_columns=["key"],
+                              batch_size=4, row_index="n")
+    written = interlock.open_dataset(str(output)).to_table()
+    assert written.replace_schema_metadata(None).equals(
+        interlock.open_dataset(str(local)).to_table().replace_schema_metadata(None))
+    assert written.column("n").to_pylist() == list(range(50)) == written["key"].to_pylist()
+    assert summary["batches"] >= 50 // 4 and summary["predictor_loads"] <= 1
+
+
+@requirement("BAT-045")
+def test_the_kit_publishes_with_the_write_modes_of_write_dataset(
+    kit: KitExecutor, artifact: interlock.Artifact, sharded: str, tmp_path: Path
+) -> None:
+    output = str(tmp_path / "scores")
+    for mode in ("error", "append"):
+        interlock.predict_dataset(sharded, artifact, output, executor="kit", mode=mode,
+                                  output_format="parquet", keep_columns=["key"])
+    assert interlock.open_dataset(output, format="parquet").count_rows() == 100
+
+
+@requirement("BAT-046", "BAT-023")
+def test_an_existing_output_is_refused_before_any_shard_runs(
+    kit: KitExecutor, artifact: interlock.Artifact, sharded: str, tmp_path: Path
+) -> None:
+    output = tmp_path / "out.parquet"
+    output.write_bytes(b"not mine")
+    with pytest.raises(interlock.DatasetError, match="already exists"):
+        interlock.predict_dataset(sharded, artifact, str(output), executor="kit")
+    assert kit.ran == [] and output.read_bytes() == b"not mine"
+
+
+@requirement("BAT-042")
+def test_a_worker_refuses_an_artifact_whose_digest_is_not_the_jobs(
+    kit: KitExecutor, artifact: interlock.Artifact, sharded: str, tmp_path: Path
+) -> None:
+    from interlock.batch import run_shard
+
+    interlock.predict_dataset(sharded, artifact, str(tmp_path / "out.parquet"), executor="kit")
+    task = kit.plans[0].tasks[0].to_dict()
+    task["artifact_digest"] = "sha256:" + "0" * 64
+    with pytest.raises(interlock.ArtifactIntegrityError, match="digest"):
+        run_shard(task)
+
+
+@requirement("BAT-050", "BAT-053")
+def test_another_job_gets_another_staging_place(
+    kit: KitExecutor, artifact: interlock.Artifact, sharded: str, tmp_path: Path
+) -> None:
+    output = str(tmp_path / "out.parquet")
+    for batch_size, mode in ((8, "error"), (8, "overwrite"), (9, "overwrite")):
+        interlock.predict_dataset(sharded, artifact, output, executor="kit", mode=mode,
+                                  batch_size=batch_size, resume=True)
+    first, same, other = (plan.staging_uri for plan in kit.plans)
+    assert first == same != other
+
+
+@requirement("BAT-007")
+def test_resume_needs_an_executor_that_resumes(
+    artifact: interlock.Artifact, dataset: interlock.Dataset, tmp_path: Path
+) -> None:
+    register(RecordingExecutor())
+    with pytest.raises(interlock.PluginError, match="resume") as caught:
+        interlock.predict_dataset(dataset, artifact, str(tmp_path / "out.parquet"),
+                                  executor="recording", resume=True)
+    assert "local" in str(caught.value.hint)
+    with pytest.raises(interlock.InterlockError, match="takes no options"):
+        interlock.predict_dataset(dataset, artifact, str(tmp_path / "out.parquet"),
+                                  executor="recording", executor_options={"x": 1})
