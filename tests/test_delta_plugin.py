@@ -3,6 +3,7 @@ by deltalake on local files (spec: dataset.md DS-017, DS-120..DS-127, DS-130..DS
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -69,7 +70,8 @@ def test_time_travel_by_version_and_by_timestamp(
     versions: tuple[str, list[interlock.Dataset]],
 ) -> None:
     uri, made = versions
-    assert [interlock.open_dataset(uri, version=v).count_rows() for v in (0, 1, 2)] == [100, 150, 10]
+    counts = [interlock.open_dataset(uri, version=v).count_rows() for v in (0, 1, 2)]
+    assert counts == [100, 150, 10]
     assert interlock.open_dataset(uri).count_rows() == 10
     history = DeltaTable(uri).history()
     committed = {int(h["version"]): int(h["timestamp"]) for h in history}
@@ -204,8 +206,11 @@ def test_a_failed_write_keeps_the_version(tmp_path: Path) -> None:
 
 @requirement("DS-134")
 def test_types_delta_holds_and_refuses(tmp_path: Path) -> None:
-    unsigned = pa.table({"u8": pa.array([255], pa.uint8()), "u64": pa.array([2**63 - 1], pa.uint64()),
-                         "ns": pa.array([1000], pa.timestamp("ns", "Asia/Tokyo"))})
+    unsigned = pa.table({
+        "u8": pa.array([255], pa.uint8()),
+        "u64": pa.array([2**63 - 1], pa.uint64()),
+        "ns": pa.array([1000], pa.timestamp("ns", "Asia/Tokyo")),
+    })
     back = interlock.write_dataset(unsigned, str(tmp_path / "u"), format="delta").to_table()
     assert back.schema.types == [pa.int16(), pa.int64(), pa.timestamp("us", "UTC")]
     assert back.to_pylist()[0]["u8"] == 255
@@ -237,6 +242,7 @@ def test_file_urls_and_unreachable_urls(tmp_path: Path) -> None:
         interlock.write_dataset(_table(0, 4), f"simplecache::{uri}x", format="delta")
 
 
+@requirement("DS-137")
 def test_predict_dataset_reads_from_and_writes_to_delta(tmp_path: Path) -> None:
     x = np.random.default_rng(3).normal(size=(200, 2))
     model = LogisticRegression().fit(x, (x[:, 0] > x[:, 1]).astype(np.int64))
@@ -252,6 +258,9 @@ def test_predict_dataset_reads_from_and_writes_to_delta(tmp_path: Path) -> None:
     table = scores.to_table().sort_by("key")
     assert table.column("key").to_pylist() == list(range(200))
     assert table.column("label").to_pylist() == model.predict(x).tolist()
+    # The lineage pins the exact snapshot read, and the Delta output keeps it (DS-137).
+    lineage = json.loads(scores.schema.metadata[b"interlock.lineage"])
+    assert lineage["dataset"]["fingerprint"] == source.fingerprint()
     interlock.predict_dataset(source, artifact, output, keep_columns=["key"], mode="append")
     assert interlock.open_dataset(output).count_rows() == 400
 

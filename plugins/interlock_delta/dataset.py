@@ -1,5 +1,5 @@
 """Reading a Delta table: a version of it as an :class:`interlock.Dataset` (dataset.md
-DS-124, DS-130..DS-132, DS-135, DS-136).
+DS-124, DS-130..DS-132, DS-135..DS-137).
 
 The snapshot's Parquet files are scanned by ``pyarrow.dataset`` as deltalake lays them out
 (``DeltaTable.to_pyarrow_dataset``: partition values and the log's file statistics become
@@ -38,12 +38,19 @@ class Snapshot:
     record count (from the log's add actions, keyed by the path relative to the table)."""
 
     def __init__(
-        self, table_id: str, version: int, sizes: dict[str, int], records: int | None
+        self,
+        table_id: str,
+        version: int,
+        sizes: dict[str, int],
+        records: int | None,
+        metadata: dict[str, str] | None = None,
     ) -> None:
         self.table_id = table_id
         self.version = version
         self.sizes = sizes
         self.records = records
+        #: The Arrow schema metadata of the write that made this version, if it had any.
+        self.metadata = metadata
 
 
 class DeltaDataset(Dataset):
@@ -72,8 +79,10 @@ class DeltaDataset(Dataset):
 
     @property
     def schema(self) -> pa.Schema:
-        """The table's Arrow schema, partition columns included."""
-        return self._inner.schema
+        """The table's Arrow schema, partition columns included, with the schema metadata of
+        the write that made this version (interlock's lineage, for one)."""
+        schema = self._inner.schema
+        return schema.with_metadata(self._snapshot.metadata) if self._snapshot.metadata else schema
 
     def to_reader(
         self,
@@ -82,7 +91,11 @@ class DeltaDataset(Dataset):
         batch_size: int | None = None,
     ) -> pa.RecordBatchReader:
         """Stream the snapshot; projection and filter are pushed down to pyarrow's scanner."""
-        return self._inner.to_reader(columns=columns, filter=filter, batch_size=batch_size)
+        reader = self._inner.to_reader(columns=columns, filter=filter, batch_size=batch_size)
+        if not self._snapshot.metadata:
+            return reader
+        schema = reader.schema.with_metadata(self._snapshot.metadata)
+        return pa.RecordBatchReader.from_batches(schema, reader)
 
     def count_rows(self, filter: pc.Expression | None = None) -> int:
         """From the log's record counts when there is no filter (DS-135)."""
@@ -151,7 +164,9 @@ class DeltaDataset(Dataset):
         )
 
 
-def load_table(table_uri: str, storage: dict[str, str] | None, uri: str, options: Any) -> DeltaTable:
+def load_table(
+    table_uri: str, storage: dict[str, str] | None, uri: str, options: Any
+) -> DeltaTable:
     """The table at ``table_uri``, at the version ``options`` (DeltaReadOptions) ask for."""
     from deltalake import DeltaTable
     from deltalake.exceptions import TableNotFoundError
@@ -227,6 +242,30 @@ def _travel_to_time(table: DeltaTable, moment: datetime, uri: str) -> None:
         ) from exc
 
 
+def _commit_metadata(
+    filesystem: AbstractFileSystem, path: str, version: int
+) -> dict[str, str] | None:
+    """The schema metadata that interlock kept in the version's commitInfo (see writing.py),
+    read from the version's log file; None when there is none or the file is gone."""
+    from interlock_delta.writing import SCHEMA_METADATA_KEY
+
+    commit = posixpath.join(path.rstrip("/"), "_delta_log", f"{version:020d}.json")
+    try:
+        text = filesystem.cat_file(commit).decode("utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    for line in text.splitlines():
+        try:
+            info = json.loads(line).get("commitInfo")
+            if isinstance(info, dict) and isinstance(info.get(SCHEMA_METADATA_KEY), str):
+                kept = json.loads(info[SCHEMA_METADATA_KEY])
+                if isinstance(kept, dict):
+                    return {str(k): str(v) for k, v in kept.items()}
+        except (ValueError, AttributeError):
+            continue
+    return None
+
+
 def _snapshot(table: DeltaTable) -> Snapshot:
     actions = pa.table(table.get_add_actions(flatten=True))
     paths = [unquote(p) for p in actions.column("path").to_pylist()]
@@ -262,6 +301,7 @@ def open_table(
     try:
         scanned = _pyarrow_dataset(table, None if "://" in table_uri else path)
         snapshot = _snapshot(table)
+        snapshot.metadata = _commit_metadata(filesystem, path, snapshot.version)
     except (pa.ArrowException, OSError, ValueError) as exc:
         raise DatasetError(
             f"cannot read the Delta table {uri!r}: {exc}",

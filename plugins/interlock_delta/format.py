@@ -3,7 +3,7 @@
 A Delta table is a directory of Parquet files and a ``_delta_log`` transaction log; the
 component claims such directories (dataset.md DS-017), reads a version of the table (time
 travel by ``version=`` or ``timestamp=``) and commits writes through the log itself
-(``transactional``, DS-120..DS-127, DS-130..DS-136). Light to import: deltalake, pyarrow and
+(``transactional``, DS-120..DS-127, DS-130..DS-137). Light to import: deltalake, pyarrow and
 pydantic are loaded inside the methods.
 """
 

@@ -9,6 +9,7 @@ it was. A failed write that created the table's directory removes it again.
 from __future__ import annotations
 
 import contextlib
+import json
 import posixpath
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
@@ -22,7 +23,27 @@ from interlock_delta.types import converted, stored_schema
 if TYPE_CHECKING:
     from fsspec import AbstractFileSystem
 
-__all__ = ["commit_table"]
+__all__ = ["SCHEMA_METADATA_KEY", "commit_table"]
+
+#: The commitInfo field that keeps the Arrow schema metadata of a write (Delta tables have no
+#: place for it; interlock's lineage travels in it), as a JSON object of strings.
+SCHEMA_METADATA_KEY = "interlock.schema_metadata"
+
+
+def _commit_properties(schema: pa.Schema) -> Any:
+    """deltalake's commit properties carrying ``schema``'s metadata, or None without any."""
+    from deltalake import CommitProperties
+
+    entries = {}
+    for key, value in (schema.metadata or {}).items():
+        try:
+            entries[key.decode("utf-8")] = value.decode("utf-8")
+        except UnicodeDecodeError:
+            continue  # binary metadata has no place in the commit's JSON
+    if not entries:
+        return None
+    text = json.dumps(entries, sort_keys=True, separators=(",", ":"))
+    return CommitProperties(custom_metadata={SCHEMA_METADATA_KEY: text})
 
 
 class _Conversion:
@@ -105,6 +126,7 @@ def commit_table(
         "name": getattr(options, "name", None),
         "description": getattr(options, "description", None),
         "configuration": getattr(options, "configuration", None),
+        "commit_properties": _commit_properties(data.schema),
     }
     if mode == "overwrite":
         # Overwrite replaces the layout too: the new partitioning is what the options say.
