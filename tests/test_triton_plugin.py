@@ -270,11 +270,38 @@ def test_a_foreign_model_gets_a_derived_manifest(foreign_repo: Path, tmp_path: P
 
 
 @requirement("ART-102")
-def test_a_config_without_tensors_takes_the_graphs(foreign_repo: Path) -> None:
-    (foreign_repo / "mlp" / "config.pbtxt").write_text('backend: "onnxruntime"\n')
+@pytest.mark.parametrize(
+    "config",
+    ['backend: "onnxruntime"\n',
+     'platform: "onnxruntime_onnx"\ninput [ { name: "x" data_type: TYPE_FP32 dims: [ -1, 4 ] } ]'],
+)
+def test_a_config_without_tensors_takes_the_graphs(foreign_repo: Path, config: str) -> None:
+    (foreign_repo / "mlp" / "config.pbtxt").write_text(config)
     artifact = interlock.load_artifact("mlp:3", f"triton://{foreign_repo}")
     graph = Signature.from_onnx(onnx.load_from_string(VECTORS.model_bytes("mlp_float32")))
     assert artifact.signature == graph
+
+
+@requirement("ART-102")
+def test_a_foreign_model_with_external_data(foreign_repo: Path) -> None:
+    """A Triton user's model whose weights are in a file of its own name loads with them;
+    a location outside the version directory is refused."""
+    model = onnx.load_from_string(VECTORS.model_bytes("mlp_float32"))
+    version = foreign_repo / "mlp" / "3"
+    onnx.save(model, version / "model.onnx", save_as_external_data=True,
+              all_tensors_to_one_file=True, location="weights.bin", size_threshold=0)
+    artifact = interlock.load_artifact("mlp:3", f"triton://{foreign_repo}")
+    assert sorted(f.path for f in artifact.manifest.files) == ["model.onnx", "weights.bin"]
+    got = interlock.load_predictor(artifact).infer(VECTORS.inputs("mlp_float32"))
+    assert np.allclose(got["logits"], VECTORS.outputs("mlp_float32")["logits"], atol=1e-5)
+    escaping = onnx.load(version / "model.onnx", load_external_data=False)
+    for tensor in escaping.graph.initializer:
+        for entry in tensor.external_data:
+            if entry.key == "location":
+                entry.value = "../../outside.bin"
+    (version / "model.onnx").write_bytes(escaping.SerializeToString())
+    with pytest.raises(ArtifactIntegrityError, match="outside.bin"):
+        interlock.load_artifact("mlp:3", f"triton://{foreign_repo}")
 
 
 @pytest.mark.parametrize(
@@ -302,7 +329,8 @@ def test_other_platforms_are_not_listed_and_say_why(foreign_repo: Path) -> None:
     store = interlock.open_store(f"triton://{foreign_repo}")
     assert store.names() == ["mlp"]
     assert store.versions("tf_model") == []
-    assert sorted(store.unsupported()) == ["no_config", "tf_model"]
+    (foreign_repo / "bad name").mkdir()
+    assert sorted(store.unsupported()) == ["bad name", "no_config", "tf_model"]
     assert "tensorflow_savedmodel" in store.unsupported()["tf_model"]
     assert "no config.pbtxt" in store.unsupported()["no_config"]
     with pytest.raises(ArtifactNotFoundError, match="tensorflow_savedmodel") as caught:

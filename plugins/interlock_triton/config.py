@@ -150,19 +150,20 @@ def signature_from_config(
     """The signature of a model whose ``config.pbtxt`` is ``config`` and whose ONNX graph has
     the signature ``graph``: the graph's tensors, with the dimensions the config fixes.
 
-    A config without inputs and outputs (Triton completes those from the model) gives the
-    graph's signature. Otherwise it must list the graph's tensors with their data types and
+    A config that lists no inputs (or no outputs) takes the graph's (Triton completes them
+    from the model). What it lists must be the graph's tensors with their data types and
     ranks, fix no dimension the graph fixes otherwise, and, when ``max_batch_size > 0``, the
     graph's first dimension of every tensor must be open.
     """
-    if not config.input and not config.output:
-        return graph
     batched = config.max_batch_size > 0
     tensors: dict[str, list[TensorSpec]] = {"input": [], "output": []}
     for kind, entries, specs in (
         ("input", config.input, graph.inputs),
         ("output", config.output, graph.outputs),
     ):
+        if not entries:
+            tensors[kind] = list(specs)
+            continue
         declared = sorted(entry.name for entry in entries)
         if declared != sorted(spec.name for spec in specs):
             raise ArtifactError(

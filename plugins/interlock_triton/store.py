@@ -140,11 +140,19 @@ class TritonRepositoryStore(ArtifactStore):
     def unsupported(self) -> dict[str, str]:
         """The models of the repository that interlock cannot serve, each with the reason."""
         found = {}
+        if self.path.is_dir():
+            for entry in os.scandir(self.path):
+                if entry.is_dir(follow_symlinks=False) and not entry.name.startswith("."):
+                    if not _NAME.match(entry.name):
+                        found[entry.name] = (
+                            "its name is not an artifact name (1-128 letters, digits, '.', "
+                            "'_' or '-', starting with a letter or digit)"
+                        )
         for name in self._candidates():
             reason = self.unavailable_reason(name)
             if reason is not None:
                 found[name] = reason
-        return found
+        return dict(sorted(found.items()))
 
     def unavailable_reason(self, name: str) -> str | None:
         """Why the repository's model ``name``, which has version directories, is not listed
