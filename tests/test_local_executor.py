@@ -18,6 +18,7 @@ import pytest
 from sklearn.linear_model import LinearRegression, LogisticRegression
 
 import interlock
+from interlock_conformance import requirement
 
 FEATURES = ["f0", "f1", "f2", "f3"]
 
@@ -325,3 +326,73 @@ def test_every_batch_respects_batch_size_and_row_order(
     assert max(sizes) <= 128
     ids = pa.ipc.open_file(output).read_all()["id"].to_numpy()
     np.testing.assert_array_equal(ids, np.arange(2_500))
+
+
+# -- resume and the row index (batch.md BAT-025, BAT-050..055) ----------------------------------
+
+_DRIVER = """
+import json, sys
+import interlock
+from interlock_conformance import requirement
+args = json.loads(sys.argv[1])
+interlock.predict_dataset(args.pop("data"), args.pop("ref"), args.pop("output"), **args)
+"""
+
+
+def _done_records(output: Path) -> int:
+    return sum(len(list(d.glob("done-*.json")))
+               for d in output.parent.glob(f".{output.name}.interlock-job-*"))
+
+
+@requirement("BAT-050", "BAT-052", "BAT-055")
+def test_a_killed_job_resumes_where_it_stopped(
+    artifact: interlock.Artifact, tmp_path: Path
+) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    data = tmp_path / "slow.parquet"
+    pq.write_table(make_table(8000, seed=4), data, row_group_size=200)
+    uninterrupted = tmp_path / "uninterrupted.parquet"
+    interlock.predict_dataset(str(data), artifact, str(uninterrupted), keep_columns=["id"],
+                              batch_size=1)
+    output = tmp_path / "out.parquet"
+    job = {"data": str(data), "ref": artifact.ref, "output": str(output),
+           "store": str(tmp_path / "store"), "keep_columns": ["id"], "batch_size": 1,
+           "resume": True}
+    driver = subprocess.Popen([sys.executable, "-c", _DRIVER, json.dumps(job)])
+    deadline = time.monotonic() + 60
+    try:
+        while _done_records(output) < 3 and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        driver.send_signal(signal.SIGKILL)
+        driver.wait()
+    done = _done_records(output)
+    assert 3 <= done < 40 and not output.exists(), done
+
+    summary = interlock.predict_dataset(str(data), artifact, str(output), keep_columns=["id"],
+                                        batch_size=1, resume=True)
+
+    assert summary["shards"] == 40 and summary["shards_skipped"] == done, summary
+    assert summary["rows"] == 8000
+    assert pq.read_table(output).replace_schema_metadata(None).equals(
+        pq.read_table(uninterrupted).replace_schema_metadata(None))
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+
+
+@requirement("BAT-025")
+def test_the_row_index_comes_first_and_numbers_the_rows(
+    artifact: interlock.Artifact, dataset: interlock.Dataset, tmp_path: Path
+) -> None:
+    output = tmp_path / "out.parquet"
+    interlock.predict_dataset(dataset, artifact, str(output), keep_columns=["id"],
+                              row_index="row", batch_size=300)
+    written = pq.read_table(output)
+    assert written.schema.names == ["row", "id", "label", "probabilities"]
+    assert written.schema.field("row").type == pa.int64()
+    assert written["row"].to_pylist() == list(range(2_500)) == written["id"].to_pylist()
+    with pytest.raises(interlock.DatasetError, match="row_index 'id'"):
+        interlock.predict_dataset(dataset, artifact, str(tmp_path / "b.parquet"),
+                                  keep_columns=["id"], row_index="id")
