@@ -25,6 +25,7 @@ from distributed import Client
 from sklearn.linear_model import LogisticRegression
 
 import interlock
+from interlock_conformance import requirement
 
 FEATURES = ["f0", "f1", "f2", "f3"]
 ROWS = 6000
@@ -127,6 +128,7 @@ def expected(setup: dict[str, str], tmp_path_factory: pytest.TempPathFactory) ->
     return rows(output)
 
 
+@requirement("BAT-020", "BAT-025", "BAT-031", "BAT-042", "BAT-055")
 def test_same_rows_and_values_as_local_and_one_load_per_worker(
     cluster: Cluster, setup: dict[str, str], expected: pa.Table, tmp_path: Path
 ) -> None:
@@ -147,6 +149,7 @@ def test_same_rows_and_values_as_local_and_one_load_per_worker(
     assert again["predictor_loads"] == 0, again
 
 
+@requirement("BAT-020", "BAT-042")
 def test_a_local_cluster_for_the_job_gives_the_same_output(
     setup: dict[str, str], expected: pa.Table, tmp_path: Path
 ) -> None:
@@ -168,6 +171,7 @@ MISTAKES: list[tuple[str, dict[str, Any], type[Exception]]] = [
 ]
 
 
+@requirement("BAT-007")
 @pytest.mark.parametrize(("mistake", "kwargs", "error"), MISTAKES, ids=[m[0] for m in MISTAKES])
 def test_user_mistakes_raise_what_local_raises_before_any_work(
     setup: dict[str, str], tmp_path: Path, mistake: str, kwargs: dict[str, Any],
@@ -184,6 +188,7 @@ def test_user_mistakes_raise_what_local_raises_before_any_work(
     assert list(tmp_path.iterdir()) == []
 
 
+@requirement("BAT-004", "BAT-007")
 def test_a_missing_column_is_the_signature_mismatch_of_local(
     setup: dict[str, str], tmp_path: Path
 ) -> None:
@@ -197,6 +202,7 @@ def test_a_missing_column_is_the_signature_mismatch_of_local(
     assert errors[0] == errors[1] and "f0" in errors[0]
 
 
+@requirement("BAT-007")
 @pytest.mark.parametrize("options", [{"adress": "tcp://x:1"}, {"shards": 0},
                                      {"address": "tcp://x:1", "n_workers": 2}])
 def test_bad_executor_options_name_the_option(
@@ -209,6 +215,7 @@ def test_bad_executor_options_name_the_option(
     assert not (tmp_path / "out.parquet").exists()
 
 
+@requirement("BAT-016")
 def test_a_dataset_object_that_does_not_reopen_is_refused(
     setup: dict[str, str], tmp_path: Path
 ) -> None:
@@ -218,6 +225,7 @@ def test_a_dataset_object_that_does_not_reopen_is_refused(
                 executor_options={"address": "tcp://127.0.0.1:9"})
 
 
+@requirement("BAT-024", "BAT-054")
 def test_a_failing_job_leaves_nothing_and_an_existing_output_untouched(
     cluster: Cluster, setup: dict[str, str], tmp_path: Path
 ) -> None:
@@ -257,6 +265,7 @@ def _wait_for_done_shards(output: Path, count: int, seconds: float = 60) -> None
     raise TimeoutError(f"fewer than {count} shards of {output} were done in {seconds} s")
 
 
+@requirement("BAT-020", "BAT-043")
 def test_a_worker_killed_mid_job_is_replaced_and_the_output_is_complete(
     cluster: Cluster, setup: dict[str, str], tmp_path: Path
 ) -> None:
@@ -288,6 +297,7 @@ interlock.predict_dataset(args.pop("data"), args.pop("ref"), args.pop("output"),
 """
 
 
+@requirement("BAT-050", "BAT-051", "BAT-052")
 def test_a_job_whose_driver_was_killed_resumes_where_it_stopped(
     cluster: Cluster, setup: dict[str, str], tmp_path: Path
 ) -> None:
@@ -313,3 +323,35 @@ def test_a_job_whose_driver_was_killed_resumes_where_it_stopped(
     assert summary["rows"] == 8000
     assert rows(output).equals(reference)
     assert staging_dirs(output) == []
+
+
+def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    from interlock.cli import main
+
+    try:
+        main(args)
+        code = 0
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@requirement("BAT-007", "BAT-052")
+def test_the_cli_runs_a_job_on_dask_and_resumes_it(
+    cluster: Cluster, setup: dict[str, str], expected: pa.Table, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    output = tmp_path / "out.parquet"
+    arguments = ["predict", setup["ref"], setup["data"], str(output), "--store", setup["store"],
+                 "--executor", "dask", "--executor-option", f"address={cluster.address}",
+                 "--executor-option", "shards=4", "--batch-size", "250", "--keep", "id,note",
+                 "--row-index", "row", "--resume", "--json"]
+    code, out, err = run_cli(arguments, capsys)
+    assert code == 0, err
+    summary = json.loads(out)
+    assert summary["executor"] == "dask" and summary["shards"] == 4
+    assert rows(output).equals(expected)
+    code, out, err = run_cli([*arguments[:6], "--executor", "dask", "--executor-option",
+                              "n_workers=0"], capsys)
+    assert code == 1 and "n_workers" in err and "Traceback" not in err, err

@@ -7,7 +7,7 @@ from typing import Any
 import click
 
 import interlock
-from interlock.cli._options import emit_json, runtime_option, store_option
+from interlock.cli._options import emit_json, parse_runtime_options, runtime_option, store_option
 
 __all__ = ["predict_command"]
 
@@ -21,6 +21,16 @@ __all__ = ["predict_command"]
 @click.option("--device", default="cpu", show_default=True)
 @runtime_option
 @click.option("--executor", default="local", show_default=True)
+@click.option(
+    "--executor-option", "executor_options", multiple=True, metavar="KEY=VALUE",
+    callback=parse_runtime_options,
+    help="An option of the executor (repeatable), e.g. address=tcp://host:8786 for dask; "
+    "the executor names the options it accepts.",
+)
+@click.option("--resume", is_flag=True,
+              help="Skip the shards an interrupted run of the same job completed.")
+@click.option("--row-index", default=None, metavar="NAME",
+              help="Write each row's number in the dataset as an int64 column NAME, first.")
 @click.option("--batch-size", default=65536, show_default=True, type=click.IntRange(min=1))
 @click.option("--keep", default=None, help="Comma-separated input columns to copy to the output.")
 @click.option("--mode", type=click.Choice(["error", "overwrite", "append"]), default="error", show_default=True)
@@ -35,6 +45,9 @@ def predict_command(
     device: str,
     runtime_options: dict[str, Any],
     executor: str,
+    executor_options: dict[str, Any],
+    resume: bool,
+    row_index: str | None,
     batch_size: int,
     keep: str | None,
     mode: str,
@@ -47,6 +60,9 @@ def predict_command(
         artifact,
         output,
         executor=executor,
+        executor_options=executor_options or None,
+        resume=resume,
+        row_index=row_index,
         runtime=runtime,
         device=device,
         runtime_options=runtime_options or None,
