@@ -504,3 +504,25 @@ def test_populate_by_default_publishes_into_the_store(tmp_path: Path) -> None:
     fsspec_store = interlock.get_registry().get("artifact_store", "fsspec")
     root = fsspec_store.populate(tmp_path / "populated", [saved])
     assert interlock.load_artifact("mlp:1.0", root).digest == saved.digest
+
+
+def test_a_served_triton_model_is_certified_by_address(
+    foreign_repo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """interlock serving a Triton user's model passes the protocol's certification."""
+    from interlock.cli import main
+    from interlock_conformance import read_report
+
+    out = tmp_path / "cert"
+    with interlock.serve(["mlp"], store=f"triton://{foreign_repo}", servers={"rest": 0},
+                         block=False) as running:
+        try:
+            main(["certify", "--server", running.url("rest"), "--model", "mlp",
+                  "--output", str(out)])
+            code = 0
+        except SystemExit as exit_:
+            code = int(exit_.code or 0)
+    report = read_report(out / "report.json")
+    assert code == 0, [(r.id, r.failures) for r in report.failed()]
+    assert report.verdict == "certified"
+    assert capsys.readouterr().out.startswith("certified: http://")
