@@ -273,3 +273,14 @@ def test_certify_passes(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
     assert "verdict: CERTIFIED" in done.stdout
+
+
+@requirement("DS-125")
+def test_one_version_always_reads_in_one_order(tmp_path: Path) -> None:
+    source = _table(0, 400)
+    stream = pa.RecordBatchReader.from_batches(source.schema, source.to_batches(max_chunksize=50))
+    written = interlock.write_dataset(stream, str(tmp_path / "t"), format="delta")
+    first = written.to_table()
+    assert sorted(first.column("id").to_pylist()) == list(range(400))
+    assert interlock.open_dataset(str(tmp_path / "t")).to_table().equals(first)
+    assert pa.concat_tables(s.to_table() for s in written.shards(3)).equals(first)
