@@ -83,7 +83,7 @@ def parse_root(root: str) -> StoreLocation:
             kept.append((key, value))
     if kept:
         tracking = f"{tracking}?{urlencode(kept)}"
-    if tracking.rstrip("/").endswith("://") or tracking == "sqlite:///":
+    if not tracking.split("://", 1)[1].strip("/").split("?", 1)[0]:
         raise ArtifactError(
             f"{root!r} names no tracking server or database", hint=f"e.g. {_FORM}"
         )

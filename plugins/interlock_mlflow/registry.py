@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import threading
 import urllib.error
 import urllib.request
@@ -41,6 +42,7 @@ __all__ = [
     "TAG_VERSION",
     "mlflow_errors",
     "open_client",
+    "quiet_mlflow",
 ]
 
 TAG_VERSION = "interlock.version"
@@ -51,7 +53,41 @@ ARTIFACT_PATH = "interlock"
 _PAGE = 1000
 _OLDEST = datetime.min.replace(tzinfo=timezone.utc)
 #: MLflow logs its database migrations at INFO; a user of interlock need not see them.
-_QUIET_LOGGERS = ("mlflow.store.db.utils", "alembic.runtime.migration", "alembic")
+_QUIET_LOGGERS = (
+    "mlflow.store.db.utils",
+    "mlflow.store.model_registry.abstract_store",
+    "alembic.runtime.migration",
+    "alembic",
+)
+#: MLflow prints run links and progress bars on standard output: not interlock's output.
+_QUIET_ENV = {
+    "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",
+    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+}
+_quiet_lock = threading.Lock()
+_quiet_state: dict[str, Any] = {"depth": 0, "saved": {}}
+
+
+@contextlib.contextmanager
+def quiet_mlflow() -> Iterator[None]:
+    """MLflow without its standard-output chatter, restoring the user's settings after (the
+    outermost of nested or concurrent uses restores them)."""
+    with _quiet_lock:
+        if _quiet_state["depth"] == 0:
+            _quiet_state["saved"] = {key: os.environ.get(key) for key in _QUIET_ENV}
+            os.environ.update(_QUIET_ENV)
+        _quiet_state["depth"] += 1
+    try:
+        yield
+    finally:
+        with _quiet_lock:
+            _quiet_state["depth"] -= 1
+            if _quiet_state["depth"] == 0:
+                for key, value in _quiet_state["saved"].items():
+                    if value is None:
+                        os.environ.pop(key, None)
+                    else:
+                        os.environ[key] = value
 
 
 @dataclass(frozen=True)
@@ -75,7 +111,8 @@ def mlflow_errors(doing: str, *, where: str) -> Iterator[None]:
     from mlflow.exceptions import MlflowException
 
     try:
-        yield
+        with quiet_mlflow():
+            yield
     except InterlockError:
         raise
     except MlflowException as exc:
