@@ -273,7 +273,8 @@ def test_a_foreign_model_gets_a_derived_manifest(foreign_repo: Path, tmp_path: P
 @pytest.mark.parametrize(
     "config",
     ['backend: "onnxruntime"\n',
-     'platform: "onnxruntime_onnx"\ninput [ { name: "x" data_type: TYPE_FP32 dims: [ -1, 4 ] } ]'],
+     'platform: "onnxruntime_onnx"\ninput [ { name: "x" data_type: TYPE_FP32 dims: [ -1, 4 ] } ]',
+     'name: "mlp"\nsome_future_field: 3\n'],  # no platform: Triton goes by model.onnx
 )
 def test_a_config_without_tensors_takes_the_graphs(foreign_repo: Path, config: str) -> None:
     (foreign_repo / "mlp" / "config.pbtxt").write_text(config)

@@ -111,13 +111,17 @@ def config_text(config: model_config_pb2.ModelConfig) -> str:
 
 
 def parse_config(text: bytes, where: str) -> model_config_pb2.ModelConfig:
-    """Parse ``config.pbtxt`` bytes (found at ``where``) into a ``ModelConfig``."""
+    """Parse ``config.pbtxt`` bytes (found at ``where``) into a ``ModelConfig``.
+
+    Fields that this version of Triton's protobuf does not know (a newer Triton's) are
+    skipped: none of them changes what interlock reads (tensors, batching, platform).
+    """
     from google.protobuf import text_format
 
     pb = _protobuf()
     config = pb.ModelConfig()
     try:
-        text_format.Parse(text.decode("utf-8"), config)
+        text_format.Parse(text.decode("utf-8"), config, allow_unknown_field=True)
     except (UnicodeDecodeError, text_format.ParseError) as exc:
         raise ArtifactError(
             f"{where} is not a Triton model configuration: {exc}",
@@ -135,10 +139,12 @@ def onnx_problem(config: model_config_pb2.ModelConfig) -> str | None:
             f"{key} {value!r}" for key, value in (("platform", platform), ("backend", backend))
             if value
         )
-        return f"its config.pbtxt names {used}; interlock serves ONNX models only " \
+        return (
+            f"its config.pbtxt names {used}; interlock serves ONNX models only "
             f"(platform {ONNX_PLATFORM!r} or backend {ONNX_BACKEND!r})"
-    if not platform and not backend:
-        return "its config.pbtxt names neither a platform nor a backend"
+        )
+    # Neither named: Triton picks the backend from the model file, and model.onnx is checked
+    # to be ONNX when it is read.
     if config.default_model_filename not in ("", "model.onnx"):
         return f"its model file is {config.default_model_filename!r}, not model.onnx"
     return None
