@@ -239,11 +239,8 @@ _RACER = textwrap.dedent(
 )
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "http"])
-def test_concurrent_publishers_in_processes_have_one_winner(
-    backend: str, request: pytest.FixtureRequest
-) -> None:
-    root = request.getfixturevalue(f"{backend}_root")
+def test_concurrent_publishers_in_processes_have_one_winner(sqlite_root: str) -> None:
+    root = sqlite_root
     interlock.save_artifact(matmul_model()[0], root, name="warm", version="1")  # creates the db
     racers = [
         subprocess.Popen([sys.executable, "-c", _RACER, root, str(i)], stdin=subprocess.PIPE,
@@ -267,6 +264,36 @@ def test_concurrent_publishers_in_processes_have_one_winner(
     store = interlock.open_store(root)
     assert store.versions("race") == ["1"]
     assert interlock.load_artifact("race:1", store).digest == winners[0]
+
+
+def test_concurrent_clients_of_one_server_have_one_winner(http_root: str) -> None:
+    """Four clients (own store objects, own MLflow clients) race through the server."""
+    import threading
+
+    model = matmul_model()[0]
+    interlock.save_artifact(model, http_root, name="warm", version="1")
+    stores = [interlock.open_store(http_root) for _ in range(4)]
+    for store in stores:
+        store.versions("race")
+    barrier, outcomes = threading.Barrier(len(stores)), []
+
+    def publish(i: int) -> None:
+        barrier.wait()
+        try:
+            outcomes.append(interlock.save_artifact(model, stores[i], name="race", version="1",
+                                                    metadata={"writer": i}))
+        except Exception as exc:  # noqa: BLE001 - the assertions below say what is expected
+            outcomes.append(exc)
+
+    threads = [threading.Thread(target=publish, args=(i,)) for i in range(len(stores))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    winners = [o for o in outcomes if isinstance(o, interlock.Artifact)]
+    assert len(winners) == 1, outcomes
+    assert all(isinstance(o, ArtifactExistsError) for o in outcomes if o not in winners), outcomes
+    assert interlock.load_artifact("race:1", http_root).digest == winners[0].digest
 
 
 _KILLED = textwrap.dedent(
@@ -374,7 +401,7 @@ class _Marker:
     def __init__(self, marker: str) -> None:
         self.marker = marker
 
-    def predict(self, context: Any, model_input: Any, params: Any = None) -> Any:
+    def predict(self, context: Any, model_input: list[str], params: Any = None) -> list[str]:
         return model_input
 
     def __reduce__(self) -> tuple[Any, tuple[str, str]]:
