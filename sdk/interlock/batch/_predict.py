@@ -47,6 +47,7 @@ def predict_dataset(
     executor_options: Mapping[str, Any] | None = None,
     resume: bool = False,
     row_index: str | None = None,
+    lineage_job: str | None = None,
 ) -> dict[str, Any]:
     """Run ``artifact`` over every row of ``dataset`` and write the predictions to ``output_uri``.
 
@@ -71,6 +72,8 @@ def predict_dataset(
         (executors with the ``resume`` capability; batch.md BAT-050).
     :param row_index: name of an ``int64`` column, written first, holding each output row's
         number in the dataset (0-based, in the reader's order); ``None``: no such column.
+    :param lineage_job: the OpenLineage job name of this job's run events, when OpenLineage
+        is configured (lineage.md LIN-011); ``None``: ``predict:<artifact name>``.
     :returns: a summary: ``rows``, ``batches``, ``seconds``, ``rows_per_second``,
         ``output_uri``, and what the executor adds.
     """
@@ -87,7 +90,7 @@ def predict_dataset(
         executor_options=parsed_options, resume=resume,
         row_index=_check_row_index(row_index, keep, model),
     )
-    return _run(component, executor, job)
+    return _run(component, executor, job, lineage_job)
 
 
 def _checked_executor(
@@ -174,19 +177,25 @@ def _resolve_inputs(
     return data, _resolve_artifact(artifact, store)
 
 
-def _run(component: Executor, executor: str, job: BatchJob) -> dict[str, Any]:
+def _run(
+    component: Executor, executor: str, job: BatchJob, lineage_job: str | None = None
+) -> dict[str, Any]:
     """Record the job's lineage, hand the job to the executor and check the summary that
-    comes back (BAT-006)."""
+    comes back (BAT-006); OpenLineage events around it when configured (lineage.md LIN-040)."""
+    from interlock.lineage import predict_events
+
     job.lineage = _lineage(job.dataset, job.artifact, job.runtime, job.device, executor)
-    with plugin_boundary(component, f"predicting {job.dataset.uri!r} with {job.artifact.ref}"):
-        summary = component.run(job)
-    if not isinstance(summary, dict) or any(key not in summary for key in _SUMMARY_KEYS):
-        raise SpecViolation(
-            f"executor {executor!r} returned {summary!r}; a summary dict with "
-            f"{', '.join(_SUMMARY_KEYS)} is required (batch.md BAT-006)",
-            component=executor,
-            requirement="BAT-006",
-        )
+    with predict_events(job, lineage_job) as lineage_run:
+        with plugin_boundary(component, f"predicting {job.dataset.uri!r} with {job.artifact.ref}"):
+            summary = component.run(job)
+        if not isinstance(summary, dict) or any(key not in summary for key in _SUMMARY_KEYS):
+            raise SpecViolation(
+                f"executor {executor!r} returned {summary!r}; a summary dict with "
+                f"{', '.join(_SUMMARY_KEYS)} is required (batch.md BAT-006)",
+                component=executor,
+                requirement="BAT-006",
+            )
+        lineage_run.rows_written = summary["rows"]
     return summary
 
 
