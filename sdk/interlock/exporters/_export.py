@@ -140,6 +140,7 @@ def export(
     metadata: Mapping[str, Any] | None = None,
     exporter: str | None = None,
     options: Mapping[str, Any] | None = None,
+    lineage_job: str | None = None,
 ) -> Artifact:
     """Export a framework model and save it as the artifact ``name:version``.
 
@@ -152,21 +153,27 @@ def export(
     :param metadata: free JSON metadata, merged over what the exporter records.
     :param exporter: an exporter name; ``None``: the first that claims the model.
     :param options: the exporter's options (validated by the exporter).
+    :param lineage_job: the OpenLineage job name of the export's run events, when OpenLineage
+        is configured (lineage.md LIN-050); ``None``: ``export:<name>``.
     :returns: the saved, verified :class:`interlock.Artifact`.
     """
     from interlock.artifacts import save_artifact
+    from interlock.lineage import artifact_dataset, export_events
 
     lineage = _lineage(dataset)
-    exported, component = _export(model, sample, exporter, options)
-    return save_artifact(
-        exported,
-        store,
-        name=name,
-        version=version,
-        lineage=lineage,
-        metadata=metadata,
-        producer=_producer(component),
-    )
+    with export_events(name, lineage, lineage_job) as lineage_run:
+        exported, component = _export(model, sample, exporter, options)
+        artifact = save_artifact(
+            exported,
+            store,
+            name=name,
+            version=version,
+            lineage=lineage,
+            metadata=metadata,
+            producer=_producer(component),
+        )
+        lineage_run.outputs.append(artifact_dataset(artifact))
+    return artifact
 
 
 def _lineage(dataset: Dataset | str | None) -> list[LineageEntry]:
