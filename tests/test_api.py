@@ -38,7 +38,7 @@ def test_the_facades_are_the_concept_packages() -> None:
     assert FACADES == [
         "interlock", "interlock.artifacts", "interlock.batch", "interlock.cli",
         "interlock.datasets", "interlock.exporters", "interlock.exporters.tabular",
-        "interlock.plugins", "interlock.runtimes",
+        "interlock.lineage", "interlock.plugins", "interlock.runtimes",
         "interlock.servers", "interlock.serving", "interlock.tensors",
     ]
 
