@@ -100,7 +100,7 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @pytest.fixture
 def sqlite_root(tmp_path: Path) -> str:
     """A fresh store: a SQLite database and an artifact root under tmp_path."""
-    return MlflowArtifactStore.scratch_root(tmp_path / "mlflow")
+    return MlflowArtifactStore.populate(tmp_path / "mlflow", [])
 
 
 @pytest.fixture

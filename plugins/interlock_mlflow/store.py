@@ -20,7 +20,7 @@ import re
 import shutil
 import tempfile
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 from urllib.parse import quote, unquote, urlparse
@@ -39,6 +39,7 @@ from interlock_mlflow.location import PROTOCOLS, StoreLocation, parse_root
 if TYPE_CHECKING:
     from fsspec import AbstractFileSystem
 
+    from interlock.artifacts import Artifact
     from interlock_mlflow.registry import Published, Registry
 
 __all__ = ["MlflowArtifactStore"]
@@ -114,12 +115,24 @@ class MlflowArtifactStore(ArtifactStore):
         self._known: dict[tuple[str, str], Published] = {}
 
     @classmethod
-    def scratch_root(cls, directory: str | os.PathLike[str]) -> str:
-        """The root of a fresh, empty store kept in the local ``directory`` (a SQLite database
-        and an artifact root inside it), for tests and certification."""
+    def populate(cls, directory: Path, artifacts: Sequence[Artifact]) -> str:
+        """A store kept in the local ``directory`` (a SQLite database ``mlflow.db`` and the
+        artifact root ``artifacts/``) holding ``artifacts`` as published; its root URI.
+
+        With no artifacts, the root of a fresh, empty store (for tests and certification).
+        """
         base = os.path.abspath(os.fspath(directory))
-        artifacts = quote(os.path.join(base, "artifacts"), safe="/")
-        return f"mlflow+sqlite:///{os.path.join(base, 'mlflow.db')}?artifact_root={artifacts}"
+        os.makedirs(base, exist_ok=True)
+        artifacts_dir = quote(os.path.join(base, "artifacts"), safe="/")
+        root = f"mlflow+sqlite:///{os.path.join(base, 'mlflow.db')}?artifact_root={artifacts_dir}"
+        store = cls(root, None)
+        for artifact in artifacts:
+            files: dict[str, bytes | os.PathLike[str]] = {
+                entry.path: artifact.read_bytes(entry.path) for entry in artifact.manifest.files
+            }
+            files[MANIFEST_FILE] = artifact.manifest.to_json_bytes()
+            store.publish(artifact.name, artifact.version, files)
+        return root
 
     # -- plumbing -----------------------------------------------------------------------------
 
