@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import interlock
 from interlock import ArtifactIntegrityError
@@ -235,7 +235,7 @@ def runtime_section(context: MatrixContext) -> MatrixSection:
     )
 
 
-# -- executors x runtimes --------------------------------------------------------------------
+# -- executors x runtimes x output formats --------------------------------------------------
 
 
 def _executor_input(context: MatrixContext) -> tuple[str, str, pa.Table]:
@@ -271,33 +271,47 @@ def _executor_input(context: MatrixContext) -> tuple[str, str, pa.Table]:
 def _executor_runtime(
     context: MatrixContext, executor: ComponentRef, runtime: ComponentRef
 ) -> list[str]:
-    from interlock.tensors import compare_outputs
-
     executor.require()
     runtime.require()
     uri, format_name, table = _executor_input(context)
     artifact = context.golden_artifact(EXECUTOR_MODEL)
-    extension = uri.rsplit(".", 1)[-1]
-    directory = context.directory("executor-output", executor.name, runtime.name)
-    output = str(directory / f"out.{extension}")
     # The runtime first, in process: a broken runtime must not pass for a broken executor.
     with stage("RT-003", f"loading {EXECUTOR_MODEL} into runtime {runtime.name}"):
         predictor = context.predictor(runtime.name, EXECUTOR_MODEL)
     with stage("RT-020", f"running {EXECUTOR_MODEL} in process in runtime {runtime.name}"):
         in_process = predictor.predict(table)
-    job = f"predict_dataset with executor {executor.name} and runtime {runtime.name}"
-    with stage("BAT-012", job):
-        interlock.predict_dataset(
-            uri,
-            artifact,
-            output,
-            executor=executor.name,
-            runtime=runtime.name,
-            batch_size=_EXECUTOR_BATCH,
-            keep_columns=["row"],
-            progress=False,
-        )
-        result = interlock.open_dataset(output, format=format_name).to_table()
+    checked = []
+    for output_format in _output_formats(context):
+        directory = context.directory("executor-output", executor.name, runtime.name,
+                                      output_format.name)
+        output = str(directory / f"out{output_format.component.extensions[0]}")
+        job = (f"predict_dataset with executor {executor.name} and runtime {runtime.name} "
+               f"into {output_format.name}")
+        with stage("BAT-012", job):
+            interlock.predict_dataset(
+                uri, artifact, output, executor=executor.name, runtime=runtime.name,
+                batch_size=_EXECUTOR_BATCH, keep_columns=["row"], progress=False,
+                output_format=output_format.name,
+            )
+            result = interlock.open_dataset(output, format=output_format.name).to_table()
+        _check_executor_output(artifact, table, in_process, result)
+        checked.append(f"{EXECUTOR_MODEL} from {format_name} into {output_format.name}")
+    return checked
+
+
+def _output_formats(context: MatrixContext) -> list[ComponentRef]:
+    """The formats the executors write into: every installed one that writes a single file
+    (it has a file extension) and reads back the nested prediction columns (the golden
+    model's outputs are ``[N, k]``)."""
+    return [ref for ref in context.components("dataset_format")
+            if {"read", "write", "types:nested"} <= ref.capabilities and ref.component.extensions]
+
+
+def _check_executor_output(
+    artifact: Any, table: pa.Table, in_process: pa.RecordBatch, result: pa.Table
+) -> None:
+    from interlock.tensors import compare_outputs
+
     if result.num_rows != table.num_rows:
         raise CellFailure(
             "BAT-020", f"{result.num_rows} rows were written for {table.num_rows} input rows"
@@ -317,7 +331,6 @@ def _executor_runtime(
                 "BAT-012",
                 f"the executor's predictions differ from Predictor.predict: {problems[0]}",
             )
-    return [f"{EXECUTOR_MODEL} via {format_name}"]
 
 
 def _column_tensor(column: pa.Array) -> np.ndarray:
@@ -347,7 +360,8 @@ def executor_section(context: MatrixContext) -> MatrixSection:
     return MatrixSection(
         name="executors",
         title=f"batch prediction of the golden {EXECUTOR_MODEL} by the row's executor with the "
-        "column's runtime, against Predictor.predict in process",
+        "column's runtime into every single-file format that writes nested columns, against "
+        "Predictor.predict in process",
         requirement="CONF-056",
         row_kind="executor",
         column_kind="runtime",
