@@ -28,7 +28,9 @@ from onnx import TensorProto, helper, numpy_helper
 
 import interlock
 from interlock import ArtifactError, ArtifactExistsError, ArtifactIntegrityError
+from interlock_conformance import requirement
 from interlock_mlflow import MlflowArtifactStore, import_model
+from interlock_mlflow.location import parse_root
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -139,6 +141,7 @@ def _quietly(action: Any, *args: Any, **kwargs: Any) -> Any:
 # -- the store ------------------------------------------------------------------------------
 
 
+@requirement("ART-110", "ART-111", "ART-060", "ART-073")
 @pytest.mark.parametrize("backend", ["sqlite", "http"])
 def test_publish_load_predict_and_list(backend: str, request: pytest.FixtureRequest) -> None:
     root = request.getfixturevalue(f"{backend}_root")
@@ -176,6 +179,7 @@ def test_publish_load_predict_and_list(backend: str, request: pytest.FixtureRequ
             "interlock/card"} == logged
 
 
+@requirement("ART-042", "ART-043", "ART-048")
 def test_tampered_files_in_the_artifact_root_are_refused(sqlite_root: str) -> None:
     store = interlock.open_store(sqlite_root)
     model, _ = matmul_model(columns=600)
@@ -197,6 +201,7 @@ def test_tampered_files_in_the_artifact_root_are_refused(sqlite_root: str) -> No
         interlock.load_artifact("m:2", store)
 
 
+@requirement("ART-113")
 def test_a_registry_entry_pointing_outside_the_artifact_root_is_refused(
     sqlite_root: str, tmp_path: Path
 ) -> None:
@@ -239,6 +244,7 @@ _RACER = textwrap.dedent(
 )
 
 
+@requirement("ART-112", "ART-071")
 def test_concurrent_publishers_in_processes_have_one_winner(sqlite_root: str) -> None:
     root = sqlite_root
     interlock.save_artifact(matmul_model()[0], root, name="warm", version="1")  # creates the db
@@ -266,6 +272,7 @@ def test_concurrent_publishers_in_processes_have_one_winner(sqlite_root: str) ->
     assert interlock.load_artifact("race:1", store).digest == winners[0]
 
 
+@requirement("ART-112", "ART-071")
 def test_concurrent_clients_of_one_server_have_one_winner(http_root: str) -> None:
     """Four clients (own store objects, own MLflow clients) race through the server."""
     import threading
@@ -313,6 +320,7 @@ _KILLED = textwrap.dedent(
 )
 
 
+@requirement("ART-111", "ART-070", "ART-072")
 def test_a_writer_killed_before_registering_leaves_an_orphan_run_not_a_version(
     sqlite_root: str,
 ) -> None:
@@ -335,6 +343,20 @@ def test_a_writer_killed_before_registering_leaves_an_orphan_run_not_a_version(
     assert store.versions("killed") == ["1"]
 
 
+@requirement("ART-110")
+def test_the_root_is_mlflows_tracking_uri_with_two_options_of_interlocks() -> None:
+    where = parse_root("mlflow+sqlite:////srv/m.db?timeout=5&artifact_root=s3%3A//b/p&experiment=t")
+    assert where.tracking_uri == "sqlite:////srv/m.db?timeout=5"
+    assert (where.artifact_root, where.experiment) == ("s3://b/p", "t")
+    plain = parse_root("mlflow+http://127.0.0.1:5000/")
+    assert (plain.tracking_uri, plain.artifact_root, plain.experiment) == (
+        "http://127.0.0.1:5000", None, "interlock")
+    assert parse_root("mlflow+sqlite:///m.db").default_artifact_root() == os.path.abspath(
+        "mlartifacts")
+    assert interlock.open_store("mlflow+https://mlflow.example.com").name == "mlflow"
+
+
+@requirement("ART-110", "ART-090")
 def test_bad_roots_and_unreachable_servers_are_one_line_errors(tmp_path: Path) -> None:
     with pytest.raises(ArtifactError, match="does not serve 'ftp'"):
         MlflowArtifactStore("mlflow+ftp://host/x")
@@ -353,6 +375,7 @@ def test_bad_roots_and_unreachable_servers_are_one_line_errors(tmp_path: Path) -
 # -- import -----------------------------------------------------------------------------------
 
 
+@requirement("ART-115")
 def test_import_an_onnx_model_with_its_mlflow_signature(
     logging_mlflow: str, tmp_path: Path
 ) -> None:
@@ -373,6 +396,7 @@ def test_import_an_onnx_model_with_its_mlflow_signature(
     np.testing.assert_allclose(predictor.infer({"x": x})["y"], x @ w, rtol=1e-6)
 
 
+@requirement("ART-115")
 def test_import_without_a_signature_takes_the_graphs_and_a_contradiction_is_refused(
     logging_mlflow: str, tmp_path: Path
 ) -> None:
@@ -408,6 +432,7 @@ class _Marker:
         return (open, (self.marker, "w"))
 
 
+@requirement("ART-114")
 def test_pickled_flavors_are_refused_without_loading_them(
     logging_mlflow: str, tmp_path: Path
 ) -> None:
@@ -435,6 +460,7 @@ def test_pickled_flavors_are_refused_without_loading_them(
     assert not store.exists()
 
 
+@requirement("ART-114", "ART-115")
 def test_import_from_a_tracking_server_over_http(mlflow_server: str, tmp_path: Path) -> None:
     import mlflow
     import mlflow.onnx
@@ -467,6 +493,7 @@ def _cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]
     return code, captured.out, captured.err
 
 
+@requirement("ART-115", "ART-090")
 def test_the_cli_imports_and_reports_mistakes_in_one_line(
     logging_mlflow: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
