@@ -25,8 +25,9 @@ CONFIG_FILE_NAME = "openlineage.yml"
 class LineageConfiguration:
     """Where the OpenLineage configuration that switches lineage events on was found.
 
-    ``source`` is ``None`` when lineage is off, else one of ``OPENLINEAGE_URL``,
-    ``OPENLINEAGE__TRANSPORT__TYPE`` or the path of the ``openlineage.yml`` the client will read;
+    ``source`` is ``None`` when lineage is off, else ``OPENLINEAGE_URL=<url>``,
+    ``OPENLINEAGE__TRANSPORT__TYPE=<type>`` or the path of the ``openlineage.yml`` the client
+    will read;
     ``reason`` says in words why lineage is on or off (for logs and for ``--json`` output).
     """
 
@@ -48,11 +49,15 @@ def lineage_configuration(
     env = os.environ if environ is None else environ
     if env.get("OPENLINEAGE_DISABLED", "").strip().lower() == _TRUE:
         return LineageConfiguration(False, None, "OPENLINEAGE_DISABLED is true")
-    if env.get("OPENLINEAGE_URL", "").strip():
-        return LineageConfiguration(True, "OPENLINEAGE_URL", "OPENLINEAGE_URL is set")
-    if env.get("OPENLINEAGE__TRANSPORT__TYPE", "").strip():
+    url = env.get("OPENLINEAGE_URL", "").strip()
+    if url:
         return LineageConfiguration(
-            True, "OPENLINEAGE__TRANSPORT__TYPE", "OPENLINEAGE__TRANSPORT__TYPE is set"
+            True, f"OPENLINEAGE_URL={_without_credentials(url)}", "OPENLINEAGE_URL is set"
+        )
+    transport = env.get("OPENLINEAGE__TRANSPORT__TYPE", "").strip()
+    if transport:
+        return LineageConfiguration(
+            True, f"OPENLINEAGE__TRANSPORT__TYPE={transport}", "OPENLINEAGE__TRANSPORT__TYPE is set"
         )
     path = _config_file(env, Path(cwd) if cwd is not None else Path.cwd(),
                         Path(home) if home is not None else Path.home())
@@ -66,6 +71,16 @@ def lineage_configuration(
 def lineage_configured() -> bool:
     """True when OpenLineage run events are emitted in this process (lineage.md LIN-001)."""
     return lineage_configuration().enabled
+
+
+def _without_credentials(url: str) -> str:
+    """``url`` without a ``user:password@`` part, fit for a log line."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
 
 
 def _config_file(env: Mapping[str, str], cwd: Path, home: Path) -> Path | None:
