@@ -134,8 +134,8 @@ def test_a_crashing_executor_is_a_plugin_error_naming_it(
 def test_unknown_executor_lists_the_installed_ones(
     artifact: interlock.Artifact, dataset: interlock.Dataset, tmp_path: Path
 ) -> None:
-    with pytest.raises(interlock.PluginError, match=r"no executor named 'ray'.*local"):
-        interlock.predict_dataset(dataset, artifact, str(tmp_path / "o.parquet"), executor="ray")
+    with pytest.raises(interlock.PluginError, match=r"no executor named 'spark'.*local"):
+        interlock.predict_dataset(dataset, artifact, str(tmp_path / "o.parquet"), executor="spark")
 
 
 @pytest.mark.parametrize("mode", ["replace", "", "ERROR"])

@@ -16,17 +16,17 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
-import sys
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from interlock.batch import BatchJob, Executor, ShardTask
+from interlock.batch import BatchJob, Executor
 from interlock.errors import InterlockError
 
 if TYPE_CHECKING:
     from distributed import Client
     from pydantic import BaseModel
 
+    from interlock.batch import ShardPlan
     from interlock_dask.options import DaskOptions
 
 __all__ = ["DaskExecutor"]
@@ -64,7 +64,7 @@ class DaskExecutor(Executor):
             results: list[dict[str, Any]] = []
             if plan.pending:
                 with _client(options) as client:
-                    results = _run_tasks(client, plan.pending, job, len(plan.tasks))
+                    results = _run_tasks(client, plan)
             return plan.publish(results)
 
 
@@ -108,28 +108,24 @@ def _client(options: DaskOptions) -> Iterator[Client]:
         yield client
 
 
-def _run_tasks(client: Client, tasks: list[ShardTask], job: BatchJob,
-               total: int) -> list[dict[str, Any]]:
-    """Submit one task per shard (plain dicts in, plain dicts out) and collect the results;
-    the first failure cancels the rest and is raised as the worker raised it."""
+def _run_tasks(client: Client, plan: ShardPlan) -> list[dict[str, Any]]:
+    """Submit one task per pending shard (plain dicts in, plain dicts out) and collect the
+    results; the first failure cancels the rest and is raised as the worker raised it."""
     from distributed import as_completed
-    from tqdm import tqdm
 
     from interlock.batch import run_shard
 
-    identity = tasks[0].part_uri.rsplit("/", 2)[-2]
+    tasks = plan.pending
+    identity = plan.staging_uri.rstrip("/").rsplit("/", 1)[-1].lstrip(".")
     futures = client.map(run_shard, [task.to_dict() for task in tasks],
                          key=[f"interlock-shard-{identity}-{t.index}" for t in tasks],
                          pure=False)
     results: list[dict[str, Any]] = []
     try:
-        with client.as_current(), tqdm(
-            total=total, initial=total - len(tasks), unit="shards", file=sys.stderr,
-            disable=not job.progress, desc=f"predict {job.artifact.name}",
-        ) as bar:
+        with client.as_current(), plan.progress_bar() as bar:
             for future in as_completed(futures):  # type: ignore[no-untyped-call]
                 results.append(future.result())
-                bar.update(1)
+                bar.update(results[-1]["rows"])
     except BaseException:
         client.cancel(futures)  # type: ignore[no-untyped-call]
         raise

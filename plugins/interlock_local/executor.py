@@ -105,17 +105,14 @@ class LocalExecutor(Executor):
 def _run_in_shards(job: BatchJob) -> dict[str, Any]:
     """The job as shard tasks run one after the other here: each shard's part is staged and
     recorded, so a killed run can be resumed (batch.md BAT-050)."""
-    from tqdm import tqdm
-
     from interlock.batch import ShardPlan, run_shard
 
     with ShardPlan.create(job, reopen=False) as plan:
         results = []
-        with tqdm(total=len(plan.tasks), initial=len(plan.done), unit="shards", file=sys.stderr,
-                  disable=not job.progress, desc=f"predict {job.artifact.name}") as bar:
+        with plan.progress_bar() as bar:
             for task in plan.pending:
                 results.append(run_shard(task, shard=plan.shards[task.index]))
-                bar.update(1)
+                bar.update(results[-1]["rows"])
         return plan.publish(results)
 
 

@@ -72,6 +72,19 @@ class ShardPlan:
         """The tasks still to run: all of them, less those an earlier run completed."""
         return [task for task in self.tasks if task.index not in self.done]
 
+    def progress_bar(self) -> Any:
+        """A tqdm bar on stderr counting rows (disabled unless ``job.progress``; BAT-015),
+        starting at the rows of the shards already done; ``bar.update(result["rows"])`` it."""
+        import sys
+
+        from tqdm import tqdm
+
+        job = self.job
+        return tqdm(total=job.dataset.count_rows() if job.progress else None,
+                    initial=sum(int(r["rows"]) for r in self.done.values()), unit="rows",
+                    unit_scale=True, file=sys.stderr, disable=not job.progress,
+                    desc=f"predict {job.artifact.name}:{job.artifact.version}")
+
     @property
     def staging_uri(self) -> str:
         """Where the parts and completion records live until the output is published."""
