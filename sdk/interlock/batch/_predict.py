@@ -59,8 +59,7 @@ def predict_dataset(
     :param runtime: the runtime component that runs the model, on ``device``.
     :param batch_size: the most rows read, predicted and written at once (bounds memory).
     :param mode: ``error`` (refuse an existing output), ``overwrite`` or ``append``.
-    :param keep_columns: dataset columns copied in front of the predictions (ids, keys);
-        ``None``: predictions only.
+    :param keep_columns: dataset columns copied before the predictions (ids, keys), or ``None``.
     :param progress: show a progress bar (rows) on stderr.
     :param store: the artifact store (root URI or ``ArtifactStore``) of a reference.
     :param runtime_options: options for the runtime (``interlock.load_predictor``).
@@ -72,8 +71,7 @@ def predict_dataset(
         (executors with the ``resume`` capability; batch.md BAT-050).
     :param row_index: name of an ``int64`` column, written first, holding each output row's
         number in the dataset (0-based, in the reader's order); ``None``: no such column.
-    :param lineage_job: the OpenLineage job name of this job's run events, when OpenLineage
-        is configured (lineage.md LIN-011); ``None``: ``predict:<artifact name>``.
+    :param lineage_job: the job name of its OpenLineage events (lineage.md LIN-011).
     :returns: a summary: ``rows``, ``batches``, ``seconds``, ``rows_per_second``,
         ``output_uri``, and what the executor adds.
     """
@@ -85,10 +83,9 @@ def predict_dataset(
     job = BatchJob(
         dataset=data, artifact=model, keep_columns=keep, input_columns=_input_columns(model),
         output_uri=output_uri, output_format=output_format, runtime=runtime, device=device,
-        batch_size=batch_size, mode=mode, progress=progress,
+        batch_size=batch_size, mode=mode, progress=progress, resume=resume,
         runtime_options=dict(runtime_options or {}), write_options=dict(write_options or {}),
-        executor_options=parsed_options, resume=resume,
-        row_index=_check_row_index(row_index, keep, model),
+        executor_options=parsed_options, row_index=_check_row_index(row_index, keep, model),
     )
     return _run(component, executor, job, lineage_job)
 
