@@ -3,21 +3,25 @@
 It serves one model, ``echo`` (FP32 ``x`` [-1, 3] -> ``y`` = x and ``doubled`` = 2x), over REST
 (``http.server``) and gRPC (``grpc`` with the protocol's stubs and no interlock server code),
 and follows serving.md everywhere except in these deviations, each of which the server checker
-must report under the requirement named:
+must report under the requirements named, in the profile named (``oip-core`` and
+``binary-data`` decide the verdict; ``interlock-serving`` is advice by address):
 
-====================================================================  ==================
-deviation                                                             requirement
-====================================================================  ==================
-``GET /v2/health/live`` answers 200 with an empty body                SRV-050
-a body that is not JSON answers 500                                   SRV-090, SRV-094
-model metadata writes output ``y``'s datatype as ``FLOAT32``          SRV-053
-binary outputs lack ``parameters.binary_data_size``                   SRV-083
-any unknown model name is served as ``echo`` (200, not 404)           SRV-090
-the REST response does not echo the request ``id``                    SRV-055
-gRPC ``ModelReady`` of an unknown model answers ready: false          SRV-112
-gRPC ``ModelInfer`` does not echo the request ``id``                  SRV-138
-gRPC shared-memory parameters are ignored instead of refused          SRV-135
-====================================================================  ==================
+=========================================================  ====================================
+deviation                                                  requirements (profile)
+=========================================================  ====================================
+``GET /v2/health/live`` answers 200 with an empty body     SRV-050 (oip-core)
+a body that is not JSON answers 500 ``{"error": ...}``     SRV-090, SRV-094 (interlock-serving)
+model metadata writes output ``y``'s datatype FLOAT32      SRV-202 (oip-core), SRV-053
+binary outputs lack ``parameters.binary_data_size``        SRV-211 (binary-data), SRV-083
+any unknown model name is served as ``echo`` (200)         SRV-204 (oip-core), SRV-090
+the REST response does not echo the request ``id``         SRV-205 (oip-core), SRV-055
+gRPC ``ModelReady`` of an unknown model: ready false       SRV-112 (interlock-serving)
+gRPC ``ModelInfer`` does not echo the request ``id``       SRV-223 (oip-core), SRV-138
+gRPC shared-memory parameters are ignored                  SRV-135 (interlock-serving)
+=========================================================  ====================================
+
+(A 500 with an error body is allowed by the protocol, "typically 400", and so is answering
+``ready: false`` for a model the server does not know: those two are interlock's rules only.)
 
 Run it alone with ``python tests/oip_nonconforming_server.py`` (prints both addresses).
 """
@@ -41,7 +45,8 @@ INPUT = "x"
 OUTPUTS = ("y", "doubled")
 LIMIT = 1 << 20
 
-#: Every deviation, by the requirement ID the checker must report it under.
+#: Every deviation, by the requirement ID the checker must report it under (with
+#: PROFILE_OF_DEVIATION giving each one's profile).
 DEVIATIONS = {
     "SRV-050": "health/live answers 200 without a body",
     "SRV-090": "malformed JSON answers 500; unknown models answer 200",
@@ -52,6 +57,19 @@ DEVIATIONS = {
     "SRV-112": "gRPC ModelReady of an unknown model answers ready: false",
     "SRV-138": "gRPC responses do not echo the request id",
     "SRV-135": "gRPC shared-memory parameters are ignored",
+    "SRV-202": "metadata writes FLOAT32 for output y (not a datatype of the protocol)",
+    "SRV-204": "an unknown model answers 200",
+    "SRV-205": "REST responses do not echo the request id",
+    "SRV-211": "binary outputs lack binary_data_size",
+    "SRV-223": "gRPC responses do not echo the request id",
+}
+
+#: The profile of each deviation's requirement (serving.md, "Profiles").
+PROFILE_OF_DEVIATION = {
+    "SRV-050": "oip-core", "SRV-202": "oip-core", "SRV-204": "oip-core", "SRV-205": "oip-core",
+    "SRV-223": "oip-core", "SRV-211": "binary-data",
+    **{i: "interlock-serving" for i in ("SRV-053", "SRV-055", "SRV-083", "SRV-090", "SRV-094",
+                                        "SRV-112", "SRV-135", "SRV-138")},
 }
 
 

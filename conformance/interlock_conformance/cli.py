@@ -79,8 +79,10 @@ def certify_command(
         subject = plugin
     if as_json:
         click.echo(report.model_dump_json(indent=2))
-    verdict = report.error if report.error and report.error.startswith("not certified") else (
-        report.verdict)
+    verdict: str = report.verdict
+    if report.error and report.error.startswith("not certified"):  # no model to test
+        verdict, _, why = report.error.partition("; ")
+        click.echo(why, err=True)
     click.echo(f"{verdict}: {subject} (reports in {output_dir})", err=as_json)
     if report.verdict != "certified":
         sys.exit(1)
@@ -91,12 +93,18 @@ def _say_server(report: Report) -> None:
     from interlock_conformance.oip.profiles import profile_of
 
     verdict_profiles = {p.name for p in report.profiles if p.role == "verdict"}
+    told = set()
     for result in report.failed():
         profile = profile_of(result.id)
         word = "FAILED" if profile in verdict_profiles else "ADVICE"
         for failure in result.failures:
+            told.add(failure.case)
             click.echo(f"{word} [{profile}] {result.id} {failure.case}: {failure.message}",
                        err=True)
+    for case in report.cases:  # a stricter check of a requirement its profile judges alone
+        if case.outcome == "failed" and case.id not in told:
+            word = "FAILED" if case.profile in verdict_profiles else "ADVICE"
+            click.echo(f"{word} [{case.profile}] {case.id}: {case.message}", err=True)
     for summary in report.profiles:
         untested = sum(len(ids) for ids in summary.not_tested.values()) + len(summary.blocked)
         click.echo(f"{summary.name} ({summary.role}): {summary.status}, {summary.passed} "

@@ -106,6 +106,26 @@ def _requirements(report: Report) -> list[str]:
     return lines
 
 
+def _profiles(report: Report) -> list[str]:
+    """A server checked by address: each profile's role, status and counts, then the
+    observations (choices the protocol allows)."""
+    if not report.profiles:
+        return []
+    lines = ["", "## Profiles", "",
+             "| profile | role | status | passed | failed | not tested |", "|---|---|---|---|---|---|"]
+    for profile in report.profiles:
+        untested = sum(len(ids) for ids in profile.not_tested.values()) + len(profile.blocked)
+        lines.append(f"| {profile.name} | {profile.role} | {profile.status} | {profile.passed} | "
+                     f"{profile.failed} | {untested} |")
+    for profile in report.profiles:
+        for why, ids in profile.not_tested.items():
+            lines.append(f"\n{profile.name}, not tested ({why}): {', '.join(ids)}.")
+    if report.observations:
+        lines += ["", "## Observations (allowed by the protocol; not failures)", ""]
+        lines += [f"- {o.requirement} ({o.case}): {_cell(o.message)}" for o in report.observations]
+    return lines
+
+
 def summary_markdown(report: Report) -> str:
     """The report as Markdown: verdict, plugin, components, failures, the requirements they
     blocked, and every requirement checked with its status."""
@@ -131,9 +151,12 @@ def summary_markdown(report: Report) -> str:
         f"| cases | {cases['passed']} passed, {cases['failed']} failed, "
         f"{cases['not claimed']} not claimed |",
     ]
-    if report.error:
+    if report.error and report.profiles:
+        lines += ["", f"**{report.error}**"]
+    elif report.error:
         lines += ["", f"**The run did not complete:** {report.error}"]
     lines += _components(report)
+    lines += _profiles(report)
     lines += _failures(report)
     lines += _blocked(report, after_blank=not lines[-1])
     lines += _requirements(report)

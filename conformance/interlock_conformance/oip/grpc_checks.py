@@ -72,7 +72,8 @@ def check_server_metadata(target: Target, model: str) -> None:
     response = succeeded(client.call("ServerMetadata", client.messages.ServerMetadataRequest()))
     if not response.name or not response.version:
         raise CheckFailure(f"ServerMetadata answered name {response.name!r}, version "
-                           f"{response.version!r}; both must be set")
+                           f"{response.version!r}; interlock's serving profile wants both set "
+                           "(the protocol allows empty strings, SRV-220)")
     expected = target.expected
     if expected is not None:
         for key, value in (("name", expected.server_name), ("version", expected.server_version)):
@@ -91,7 +92,9 @@ def check_model_metadata(target: Target, model: str) -> None:
     if response.name != model:
         raise CheckFailure(f"ModelMetadata of {model!r} answered name {response.name!r}")
     if not response.platform:
-        raise CheckFailure(f"ModelMetadata of {model!r} has no platform")
+        raise CheckFailure(f"ModelMetadata of {model!r} answered an empty platform; "
+                           "interlock's serving profile wants the model's platform (the protocol "
+                           "allows it empty, SRV-221)")
     for kind, tensors in (("input", response.inputs), ("output", response.outputs)):
         for tensor in tensors:
             if tensor.datatype not in DATATYPES:

@@ -154,15 +154,20 @@ def read_infer(result: RpcResult) -> tuple[Any, list[GrpcOutput]]:
     (whatever the check is about: no check of the outputs can go on)."""
     response = succeeded(result)
     what = result.what
+    typed = [t.name for t in response.outputs if _uses_typed_contents(t)]
     if len(response.raw_output_contents) != len(response.outputs):
+        where = (f" (its outputs {typed} are in typed contents, which the protocol allows: "
+                 "SRV-223)" if typed else "")
         raise CheckFailure(f"{what}: {len(response.outputs)} output(s) but "
-                           f"{len(response.raw_output_contents)} raw_output_contents entries",
-                           requirement=_LAYOUT)
+                           f"{len(response.raw_output_contents)} raw_output_contents entries"
+                           f"{where}; interlock's serving profile (SRV-136) wants every output "
+                           "in raw_output_contents", requirement=_LAYOUT)
     decoded = []
     for tensor, raw in zip(response.outputs, response.raw_output_contents):
         where = f"{what}: output {tensor.name!r}"
-        if tensor.HasField("contents"):
-            raise CheckFailure(f"{where} uses typed contents; outputs go in raw_output_contents",
+        if tensor.name in typed:
+            raise CheckFailure(f"{where} has data in typed contents as well as in "
+                               "raw_output_contents (SRV-136; the proto forbids both, SRV-223)",
                                requirement=_LAYOUT)
         if tensor.datatype not in DATATYPES:
             raise CheckFailure(f"{where} has datatype {tensor.datatype!r}, not a protocol datatype",
@@ -179,6 +184,12 @@ def read_infer(result: RpcResult) -> tuple[Any, list[GrpcOutput]]:
             raise CheckFailure(str(exc), requirement=_LAYOUT) from None
         decoded.append(GrpcOutput(tensor.name, tensor.datatype, shape, values))
     return response, decoded
+
+
+def _uses_typed_contents(tensor: Any) -> bool:
+    """Whether an output carries elements in a typed contents field (an empty ``contents``
+    message, which some servers set beside raw contents, carries none)."""
+    return any(len(getattr(tensor.contents, name)) for name in set(TYPED_FIELDS.values()))
 
 
 def infer(target: Target, model: str, tensors: Sequence[Tensor], **fields: Any) -> tuple[

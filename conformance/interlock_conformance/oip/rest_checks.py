@@ -84,8 +84,12 @@ def check_server_metadata(target: Target, model: str) -> None:
         raise CheckFailure(f"{response.what} answered {response.status}, expected 200")
     document = json_object(response)
     for key in ("name", "version"):
-        if not isinstance(document.get(key), str) or not document[key]:
+        if not isinstance(document.get(key), str):
             raise CheckFailure(f"{response.what}: '{key}' is {document.get(key)!r}, not a string")
+        if not document[key]:
+            raise CheckFailure(f"{response.what}: '{key}' is the empty string; interlock's "
+                               f"serving profile wants the server's {key} (the protocol allows "
+                               "it empty, SRV-201)")
     extensions = document.get("extensions")
     if not isinstance(extensions, list) or not all(isinstance(e, str) for e in extensions):
         raise CheckFailure(f"{response.what}: 'extensions' is {extensions!r}, not a list of "
@@ -153,8 +157,12 @@ def check_model_metadata(target: Target, model: str) -> None:
         raise CheckFailure(f"{response.what}: 'name' is {document.get('name')!r}, expected "
                            f"{model!r}")
     platform, versions = document.get("platform"), document.get("versions", [])
-    if not isinstance(platform, str) or not platform:
+    if not isinstance(platform, str):
         raise CheckFailure(f"{response.what}: 'platform' is {platform!r}, not a string")
+    if not platform:
+        raise CheckFailure(f"{response.what}: 'platform' is the empty string; interlock's "
+                           "serving profile wants the model's platform (the protocol allows it "
+                           "empty, SRV-202)")
     if not isinstance(versions, list) or not all(isinstance(v, str) for v in versions):
         raise CheckFailure(f"{response.what}: 'versions' is {versions!r}, not a list of strings")
     _check_tensor_list(response.what, "inputs", document.get("inputs"))
