@@ -198,6 +198,59 @@ def _signature(mlmodel: dict[str, Any], model_file: Path, model_uri: str) -> Sig
         ) from None
 
 
+def _lookup(client: Any, registered: str, number: str, tracking_uri: str) -> tuple[Any, str]:
+    """The registry's model version and where its files are; not found lists what exists."""
+    from interlock_mlflow.registry import mlflow_errors
+
+    model_uri = f"models:/{registered}/{number}"
+    try:
+        with mlflow_errors(f"looking up {model_uri}", where=tracking_uri):
+            found = client.get_model_version(registered, number)
+            location = str(client.get_model_version_download_uri(registered, number))
+    except ArtifactNotFoundError as exc:
+        raise ArtifactNotFoundError(
+            f"{exc.message} ({_existing(client, registered, tracking_uri)})", hint=exc.hint
+        ) from None
+    return found, location
+
+
+def _read_mlmodel(location: str, scratch: Path, tracking_uri: str, model_uri: str) -> Any:
+    """The model's ``MLmodel`` file, fetched alone and parsed as plain YAML data."""
+    import yaml
+
+    mlmodel_file = _fetch(f"{location.rstrip('/')}/MLmodel", scratch / "meta", tracking_uri)
+    try:
+        return yaml.safe_load(mlmodel_file.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise ArtifactError(f"{model_uri}'s MLmodel file is not YAML: {exc}") from None
+
+
+def _save(model_file: Path, store: Any, model_uri: str, mlmodel: dict[str, Any],
+          **fields: Any) -> Artifact:
+    import interlock
+
+    signature = _signature(mlmodel, model_file, model_uri)
+    fields["metadata"]["mlflow"]["signature"] = "mlflow" if signature is not None else "graph"
+    try:
+        return interlock.save_artifact(
+            model_file,
+            store,
+            signature=signature,
+            producer=interlock.Producer(
+                name="interlock-mlflow", version=interlock.__version__, component="import"
+            ),
+            **fields,
+        )
+    except InterlockError as exc:
+        if signature is not None and "the signature" in exc.message:
+            raise ArtifactError(
+                f"MLflow's signature of {model_uri} disagrees with its ONNX graph: "
+                f"{exc.message}",
+                hint="log the model with a signature that matches the graph, or without one",
+            ) from None
+        raise
+
+
 def import_model(
     model_uri: str,
     *,
@@ -216,11 +269,6 @@ def import_model(
     server, and :class:`interlock.ArtifactNotFoundError` for an unknown model or version;
     nothing is saved then.
     """
-    import interlock
-    import yaml  # type: ignore[import-untyped]
-
-    from interlock_mlflow.registry import mlflow_errors
-
     registered, number = parse_model_uri(model_uri)
     name, version = name or registered, version or number
     for kind, value, option in (("name", name, "name"), ("version", version, "version")):
@@ -230,20 +278,9 @@ def import_model(
                 hint=f"give one with {option}= (1-128 letters, digits, '.', '_' or '-')",
             )
     client = _open_registry(tracking_uri)
-    try:
-        with mlflow_errors(f"looking up {model_uri}", where=tracking_uri):
-            found = client.get_model_version(registered, number)
-            location = client.get_model_version_download_uri(registered, number)
-    except ArtifactNotFoundError as exc:
-        raise ArtifactNotFoundError(
-            f"{exc.message} ({_existing(client, registered, tracking_uri)})", hint=exc.hint
-        ) from None
+    found, location = _lookup(client, registered, number, tracking_uri)
     with tempfile.TemporaryDirectory(prefix="interlock-mlflow-import-") as scratch:
-        mlmodel_file = _fetch(f"{location.rstrip('/')}/MLmodel", Path(scratch) / "meta", tracking_uri)
-        try:
-            mlmodel = yaml.safe_load(mlmodel_file.read_text(encoding="utf-8"))
-        except (yaml.YAMLError, UnicodeDecodeError) as exc:
-            raise ArtifactError(f"{model_uri}'s MLmodel file is not YAML: {exc}") from None
+        mlmodel = _read_mlmodel(location, Path(scratch), tracking_uri, model_uri)
         model_name = _refuse_unless_onnx(mlmodel, model_uri)
         directory = _fetch(location, Path(scratch) / "model", tracking_uri)
         model_file = directory / model_name
@@ -255,27 +292,7 @@ def import_model(
                 "run_id": found.run_id,
                 "source": str(found.source),
                 "mlflow_version": str(mlmodel.get("mlflow_version", "")),
-                "signature": "mlflow" if isinstance(mlmodel.get("signature"), dict) else "graph",
             }
         }
-        signature = _signature(mlmodel, model_file, model_uri)
-        try:
-            return interlock.save_artifact(
-                model_file,
-                store,
-                name=name,
-                version=version,
-                signature=signature,
-                metadata=metadata,
-                producer=interlock.Producer(
-                    name="interlock-mlflow", version=interlock.__version__, component="import"
-                ),
-            )
-        except InterlockError as exc:
-            if signature is not None and "the signature" in exc.message:
-                raise ArtifactError(
-                    f"MLflow's signature of {model_uri} disagrees with its ONNX graph: "
-                    f"{exc.message}",
-                    hint="log the model with a signature that matches the graph, or without one",
-                ) from None
-            raise
+        return _save(model_file, store, model_uri, mlmodel, name=name, version=version,
+                     metadata=metadata)
