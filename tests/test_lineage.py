@@ -431,3 +431,53 @@ def test_the_schemas_reject_a_broken_event(
     breaks(event)
     with pytest.raises(AssertionError):
         validate_event(event)
+
+
+# -- docs/batch.md, section "Lineage events (OpenLineage)" ------------------------------------
+
+DOCS = ROOT / "docs" / "batch.md"
+DOCS_SECTION = "## Lineage events (OpenLineage)"
+
+
+def _docs_blocks() -> dict[str, str]:
+    """The first yaml, python and json blocks of the lineage section of docs/batch.md."""
+    text = DOCS.read_text(encoding="utf-8")
+    assert DOCS_SECTION in text, f"docs/batch.md has no section {DOCS_SECTION!r}"
+    section = text.split(DOCS_SECTION, 1)[1].split("\n## ", 1)[0]
+    blocks: dict[str, str] = {}
+    for chunk in section.split("\n```")[1::2]:
+        info, _, body = chunk.partition("\n")
+        blocks.setdefault(info.strip(), body + "\n")
+    return blocks
+
+
+def _shown(event: dict[str, Any], workspace: Path) -> str:
+    """``event`` as the page shows it: what changes from run to run (ids, times, paths, hashes
+    and sizes that depend on library versions) written as placeholders."""
+    import re
+
+    from openlineage.client.constants import __version__ as client_version
+
+    event["eventTime"] = "<RFC 3339 time>"
+    event["run"]["runId"] = "<UUIDv7>"
+    for dataset in event["outputs"]:
+        dataset["outputFacets"]["outputStatistics"]["size"] = "<bytes>"
+    text = json.dumps(event, indent=2, sort_keys=True)
+    text = text.replace(str(workspace), "<cwd>").replace(client_version, "<client version>")
+    return re.sub(r"sha256:[0-9a-f]{64}", "sha256:<hex>", text) + "\n"
+
+
+@requirement("LIN-001", "LIN-040")
+def test_the_event_shown_in_the_docs_is_what_the_example_emits(tmp_path: Path) -> None:
+    blocks = _docs_blocks()
+    workspace = tmp_path / "work"
+    workspace.mkdir()
+    (workspace / "openlineage.yml").write_text(blocks["yaml"], encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENLINEAGE")}
+    done = subprocess.run([sys.executable, "-c", blocks["python"]], cwd=workspace, env=env,
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    events = _events(workspace / "lineage.jsonl")
+    assert [e["eventType"] for e in events] == ["START", "COMPLETE"] * 2
+    shown = _shown(events[-1], workspace)
+    assert blocks["json"] == shown, f"docs/batch.md should show:\n{shown}"

@@ -134,7 +134,7 @@ def _field(field: pa.Field) -> Any:
 
     children = [_field(child) for child in field.type] if pa.types.is_struct(field.type) else []
     return schema_dataset.SchemaDatasetFacetFields(
-        name=field.name, type=str(field.type), fields=children
+        name=field.name, type=str(field.type), fields=children or None
     )
 
 
