@@ -365,3 +365,46 @@ def test_resume_needs_an_executor_that_resumes(
     with pytest.raises(interlock.InterlockError, match="takes no options"):
         interlock.predict_dataset(dataset, artifact, str(tmp_path / "out.parquet"),
                                   executor="recording", executor_options={"x": 1})
+
+
+@requirement("BAT-011", "BAT-013", "BAT-043")
+def test_a_shard_reads_only_its_columns_in_bounded_batches(
+    artifact: interlock.Artifact, sharded: str, tmp_path: Path
+) -> None:
+    from interlock.batch import ShardPlan, run_shard
+
+    requests: list[tuple[list[str] | None, int | None]] = []
+    sizes: list[int] = []
+
+    class InProcess(KitExecutor):
+        name = "kit-in-process"
+
+        def run(self, job: interlock.BatchJob) -> dict[str, Any]:
+            with ShardPlan.create(job, shards=5, reopen=False) as plan:
+                results = []
+                for task in plan.pending:
+                    shard = plan.shards[task.index]
+                    inner = shard.to_reader
+
+                    def reader(columns: Any = None, filter: Any = None,
+                               batch_size: Any = None, inner: Any = inner) -> pa.RecordBatchReader:
+                        requests.append((columns, batch_size))
+                        source = inner(columns=columns, filter=filter, batch_size=batch_size)
+
+                        def batches() -> Any:
+                            for batch in source:
+                                sizes.append(batch.num_rows)
+                                yield batch
+
+                        return pa.RecordBatchReader.from_batches(source.schema, batches())
+
+                    shard.to_reader = reader  # type: ignore[method-assign]
+                    results.append(run_shard(task, shard=shard))
+                return plan.publish(results)
+
+    register(InProcess())
+    interlock.predict_dataset(sharded, artifact, str(tmp_path / "out.parquet"),
+                              executor="kit-in-process", keep_columns=["key"], batch_size=3)
+    assert len(requests) == 5
+    assert all(columns == [*FEATURES, "key"] and size == 3 for columns, size in requests)
+    assert sum(sizes) == 50 and max(sizes) <= 3
