@@ -11,7 +11,12 @@ Repetitions are interleaved (alternating which side goes first) and the median i
 The interlock side does strictly more work (hashing, verification, durability), so ratios above
 1 are expected; the figure to watch is how far above.
 
-    python benchmarks/bench_artifacts.py [--large-mb 128] [--repeats 5]
+A second table compares the ``mlflow`` store (a SQLite tracking database and a local artifact
+root: a run logged and a model version registered per publish, the registry searched on load)
+with the ``fsspec`` store on local disk, for the same ``save_artifact`` and
+``load_artifact(...).onnx_model()`` calls (``--no-mlflow`` leaves it out).
+
+    python benchmarks/bench_artifacts.py [--large-mb 128] [--repeats 5] [--no-mlflow]
 """
 
 from __future__ import annotations
@@ -98,12 +103,43 @@ def run_case(
     ]
 
 
+def run_store_case(
+    label: str, model: onnx.ModelProto, external: bool, repeats: int, work: Path
+) -> list[tuple[str, float, float]]:
+    """Median save and load times through the fsspec store against the mlflow store."""
+    from interlock_mlflow import MlflowArtifactStore
+
+    roots = {
+        "fsspec": str(work / f"fs-{label}"),
+        "mlflow": MlflowArtifactStore.populate(work / f"mlflow-{label}", []),
+    }
+    stores = {side: interlock.open_store(root) for side, root in roots.items()}
+    stores["mlflow"].names()  # connect (create the database) outside the timings
+    saves: dict[str, list[float]] = {"fsspec": [], "mlflow": []}
+    loads: dict[str, list[float]] = {"fsspec": [], "mlflow": []}
+    for rep in range(repeats):
+        order = ["fsspec", "mlflow"] if rep % 2 == 0 else ["mlflow", "fsspec"]
+        for side in order:
+            saves[side].append(timed(lambda: interlock.save_artifact(
+                model, stores[side], name="bench", version=f"v{rep}", external_data=external)))
+        for side in order:
+            # a fresh store object: nothing cached, every lookup goes to the registry
+            loads[side].append(timed(lambda: interlock.load_artifact(
+                f"bench:v{rep}", interlock.open_store(roots[side])).onnx_model()))
+    return [
+        (f"{label}: save", statistics.median(saves["fsspec"]), statistics.median(saves["mlflow"])),
+        (f"{label}: load", statistics.median(loads["fsspec"]), statistics.median(loads["mlflow"])),
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--large-mb", type=float, default=128.0)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--no-mlflow", action="store_true", help="skip the mlflow store table")
     args = parser.parse_args()
     rows = []
+    store_rows = []
     with tempfile.TemporaryDirectory(prefix="bench-artifacts-") as tmp:
         work = Path(tmp)
         interlock.open_store(str(work / "warm")).names()  # load plugins outside the timings
@@ -115,9 +151,21 @@ def main() -> None:
             args.repeats,
             work,
         )
+        if not args.no_mlflow:
+            small, large = make_model(1.0), make_model(args.large_mb)
+            store_rows += run_store_case("small (1 MB inline)", small, False, args.repeats, work)
+            store_rows += run_store_case(
+                f"large ({args.large_mb:.0f} MB external)", large, True, args.repeats, work
+            )
     print(f"{'case':34} {'raw onnx':>10} {'interlock':>10} {'ratio':>7}")
     for case, raw, ours in rows:
         print(f"{case:34} {raw * 1000:8.1f}ms {ours * 1000:8.1f}ms {ours / raw:6.2f}x")
+    if store_rows:
+        print()
+        print(f"{'store case':34} {'fsspec':>10} {'mlflow':>10} {'ratio':>7}")
+        for case, fs_time, mlflow_time in store_rows:
+            print(f"{case:34} {fs_time * 1000:8.1f}ms {mlflow_time * 1000:8.1f}ms "
+                  f"{mlflow_time / fs_time:6.2f}x")
 
 
 if __name__ == "__main__":
