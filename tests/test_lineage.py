@@ -481,3 +481,45 @@ def test_the_event_shown_in_the_docs_is_what_the_example_emits(tmp_path: Path) -
     assert [e["eventType"] for e in events] == ["START", "COMPLETE"] * 2
     shown = _shown(events[-1], workspace)
     assert blocks["json"] == shown, f"docs/batch.md should show:\n{shown}"
+
+
+class _VendorExecutor(interlock.Executor):
+    """A third party's executor: it knows nothing of lineage."""
+
+    name = "vendor-lineage"
+
+    def run(self, job: interlock.BatchJob) -> dict[str, Any]:
+        reader = job.dataset.to_reader(columns=job.keep_columns)
+        schema = reader.schema.with_metadata(job.schema_metadata())
+        interlock.write_dataset(pa.Table.from_batches(list(reader), schema), job.output_uri)
+        return {"rows": 60, "batches": 1, "seconds": 0.1, "rows_per_second": 600.0,
+                "output_uri": job.output_uri}
+
+
+@pytest.mark.parametrize("executor", ["dask", "vendor-lineage"])
+@requirement("LIN-040")
+def test_every_executor_gets_the_events(
+    executor: str, model: LogisticRegression, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The events come from predict_dataset around the executor call: a real dask cluster and
+    a vendor's executor emit the same START and COMPLETE as local, with nothing of their own."""
+
+    class Plugin:
+        @interlock.hookimpl
+        def interlock_executors(self) -> list[interlock.Executor]:
+            return [_VendorExecutor()]
+
+    interlock.get_registry().register(Plugin(), name="vendor")
+    table = _table()
+    data = interlock.write_dataset(table, str(tmp_path / "input.parquet"))
+    artifact = interlock.export(model, table.select(FEATURES), name="scorer")
+    log = _file_transport(monkeypatch, tmp_path / "events.jsonl")
+    options = {"n_workers": 1, "threads_per_worker": 1} if executor == "dask" else {}
+    interlock.predict_dataset(data, artifact, str(tmp_path / "out.parquet"), keep_columns=["key"],
+                              executor=executor, executor_options=options)
+    events = _events(log)
+    assert len(events) == 4, "the export's two and the job's two, none from the workers"
+    start, complete = [e for e in events if e["job"]["name"] == "predict:scorer"]
+    assert (start["eventType"], complete["eventType"]) == ("START", "COMPLETE")
+    assert complete["outputs"][0]["outputFacets"]["outputStatistics"]["rowCount"] == 60
+    assert [d["name"] for d in complete["inputs"]] == [data.uri, dataset_name(artifact.uri)[1]]
