@@ -273,3 +273,22 @@ def test_reference_plugins_are_certified(plugin: str, tmp_path: Path) -> None:
     passed = [c for c in report.cases if c.outcome == "passed" and c.kind in kinds]
     assert kinds and len(passed) >= 8, f"{plugin}: only {len(passed)} component cases passed"
     json.loads((tmp_path / "out" / "report.json").read_text(encoding="utf-8"))
+
+
+@requirement("DS-041", "DS-005", "CONF-022")
+def test_a_format_that_buffers_its_input_fails_exactly_ds041(tmp_path: Path) -> None:
+    """A format whose writer reads the whole input first (otherwise the reference Arrow IPC
+    format) is certified by a vendor's command and fails DS-041 alone, caught by the memory
+    it holds while a 64 MiB stream is produced; DS-005 passes for it."""
+    from distributions import BROKEN_PLUGINS, install, run_cli
+
+    name = "broken_buffering_writer"
+    install(BROKEN_PLUGINS / name, tmp_path / "site")
+    done = run_cli(["certify", name, "--output", "report"], cwd=tmp_path,
+                   sites=[tmp_path / "site"])
+    report = read_report(tmp_path / "report" / "report.json")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert {r.id for r in report.failed()} == {"DS-041"}, [
+        (r.id, [f.message[:200] for f in r.failures]) for r in report.failed()]
+    assert "of Arrow memory at peak" in report.requirement("DS-041").failures[0].message
+    assert report.requirement("DS-005").status == "passed"

@@ -386,6 +386,9 @@ class ConformanceSession:
             f"{tally['blocked']} blocked, {tally['not claimed']} not claimed, "
             f"{tally['not tested']} not tested"
         )
+        cases = report.counts.cases  # what report.json counts, deselected cases included
+        write(f"cases: {cases['passed']} passed, {cases['failed']} failed, "
+              f"{cases['not claimed']} not claimed")
         for result in report.failed():
             write(f"FAILED {result.id} ({result.level}): {result.text[:100]}", red=True)
             for failure in result.failures[:3]:
