@@ -518,8 +518,8 @@ def test_every_executor_gets_the_events(
     interlock.predict_dataset(data, artifact, str(tmp_path / "out.parquet"), keep_columns=["key"],
                               executor=executor, executor_options=options)
     events = _events(log)
-    assert len(events) == 4, "the export's two and the job's two, none from the workers"
-    start, complete = [e for e in events if e["job"]["name"] == "predict:scorer"]
+    assert [e["job"]["name"] for e in events] == ["predict:scorer"] * 2, "none from workers"
+    start, complete = events
     assert (start["eventType"], complete["eventType"]) == ("START", "COMPLETE")
     assert complete["outputs"][0]["outputFacets"]["outputStatistics"]["rowCount"] == 60
     assert [d["name"] for d in complete["inputs"]] == [data.uri, dataset_name(artifact.uri)[1]]
