@@ -79,7 +79,7 @@ def test_model_metadata(client: triton.InferenceServerClient) -> None:
     expected = {
         "name": "mlp",
         "versions": ["1", "2"],
-        "platform": "onnx",
+        "platform": "onnx_onnxv1",
         "inputs": [{"name": "x", "datatype": "FP32", "shape": [-1, 64]}],
         "outputs": [{"name": "y", "datatype": "FP32", "shape": [-1, 10]}],
     }

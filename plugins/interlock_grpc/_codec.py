@@ -18,7 +18,12 @@ import numpy as np
 
 from interlock.serving.oip.datatypes import NUMPY_BY_OIP, oip_datatype
 from interlock.serving.oip.errors import ProtocolError
-from interlock.serving.oip.tensors import check_shape, decode_binary_tensor, encode_binary_tensor
+from interlock.serving.oip.tensors import (
+    check_input_names,
+    check_shape,
+    decode_binary_tensor,
+    encode_binary_tensor,
+)
 
 if TYPE_CHECKING:
     from interlock.serving.oip.proto import open_inference_grpc_pb2 as pb
@@ -127,13 +132,23 @@ def _from_contents(
     return wide.astype(target, copy=False).reshape(shape)
 
 
-def decode_inputs(request: pb.ModelInferRequest) -> dict[str, np.ndarray]:
+def decode_inputs(
+    request: pb.ModelInferRequest,
+    *,
+    label: str = "the model",
+    declared: Sequence[str] | None = None,
+) -> dict[str, np.ndarray]:
     """Return the request's input tensors by name.
 
     Raises :class:`interlock.serving.oip.errors.ProtocolError` for an unknown datatype, a negative
     dimension, data whose size does not match the shape, a repeated input name, raw and typed
-    data mixed, or a parameter asking for shared memory or classification.
+    data mixed, or a parameter asking for shared memory or classification; with ``declared``
+    (the model's input names), :class:`interlock.SignatureMismatch` before any tensor is
+    decoded when the request names an input the model does not take or more inputs than it
+    takes.
     """
+    if declared is not None:
+        check_input_names(label, [tensor.name for tensor in request.inputs], declared)
     check_parameters("the request", request.parameters)
     raw = request.raw_input_contents
     if raw and len(raw) != len(request.inputs):

@@ -21,20 +21,18 @@ from typing import Any, cast
 from interlock_grpc._frames import (
     CLIENT_PREFACE,
     DEFAULT_WINDOW,
-    MAX_FRAME_SIZE_LIMIT,
-    MAX_WINDOW,
-    MIN_FRAME_SIZE,
     ErrorCode,
     Flag,
     FrameType,
     H2ConnectionError,
     Setting,
-    frame,
+    goaway,
     rst_stream,
     settings_frame,
     window_update,
 )
-from interlock_grpc._h2_sending import ConnectionLimits, Http2Sender, Stream
+from interlock_grpc._h2_control import Http2Control
+from interlock_grpc._h2_sending import ConnectionLimits, Stream
 from interlock_grpc._header_blocks import HeaderBlockDecoder
 
 __all__ = ["ConnectionLimits", "Http2Connection", "Stream"]
@@ -42,10 +40,9 @@ __all__ = ["ConnectionLimits", "Http2Connection", "Stream"]
 log = logging.getLogger("interlock.grpc")
 
 _HEADER = struct.Struct(">IBI")
-_U32 = struct.Struct(">I")
 
 
-class Http2Connection(Http2Sender, asyncio.Protocol):
+class Http2Connection(Http2Control, asyncio.Protocol):
     """One HTTP/2 server connection; subclasses implement the request hooks."""
 
     def __init__(self, limits: ConnectionLimits, registry: set[Http2Connection]) -> None:
@@ -55,7 +52,9 @@ class Http2Connection(Http2Sender, asyncio.Protocol):
         self._need = 0  # how many bytes _rest must hold before it is worth parsing
         self._preface = True  # still waiting for the client preface
         self._first_frame = True  # the first frame after it must be SETTINGS
-        self._headers = HeaderBlockDecoder(limits.max_header_list_size, self.parse_head)
+        self._headers = HeaderBlockDecoder(
+            limits.max_header_list_size, self.parse_head, self.refuse_head
+        )
         self._block: list[bytes] | None = None  # a header block waiting for CONTINUATION
         self._block_stream = 0
         self._block_flags = 0
@@ -69,17 +68,38 @@ class Http2Connection(Http2Sender, asyncio.Protocol):
         self._budget_start = now
         self._control_frames = 0
         self._resets = 0
+        self._heard = False  # bytes arrived since the last sweep
+        self._paused_at: float | None = None  # since when the client does not read
 
     def _replenish(self) -> None:
-        if self._recv_unacked >= self._conn_window >> 1 and self.held <= self.limits.buffer_budget:
+        # The connection window is always given back: what streams may buffer is bounded
+        # by their own windows, which the request budget hands out (_h2_budget).
+        if self._recv_unacked >= self._conn_window >> 1:
             self._write(window_update(0, self._recv_unacked))
             self._recv_window += self._recv_unacked
             self._recv_unacked = 0
 
-    # -- hooks -------------------------------------------------------------------------------
+    def admit_stream(self, stream: Stream, size: int) -> None:
+        """``stream``'s request is ``size`` bytes: let it receive windows once the request
+        budget can hold it (at once, or when streams finish)."""
+        budget = self.limits.budget
+        if not budget.admit(stream, size):
+            budget.wait(self, stream, size)
+
+    def stream_admitted(self, stream: Stream) -> None:
+        grant = self.limits.initial_window - stream.recv_window
+        if grant > 0 and stream.receiving and not stream.closed:
+            stream.recv_window += grant
+            self._write(window_update(stream.id, grant))
+
 
     def parse_head(self, headers: list[tuple[bytes, bytes]]) -> Any:
         """The request head for a decoded header list; must depend on ``headers`` only."""
+        raise NotImplementedError
+
+    def refuse_head(self, reason: str) -> Any:
+        """The request head for a header list the server refuses (too large) for ``reason``;
+        that stream alone is refused."""
         raise NotImplementedError
 
     def stream_opened(self, stream: Stream) -> None:
@@ -108,11 +128,18 @@ class Http2Connection(Http2Sender, asyncio.Protocol):
         # uvloop's transports are not asyncio.Transport subclasses, but behave as one.
         transport = cast(asyncio.Transport, transport)
         self._transport = transport
-        self._registry.add(self)
         limits = self.limits
+        if limits.max_connections is not None and len(self._registry) >= limits.max_connections:
+            # No stream of this connection will be processed: the client retries elsewhere
+            # or later (gRPC clients report UNAVAILABLE).
+            refusal = goaway(0, ErrorCode.NO_ERROR, b"too many connections")
+            transport.write(settings_frame({}) + refusal)
+            transport.close()
+            return
+        self._registry.add(self)
         settings = {
             Setting.MAX_CONCURRENT_STREAMS: limits.max_streams,
-            Setting.INITIAL_WINDOW_SIZE: limits.initial_window,
+            Setting.INITIAL_WINDOW_SIZE: limits.first_window,
             Setting.MAX_FRAME_SIZE: limits.max_frame_size,
             Setting.MAX_HEADER_LIST_SIZE: limits.max_header_list_size,
             Setting.ENABLE_PUSH: 0,
@@ -140,14 +167,17 @@ class Http2Connection(Http2Sender, asyncio.Protocol):
     def pause_writing(self) -> None:
         # The client is not reading what we send: stop reading its requests until it does,
         # so that answers (and PING or SETTINGS acknowledgements) cannot pile up unbounded.
+        self._paused_at = self._loop.time()
         if self._transport is not None:
             self._transport.pause_reading()
 
     def resume_writing(self) -> None:
+        self._paused_at = None
         if self._transport is not None and not self._transport.is_closing():
             self._transport.resume_reading()
 
     def data_received(self, data: bytes) -> None:
+        self._heard = True
         if self._rest:
             self._rest += data
             if len(self._rest) < self._need:
@@ -251,10 +281,12 @@ class Http2Connection(Http2Sender, asyncio.Protocol):
                 raise H2ConnectionError(ErrorCode.PROTOCOL_ERROR, "DATA on an idle stream")
             return  # a stream we closed or reset: its late frames are dropped
         if not stream.receiving:
+            self.provoked_reset()
             self.reset_stream(stream, ErrorCode.STREAM_CLOSED)
             return
         stream.recv_window -= length
         if stream.recv_window < 0:
+            self.provoked_reset()
             self.reset_stream(stream, ErrorCode.FLOW_CONTROL_ERROR)
             return
         stream.held += length
@@ -266,8 +298,9 @@ class Http2Connection(Http2Sender, asyncio.Protocol):
         if flags & Flag.END_STREAM:
             stream.receiving = False
             self.receiving.pop(stream.id, None)
+            self.limits.budget.settle(stream)
             self.stream_ended(stream)
-        elif stream.recv_window < self.limits.initial_window >> 1:
+        elif stream.admitted and stream.recv_window < self.limits.initial_window >> 1:
             grant = self.limits.initial_window - stream.recv_window
             stream.recv_window += grant
             self._write(window_update(stream.id, grant))
@@ -312,156 +345,39 @@ class Http2Connection(Http2Sender, asyncio.Protocol):
         if stream_id <= self._last_stream:
             self._headers.decode(block)  # the decoder's table must follow every block
             stream = self.streams.get(stream_id)
-            if stream is None:
+            if stream is None:  # a closed (or skipped, so closed) stream: a reset it provoked
+                self.provoked_reset()
                 self._write(rst_stream(stream_id, ErrorCode.STREAM_CLOSED))
             elif not end_stream:
                 raise H2ConnectionError(ErrorCode.PROTOCOL_ERROR, "trailers without END_STREAM")
             elif not stream.receiving:
+                self.provoked_reset()
                 self.reset_stream(stream, ErrorCode.STREAM_CLOSED)
             else:  # request trailers: gRPC clients send none, but they end the request
                 stream.receiving = False
                 self.receiving.pop(stream_id, None)
+                self.limits.budget.settle(stream)
                 self.stream_ended(stream)
             return
         self._last_stream = stream_id
         head = self._headers.decode(block)
-        if self._goaway_sent or self._peer_goaway or len(self.streams) >= self.limits.max_streams:
+        limits = self.limits
+        stream = Stream(stream_id, head, limits.first_window, self._peer_window, not end_stream)
+        if (
+            self._goaway_sent
+            or self._peer_goaway
+            or len(self.streams) >= limits.max_streams
+            or (not end_stream and not limits.budget.open(stream, limits.first_window))
+        ):
             self._spend_control_budget()
             self._write(rst_stream(stream_id, ErrorCode.REFUSED_STREAM))
             return
-        stream = Stream(stream_id, head, self.limits.initial_window, self._peer_window)
         self.streams[stream_id] = stream
         if end_stream:
             stream.receiving = False
         else:
             self.receiving[stream_id] = stream
         self.stream_opened(stream)
-
-    def _on_control(self, kind: int, payload: bytes, flags: int, stream_id: int) -> None:
-        if kind == FrameType.WINDOW_UPDATE:
-            self._on_window_update(payload, stream_id)
-        elif kind == FrameType.CONTINUATION:
-            self._on_continuation(payload, flags, stream_id)
-        elif kind == FrameType.SETTINGS:
-            self._on_settings(payload, flags, stream_id)
-        elif kind == FrameType.PING:
-            if stream_id != 0:
-                raise H2ConnectionError(ErrorCode.PROTOCOL_ERROR, "PING on a stream")
-            if len(payload) != 8:
-                raise H2ConnectionError(ErrorCode.FRAME_SIZE_ERROR, "PING of a wrong size")
-            self._spend_control_budget()
-            if not flags & Flag.ACK:  # the server sends no PING: an ACK needs no answer
-                self._write(frame(FrameType.PING, Flag.ACK, 0, payload))
-        elif kind == FrameType.RST_STREAM:
-            self._on_rst_stream(payload, stream_id)
-        elif kind == FrameType.PRIORITY:
-            if stream_id == 0:
-                raise H2ConnectionError(ErrorCode.PROTOCOL_ERROR, "PRIORITY on stream 0")
-            self._spend_control_budget()
-            if len(payload) != 5:
-                stream = self.streams.get(stream_id)
-                if stream is not None:
-                    self.reset_stream(stream, ErrorCode.FRAME_SIZE_ERROR)
-                else:
-                    self._write(rst_stream(stream_id, ErrorCode.FRAME_SIZE_ERROR))
-        elif kind == FrameType.GOAWAY:
-            if stream_id != 0:
-                raise H2ConnectionError(ErrorCode.PROTOCOL_ERROR, "GOAWAY on a stream")
-            if len(payload) < 8:
-                raise H2ConnectionError(ErrorCode.FRAME_SIZE_ERROR, "GOAWAY too short")
-            # The client opens no more streams; those in flight are still answered.
-            self._peer_goaway = True
-            if not self.streams:
-                self.close_with(None)
-        elif kind == FrameType.PUSH_PROMISE:
-            raise H2ConnectionError(ErrorCode.PROTOCOL_ERROR, "a client must not push")
-        else:
-            self._spend_control_budget()  # unknown frame types are ignored (RFC 9113 5.5)
-
-    def _on_settings(self, payload: bytes, flags: int, stream_id: int) -> None:
-        if stream_id != 0:
-            raise H2ConnectionError(ErrorCode.PROTOCOL_ERROR, "SETTINGS on a stream")
-        if flags & Flag.ACK:
-            if payload:
-                raise H2ConnectionError(ErrorCode.FRAME_SIZE_ERROR, "SETTINGS ACK with a payload")
-            self._spend_control_budget()
-            return
-        if len(payload) % 6:
-            raise H2ConnectionError(ErrorCode.FRAME_SIZE_ERROR, "SETTINGS of a wrong size")
-        self._spend_control_budget()
-        for offset in range(0, len(payload), 6):
-            key, value = struct.unpack_from(">HI", payload, offset)
-            if key == Setting.INITIAL_WINDOW_SIZE:
-                if value > MAX_WINDOW:
-                    raise H2ConnectionError(ErrorCode.FLOW_CONTROL_ERROR, "window too large")
-                delta, self._peer_window = value - self._peer_window, value
-                for stream in self.streams.values():
-                    stream.send_window += delta
-                    if stream.send_window > MAX_WINDOW:
-                        raise H2ConnectionError(ErrorCode.FLOW_CONTROL_ERROR, "window overflow")
-            elif key == Setting.MAX_FRAME_SIZE:
-                if not MIN_FRAME_SIZE <= value <= MAX_FRAME_SIZE_LIMIT:
-                    raise H2ConnectionError(ErrorCode.PROTOCOL_ERROR, "invalid MAX_FRAME_SIZE")
-                self._peer_max_frame = value
-            elif key == Setting.ENABLE_PUSH and value > 1:
-                raise H2ConnectionError(ErrorCode.PROTOCOL_ERROR, "invalid ENABLE_PUSH")
-            # The rest limit what we send: no pushes, no dynamic table, tiny header lists.
-        self._write(frame(FrameType.SETTINGS, Flag.ACK, 0))
-        self._send_blocked()
-
-    def _on_window_update(self, payload: bytes, stream_id: int) -> None:
-        if len(payload) != 4:
-            raise H2ConnectionError(ErrorCode.FRAME_SIZE_ERROR, "WINDOW_UPDATE of a wrong size")
-        increment = _U32.unpack(payload)[0] & 0x7FFFFFFF
-        if stream_id == 0:
-            if increment == 0:
-                raise H2ConnectionError(ErrorCode.PROTOCOL_ERROR, "WINDOW_UPDATE of 0")
-            self._send_window += increment
-            if self._send_window > MAX_WINDOW:
-                raise H2ConnectionError(ErrorCode.FLOW_CONTROL_ERROR, "window overflow")
-            self._send_blocked()
-            return
-        stream = self.streams.get(stream_id)
-        if stream is None:
-            if stream_id > self._last_stream:
-                raise H2ConnectionError(ErrorCode.PROTOCOL_ERROR, "WINDOW_UPDATE on idle stream")
-            self._spend_control_budget()  # late but legal; many of them are not
-            return
-        if increment == 0:
-            self.reset_stream(stream, ErrorCode.PROTOCOL_ERROR)
-            return
-        stream.send_window += increment
-        if stream.send_window > MAX_WINDOW:
-            self.reset_stream(stream, ErrorCode.FLOW_CONTROL_ERROR)
-        elif stream.blocked is not None:
-            self._send_pending(stream)
-
-    def _on_rst_stream(self, payload: bytes, stream_id: int) -> None:
-        if stream_id == 0:
-            raise H2ConnectionError(ErrorCode.PROTOCOL_ERROR, "RST_STREAM on stream 0")
-        if len(payload) != 4:
-            raise H2ConnectionError(ErrorCode.FRAME_SIZE_ERROR, "RST_STREAM of a wrong size")
-        stream = self.streams.get(stream_id)
-        if stream is None:
-            if stream_id > self._last_stream:
-                raise H2ConnectionError(ErrorCode.PROTOCOL_ERROR, "RST_STREAM on an idle stream")
-            return
-        # Rapid reset (CVE-2023-44487): streams opened and reset at once cost the server
-        # work and complete nothing; a client doing that too often loses its connection.
-        self._spend_control_budget()
-        self._resets += 1
-        if self._resets > self.limits.resets_per_s:
-            raise H2ConnectionError(ErrorCode.ENHANCE_YOUR_CALM, "too many stream resets")
-        self._forget(stream)
-        self.stream_cancelled(stream)
-
-    def _spend_control_budget(self) -> None:
-        now = self._loop.time()
-        if now - self._budget_start >= 1.0:
-            self._budget_start, self._control_frames, self._resets = now, 0, 0
-        self._control_frames += 1
-        if self._control_frames > self.limits.control_frames_per_s:
-            raise H2ConnectionError(ErrorCode.ENHANCE_YOUR_CALM, "too many control frames")
 
     def sweep(self, now: float) -> None:
         """Periodic checks: the preface and idle timeouts, and :meth:`stream_expired` for each
@@ -481,5 +397,21 @@ class Http2Connection(Http2Sender, asyncio.Protocol):
             if stream.deadline <= now:
                 self.receiving.pop(stream.id, None)
                 self.stream_expired(stream)
+        self._sweep_sending(now)
+        if self._heard:  # idle means no stream and no bytes for the whole period
+            self._heard = False
+            self.idle_since = now
         if not self.streams and now - self.idle_since > limits.keep_alive_s:
             self.close_with(None)
+
+    def _sweep_sending(self, now: float) -> None:
+        """The send timeout: answers whose client opened no window (stream) or read nothing
+        (connection) for that long are dropped, and their memory with them."""
+        timeout = self.limits.send_timeout_s
+        if self._paused_at is not None and now - self._paused_at > timeout:
+            log.info("aborting an HTTP/2 connection whose client did not read for %g s", timeout)
+            self.abort_now()
+            return
+        for stream in [s for s in self.streams.values() if s.blocked is not None]:
+            if now - stream.blocked_at > timeout:
+                self.reset_stream(stream, ErrorCode.CANCEL)

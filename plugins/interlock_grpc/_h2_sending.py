@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from typing import Any
 
+from interlock_grpc._h2_budget import RequestBudget
 from interlock_grpc._frames import (
     DEFAULT_WINDOW,
     MIN_FRAME_SIZE,
@@ -24,7 +26,7 @@ from interlock_grpc._frames import (
     rst_stream,
 )
 
-__all__ = ["ConnectionLimits", "Http2Sender", "Stream"]
+__all__ = ["ConnectionLimits", "Http2Sender", "Stream", "debug_text"]
 
 log = logging.getLogger("interlock.grpc")
 
@@ -32,19 +34,30 @@ _END = Flag.END_HEADERS | Flag.END_STREAM
 _LINGER_S = 1.0  # after a GOAWAY, how long to wait for the client to close first
 
 
+_ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
+
+
+def debug_text(message: str) -> bytes:
+    """GOAWAY debug data: the reason in at most 256 bytes, without object addresses."""
+    return _ADDRESS.sub("", message).encode("utf-8", "replace")[:256]
+
+
 class ConnectionLimits:
     """What the server advertises and enforces on every connection."""
 
     __slots__ = (
-        "buffer_budget",
+        "budget",
         "control_frames_per_s",
+        "first_window",
         "initial_window",
         "keep_alive_s",
+        "max_connections",
         "max_frame_size",
         "max_header_list_size",
         "max_streams",
         "read_timeout_s",
         "resets_per_s",
+        "send_timeout_s",
     )
 
     def __init__(
@@ -58,19 +71,31 @@ class ConnectionLimits:
         max_header_list_size: int = 16 * 1024,
         control_frames_per_s: int = 1000,
         resets_per_s: int = 200,
-        buffer_budget: int = 80 * 1024 * 1024,
+        buffer_budget: int = 256 * 1024 * 1024,
+        max_connections: int | None = None,
+        send_timeout_s: float | None = None,
     ) -> None:
         self.read_timeout_s = read_timeout_s
         self.keep_alive_s = keep_alive_s
+        #: The window an admitted stream is kept at.
         self.initial_window = initial_window
+        #: The window every stream starts with (SETTINGS_INITIAL_WINDOW_SIZE): what a client
+        #: may send on a stream before the server admitted it (HTTP/2's default size).
+        self.first_window = min(DEFAULT_WINDOW, initial_window)
         self.max_streams = max_streams
         self.max_frame_size = max_frame_size
         self.max_header_list_size = max_header_list_size
         self.control_frames_per_s = control_frames_per_s
+        #: Stream resets per second a client may cause, by sending RST_STREAM or by making
+        #: the server send one (CVE-2023-44487 and CVE-2025-8671); above: ENHANCE_YOUR_CALM.
         self.resets_per_s = resets_per_s
-        #: Most request bytes a connection holds in its open streams before it stops
-        #: replenishing the client's connection window (at least one whole request).
-        self.buffer_budget = buffer_budget
+        #: Request bytes the streams of all connections may buffer (see _h2_budget).
+        self.budget = RequestBudget(buffer_budget)
+        #: Most connections at once; beyond, a new one gets GOAWAY and is closed.
+        self.max_connections = max_connections
+        #: How long an answer may wait for a client that does not read it (closed flow
+        #: window, or unread socket) before the stream, or connection, is dropped.
+        self.send_timeout_s = read_timeout_s if send_timeout_s is None else send_timeout_s
 
 
 class Stream:
@@ -85,7 +110,11 @@ class Stream:
         "send_window",
         "closed",
         "blocked",
+        "blocked_at",
         "held",
+        "reserved",
+        "admitted",
+        "wanted",
         # gRPC
         "head",
         "body",
@@ -98,14 +127,25 @@ class Stream:
         "cancel_status",
     )
 
-    def __init__(self, stream_id: int, head: Any, recv_window: int, send_window: int) -> None:
+    def __init__(
+        self,
+        stream_id: int,
+        head: Any,
+        recv_window: int,
+        send_window: int,
+        receiving_body: bool = True,
+    ) -> None:
         self.id = stream_id
         self.receiving = True  # the client may still send on it
         self.recv_window = recv_window
         self.send_window = send_window
         self.closed = False
         self.blocked: tuple[memoryview, bytes] | None = None  # data and trailers awaiting window
-        self.held = 0  # DATA bytes received on it that still count against the buffer budget
+        self.blocked_at = 0.0  # since when (loop time) an answer waits for the client's window
+        self.held = 0  # DATA bytes received on it
+        self.reserved = 0  # bytes of the server's RequestBudget it holds
+        self.admitted = not receiving_body  # may receive windows beyond its first
+        self.wanted = 0  # while waiting for admission: the size of its request
         self.head = head
         self.body: list[bytes] = []
         self.size = 0
@@ -182,6 +222,7 @@ class Http2Sender:
                 rest = self._data_frames(stream, memoryview(message), parts)
                 if rest:
                     stream.blocked = (rest, trailers)
+                    stream.blocked_at = self._loop.time()
                     self._write(b"".join(parts))
                     return
         parts.append(frame_header(FrameType.HEADERS, _END, sid, len(trailers)))
@@ -210,6 +251,7 @@ class Http2Sender:
         if rest:
             stream.blocked = (rest, trailers)
             if parts:
+                stream.blocked_at = self._loop.time()  # progress: the send timeout restarts
                 self._write(b"".join(parts))
             return
         stream.blocked = None
@@ -240,14 +282,11 @@ class Http2Sender:
         self._forget(stream)
         self.stream_cancelled(stream)
 
-    def _replenish(self) -> None:
-        """Give the client connection window back, if the buffer budget allows."""
-
     def _forget(self, stream: Stream) -> None:
         if stream.held:
             self.held -= stream.held
             stream.held = 0
-            self._replenish()
+        self.limits.budget.release(stream)
         stream.closed = True
         stream.receiving = False
         stream.blocked = None
@@ -279,13 +318,14 @@ class Http2Sender:
             if code != ErrorCode.NO_ERROR:
                 log.info("closing an HTTP/2 connection: %s", message)
             self._goaway_sent = True
-            self._write(goaway(self._last_stream, code, message.encode()[:256]))
+            self._write(goaway(self._last_stream, code, debug_text(message)))
             self._flush()
             streams = list(self.streams.values())
             self.streams.clear()
             self.receiving.clear()
             for stream in streams:
                 stream.closed, stream.receiving, stream.blocked = True, False, None
+                self.limits.budget.release(stream)
                 self.stream_cancelled(stream)
             transport.close()
             return
@@ -300,6 +340,11 @@ class Http2Sender:
         # it reads the GOAWAY; give it a moment to close first.
         if self._linger is None:
             self._linger = self._loop.call_later(_LINGER_S, transport.close)
+
+    def abort_now(self) -> None:
+        """Drop the connection and whatever it has not sent yet."""
+        if self._transport is not None:
+            self._transport.abort()
 
     def abort(self) -> None:
         """Close the connection now (the server is gone)."""

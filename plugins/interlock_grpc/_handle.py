@@ -39,6 +39,12 @@ class GrpcSettings(BaseModel):
     max_response_bytes: int | None = Field(
         None, ge=1024, description="Largest response message sent; None: no limit."
     )
+    max_buffered_bytes: int | None = Field(
+        None,
+        ge=1024 * 1024,
+        description="Request bytes all connections together may buffer; at least twice "
+        "max_request_bytes. None: twice max_request_bytes plus 2 MiB, and at least 256 MiB.",
+    )
 
 
 class GrpcServerHandle(ServerHandle):
@@ -87,9 +93,8 @@ class GrpcServerHandle(ServerHandle):
             # A stream window no larger than a request may be bounds what one stream buffers;
             # never below HTTP/2's default, which clients use until they read our SETTINGS.
             initial_window=max(65_535, min(4 * 1024 * 1024, options.max_request_bytes + 1024)),
-            # One largest request, plus the connection window it may take to arrive: what a
-            # connection may hold however many streams its client opens.
-            buffer_budget=options.max_request_bytes + 16 * 1024 * 1024,
+            buffer_budget=self._buffer_budget(),
+            max_connections=options.max_connections,
         )
         # The methods are bound now, not in __init__, so that a subclass swapped in after
         # create() (the conformance suite's broken plugins do) is the one served.
@@ -110,6 +115,22 @@ class GrpcServerHandle(ServerHandle):
             self.service.metrics.attach()  # the repository is loaded by now: observe batches
         self._interval = min(1.0, max(min(options.read_timeout_s, options.keep_alive_s) / 4, 0.01))
         self._sweeper = loop.call_later(self._interval, self._sweep)
+
+    def _buffer_budget(self) -> int:
+        """The server-wide request budget: it must hold two of the largest requests, so that
+        a waiting stream can always be admitted once the others finish (_h2_budget)."""
+        largest = self.options.max_request_bytes + 1024 * 1024
+        budget = self.settings.max_buffered_bytes
+        if budget is None:
+            return max(2 * largest, 256 * 1024 * 1024)
+        if budget < 2 * largest:
+            raise InterlockError(
+                f"gRPC server setting 'max_buffered_bytes' ({budget}) must be at least twice "
+                f"max_request_bytes plus 1 MiB ({2 * largest})",
+                hint="raise max_buffered_bytes, or lower max_request_bytes",
+                component="grpc",
+            )
+        return budget
 
     def _sweep(self) -> None:
         loop = asyncio.get_running_loop()

@@ -43,7 +43,8 @@ from interlock.errors import InterlockError, OverloadedError
 from interlock_grpc._codec import check_parameters, decode_inputs, encode_outputs
 from interlock.serving.oip.proto import open_inference_grpc_pb2 as pb
 from interlock.serving.oip.auth import BearerToken
-from interlock.serving.oip.datatypes import OIP_BY_DTYPE, oip_shape
+from interlock.serving.oip.datatypes import PLATFORMS as _PLATFORMS
+from interlock.serving.oip.datatypes import OIP_BY_DTYPE, oip_platform, oip_shape
 from interlock.serving.oip.errors import ProtocolError, Unauthorized, grpc_status
 
 if TYPE_CHECKING:
@@ -67,8 +68,8 @@ log = logging.getLogger("interlock.grpc")
 #: Full name of the protocol's service.
 SERVICE = "inference.GRPCInferenceService"
 
-#: Protocol platform names ("<project>_<format>") by ``Model.platform``.
-PLATFORMS = {"onnx": "onnx_onnxv1"}
+#: Protocol platform names ("<project>_<format>") by ``Model.platform`` (the kit's table).
+PLATFORMS = _PLATFORMS
 
 
 class StatusError(InterlockError):
@@ -95,20 +96,34 @@ class RpcAbort(Exception):
 
 class RequestMessage:
     """A call's request message as the transport received it: ``data`` (the serialised
-    message) and ``parse`` (its type's ``FromString``), or ``error``, the reason there is no
-    message to parse."""
+    message, compressed when ``inflate`` is set: that function decompresses it or raises) and
+    ``parse`` (its type's ``FromString``), or ``error``, the reason there is no message to
+    parse."""
 
-    __slots__ = ("data", "error", "parse")
+    __slots__ = ("data", "error", "inflate", "parse")
 
     def __init__(
         self,
         data: bytes | memoryview,
         parse: Callable[[bytes | memoryview], Any],
         error: InterlockError | None = None,
+        inflate: Callable[[bytes | memoryview], bytes] | None = None,
     ) -> None:
         self.data = data
         self.parse = parse
         self.error = error
+        self.inflate = inflate
+
+    def read(self) -> Any:
+        """The parsed message (decompressed first if need be)."""
+        data = self.data if self.inflate is None else self.inflate(self.data)
+        self.data = b""
+        return self.parse(data)
+
+
+#: A request message above this size (or any compressed one) is decompressed, parsed and
+#: decoded on a worker thread, so that no single call holds the event loop.
+OFFLOAD_BYTES = 256 * 1024
 
 
 class CallContext:
@@ -177,7 +192,10 @@ def _rpc(
                 if limited:
                     self.enter()
                     entered = True
-                request = self.read_request(message, body.__name__)
+                if len(message.data) > OFFLOAD_BYTES or message.inflate is not None:
+                    request = await asyncio.to_thread(self.read_request, message, body.__name__)
+                else:
+                    request = self.read_request(message, body.__name__)
                 return await body(self, request, call)
             except InterlockError as error:
                 status = error.status if isinstance(error, StatusError) else grpc_status(error)
@@ -286,7 +304,7 @@ class InferenceService:
         if message.error is not None:
             raise message.error
         try:
-            return message.parse(message.data)
+            return message.read()
         except DecodeError:
             raise ProtocolError(
                 f"the {rpc} request is not a valid protobuf message of the protocol",
@@ -362,7 +380,7 @@ class InferenceService:
         return pb.ModelMetadataResponse(
             name=model.name,
             versions=model.versions,
-            platform=PLATFORMS.get(model.platform, model.platform),
+            platform=oip_platform(model.platform),
             inputs=[_tensor_metadata(s) for s in signature.inputs],
             outputs=[_tensor_metadata(s) for s in signature.outputs],
         )
@@ -376,7 +394,15 @@ class InferenceService:
             self.repository.get(request.model_name, request.model_version or None)
         )
         names = _requested_outputs(model, request)
-        outputs = await model.infer(decode_inputs(request))
+        label = f"model '{model.name}:{model.version}'"
+        declared = [spec.name for spec in model.signature.inputs]
+        if request.ByteSize() > OFFLOAD_BYTES or len(request.inputs) > 64:
+            inputs = await asyncio.to_thread(
+                decode_inputs, request, label=label, declared=declared
+            )
+        else:
+            inputs = decode_inputs(request, label=label, declared=declared)
+        outputs = await model.infer(inputs)
         response = pb.ModelInferResponse(
             model_name=model.name, model_version=model.version, id=request.id
         )

@@ -11,11 +11,15 @@ What the layer does for every application:
 
 * keep-alive and pipelining (answers in request order), ``Connection: close``, HTTP/1.0;
 * ``Expect: 100-continue``; chunked request bodies;
-* limits: header bytes (431), body bytes (413, refused from ``Content-Length`` before the body
-  is read), connections (503 beyond ``max_connections``);
+* limits: header bytes (431, counted as they arrive) and fields (431 above 100), body bytes
+  (413, refused from ``Content-Length`` before the body is read), connections (503 beyond
+  ``max_connections``), and two server-wide budgets: request bytes buffered by all
+  connections together, and answer bytes their clients have not read yet (503 with
+  ``Retry-After`` beyond either, so that many clients cannot add up to an out-of-memory kill);
 * timeouts from one periodic sweep instead of a timer per request: a request whose headers do
   not arrive within the read timeout is dropped, one whose body does not gets 408, an idle
-  connection is closed after the keep-alive time;
+  connection is closed after the keep-alive time, and one whose client has not read its
+  answers for the read timeout is aborted (its unread answers dropped);
 * back-pressure: a client that does not read its answers stops being read;
 * graceful stop: no new connections, idle ones closed, in-flight requests answered (then
   ``Connection: close``), the rest cut off after the grace period with the application's
@@ -29,12 +33,21 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import logging
 import socket
+
+from interlock.serving.oip.access import access_logger
 
 from interlock_rest._http_connection import HttpConnection
 from interlock_rest._http_messages import HttpApplication, Request, Response, too_large
 
-__all__ = ["HttpApplication", "HttpServer", "Request", "Response", "too_large"]
+__all__ = ["HttpApplication", "HttpServer", "Request", "Response", "buffer_budget", "too_large"]
+
+
+def buffer_budget(max_body_bytes: int) -> int:
+    """The default server-wide budget for buffered request bytes (and for unread answer
+    bytes): four bodies of the largest size, and at least 64 MiB."""
+    return max(4 * max_body_bytes, 64 * 1024 * 1024)
 
 
 class HttpServer:
@@ -48,17 +61,26 @@ class HttpServer:
         keep_alive_s: float,
         max_connections: int | None,
         max_body_bytes: int,
+        max_buffered_bytes: int | None = None,
+        max_output_bytes: int | None = None,
     ) -> None:
         self.app = app
         self.read_timeout_s = read_timeout_s
         self.keep_alive_s = keep_alive_s
         self.max_connections = max_connections
         self.max_body_bytes = max_body_bytes
+        self.max_buffered_bytes = max_buffered_bytes or buffer_budget(max_body_bytes)
+        self.max_output_bytes = max_output_bytes or buffer_budget(max_body_bytes)
+        #: Request body bytes all connections buffer, and answer bytes waiting to be read.
+        self.buffered = 0
+        self.output = 0
         # Timeouts are counted in sweeps: a connection notes the sweep number when it hears
         # from its client, and a sweep compares. Cheaper than reading a clock per request.
         self.interval = max(0.01, min(1.0, read_timeout_s / 4, keep_alive_s / 4))
         self._read_sweeps = read_timeout_s / self.interval
         self._idle_sweeps = keep_alive_s / self.interval
+        self.send_sweeps = read_timeout_s / self.interval
+        self.access: logging.Logger | None = None
         self.sweep = 0
         self.date = b""
         self.draining = False
@@ -67,9 +89,30 @@ class HttpServer:
         self._timer: asyncio.TimerHandle | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
+    def admit(self, size: int) -> bool:
+        """Count ``size`` more buffered request bytes, or refuse (False) beyond the budget;
+        with nothing buffered, any one request (at most ``max_body_bytes``) is admitted."""
+        if self.buffered and self.buffered + size > self.max_buffered_bytes:
+            return False
+        self.buffered += size
+        return True
+
+    def release(self, size: int) -> None:
+        """Give back ``size`` buffered request bytes."""
+        self.buffered -= size
+
+    def output_full(self) -> bool:
+        """Whether unread answers fill the output budget (new requests get 503 until not)."""
+        return self.output > self.max_output_bytes
+
+    def output_changed(self, delta: int) -> None:
+        """Unread answer bytes grew (or shrank) by ``delta``."""
+        self.output += delta
+
     async def start(self, sock: socket.socket) -> None:
         """Serve on the bound, listening ``sock``."""
         self._loop = loop = asyncio.get_running_loop()
+        self.access = access_logger()
         self._refresh_date()
         self._timer = loop.call_later(self.interval, self._tick)
         self._server = await loop.create_server(lambda: HttpConnection(self), sock=sock)

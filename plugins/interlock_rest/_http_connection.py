@@ -11,83 +11,29 @@ not state.
 from __future__ import annotations
 
 import asyncio
-import enum
-import http
 import logging
+import time
 from collections import deque
 from functools import partial
-from typing import Protocol
-from urllib.parse import unquote
-
 import httptools
 
 from interlock.errors import InterlockError, OverloadedError
 from interlock.serving.oip.errors import HeadersTooLarge, ProtocolError, RequestTimeout
 
-from interlock_rest._http_messages import HttpApplication, Request, Response, too_large
+from interlock_rest._http_checks import (
+    MAX_HEADERS,
+    Refusal,
+    head_problem,
+    overloaded,
+    request_path,
+    target_path,
+)
+from interlock_rest._http_messages import STATUS_LINES, Request, Response, log_access, too_large
+from interlock_rest._http_states import MOVES, ConnectionOwner, ConnectionState
 
 __all__ = ["MOVES", "ConnectionState", "HttpConnection"]
 
-logger = logging.getLogger("interlock.rest")
-
-#: Most bytes of request line and headers (above: 431).
-MAX_HEADER_BYTES = 64 * 1024
-#: Requests, and their body bytes, parsed ahead of the one being answered before the
-#: connection stops being read.
-MAX_PIPELINED = 16
-MAX_PIPELINED_BYTES = 1024 * 1024
-#: A body below this size is checked by the application after it arrived; above it (or of
-#: unknown size), the application may refuse the request from its head alone.
-EARLY_CHECK_BYTES = 64 * 1024
-
-_STATUS_LINES = {
-    status.value: b"HTTP/1.1 %d %s\r\n" % (status.value, status.phrase.encode())
-    for status in http.HTTPStatus
-}
-_CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
-
-
-class ConnectionState(enum.IntEnum):
-    """Where a connection is in its life (an IntEnum: tested several times per request, and
-    an IntEnum hashes and compares in C)."""
-
-    #: Requests are read and answered.
-    READING = 0
-    #: Enough requests are queued (pipelining): not read until they are answered.
-    THROTTLED = 1
-    #: The client does not read its answers: neither read nor answered until it does.
-    BLOCKED = 2
-    #: Nothing more is read; the connection closes once the queued requests are answered.
-    FINISHING = 3
-    #: The same, while the client does not read its answers.
-    FINISHING_BLOCKED = 4
-    #: Closed, by the server or the client: nothing more is read or written.
-    CLOSED = 5
-
-
 _S = ConnectionState
-
-#: Every legal move: (state, event) -> next state. The events: ``queue_full`` (pipelined
-#: requests beyond the read-ahead bounds), ``queue_answered`` (all of them answered),
-#: ``send_buffer_full`` / ``send_buffer_drained`` (the transport's write buffer crossed its
-#: high / low mark), ``last_request`` (nothing after this request is read: ``Connection:
-#: close``, an error answered early, a protocol upgrade) and ``closed``. An event that is not
-#: listed for a state leaves the state as it is (it has happened already, or no longer matters).
-MOVES: dict[tuple[ConnectionState, str], ConnectionState] = {
-    (_S.READING, "queue_full"): _S.THROTTLED,
-    (_S.THROTTLED, "queue_answered"): _S.READING,
-    (_S.READING, "send_buffer_full"): _S.BLOCKED,
-    (_S.THROTTLED, "send_buffer_full"): _S.BLOCKED,
-    (_S.FINISHING, "send_buffer_full"): _S.FINISHING_BLOCKED,
-    # Reading resumes only once the requests read ahead are answered too.
-    (_S.BLOCKED, "send_buffer_drained"): _S.THROTTLED,
-    (_S.FINISHING_BLOCKED, "send_buffer_drained"): _S.FINISHING,
-    (_S.READING, "last_request"): _S.FINISHING,
-    (_S.THROTTLED, "last_request"): _S.FINISHING,
-    (_S.BLOCKED, "last_request"): _S.FINISHING_BLOCKED,
-    **{(state, "closed"): _S.CLOSED for state in _S if state is not _S.CLOSED},
-}
-
 _READING = _S.READING
 _THROTTLED = _S.THROTTLED
 _CLOSED = _S.CLOSED
@@ -96,19 +42,23 @@ _NOT_READ = frozenset({_S.FINISHING, _S.FINISHING_BLOCKED, _S.CLOSED})
 #: States in which queued requests are answered.
 _ANSWERING = frozenset({_S.READING, _S.THROTTLED, _S.FINISHING})
 
+logger = logging.getLogger("interlock.rest")
 
-class ConnectionOwner(Protocol):
-    """What a connection reads of the server that accepted it."""
+#: Most bytes of request line and headers (above: 431), counted as they arrive.
+MAX_HEADER_BYTES = 64 * 1024
+#: While a head is incomplete, received bytes are parsed in pieces of this size, so that the
+#: head limit is enforced within one piece whatever the client sends (httptools joins a
+#: header's value only once it is complete).
+_HEAD_PIECE = 8 * 1024
+#: Requests, and their body bytes, parsed ahead of the one being answered before the
+#: connection stops being read.
+MAX_PIPELINED = 16
+MAX_PIPELINED_BYTES = 1024 * 1024
+#: A body below this size is checked by the application after it arrived; above it (or of
+#: unknown size), the application may refuse the request from its head alone.
+EARLY_CHECK_BYTES = 64 * 1024
 
-    app: HttpApplication
-    connections: set[HttpConnection]
-    max_connections: int | None
-    max_body_bytes: int
-    read_timeout_s: float
-    #: The number of the current timeout sweep, and the Date header value, kept current.
-    sweep: int
-    date: bytes
-    draining: bool
+_CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
 
 class HttpConnection(asyncio.Protocol):
@@ -136,7 +86,14 @@ class HttpConnection(asyncio.Protocol):
         self._body: list[bytes] = []
         self._body_bytes = 0
         self._header_bytes = 0
+        self._header_count = 0
+        self._head_size = 0  # the head's bytes as parsed (the other count is as received)
+        self._in_head = True  # the next bytes belong to a request head
+        self._wire_bytes = 0  # bytes received for the request, framing included
         self._limit = server.max_body_bytes
+        self._output = 0  # answer bytes in the transport's write buffer
+        self._blocked_since: int | None = None  # since when (sweep) the buffer is full
+        self._peer = ""  # the client's address, for the access log only
 
     @property
     def state(self) -> ConnectionState:
@@ -166,6 +123,9 @@ class HttpConnection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = transport  # type: ignore[assignment]  # a stream transport
         server = self._server
+        if server.access is not None:
+            peer = transport.get_extra_info("peername")
+            self._peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
         limit = server.max_connections
         if limit is not None and len(server.connections) >= limit:
             self._refusal = OverloadedError(
@@ -178,21 +138,30 @@ class HttpConnection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         # An answer still being computed finishes and is dropped (a batch may hold its rows).
         self._move("closed")
-        self._server.connections.discard(self)
+        server = self._server
+        server.connections.discard(self)
+        for request in (self._request, *self._pending):
+            if request is not None:
+                self._release(request)
+        self._request = None
         self._pending.clear()
+        self._body = []
+        if self._output:
+            server.output_changed(-self._output)
+            self._output = 0
 
     def data_received(self, data: bytes) -> None:
         if self._state in _NOT_READ:
             return
         try:
-            self._parser.feed_data(data)
+            self._feed(data)
         except httptools.HttpParserUpgrade:
             # A request asking to switch protocols (h2c, websocket) is answered in HTTP/1.1,
             # as if it had not asked; what follows it is not HTTP/1.1: close after answering.
             self._stop_reading()
         except httptools.HttpParserCallbackError as exc:
             refused = exc.__context__
-            if isinstance(refused, _Refusal):
+            if isinstance(refused, Refusal):
                 self._refuse(refused.error)
             else:  # a bug in a callback: logged; the client gets a 500 and a closed connection
                 logger.error("unexpected error parsing a request", exc_info=refused)
@@ -202,11 +171,33 @@ class HttpConnection(asyncio.Protocol):
         if self._pending and self.active is None:
             self._dispatch()
 
+    def _feed(self, data: bytes) -> None:
+        """Parse ``data``; a head is parsed in pieces and its bytes counted as they arrive."""
+        parser = self._parser
+        end = len(data)
+        pos = 0
+        while pos < end:
+            if self._in_head:
+                piece = data[pos : pos + _HEAD_PIECE] if pos or end > _HEAD_PIECE else data
+                self._header_bytes += len(piece)
+            else:
+                piece = data[pos:] if pos else data
+                self._wire_bytes += len(piece)
+            pos += len(piece)
+            parser.feed_data(piece)
+            if self._in_head and self._header_bytes > MAX_HEADER_BYTES:
+                self._refuse(HeadersTooLarge(f"the request head exceeds {MAX_HEADER_BYTES} bytes"))
+            if self._state in _NOT_READ:
+                return
+
     def pause_writing(self) -> None:
         # The client does not read its answers: stop reading its requests until it does.
+        self._blocked_since = self._server.sweep
         self._move("send_buffer_full")
 
     def resume_writing(self) -> None:
+        self._blocked_since = None
+        self._track_output()
         self._move("send_buffer_drained")
         if self._state is not _CLOSED:
             self._dispatch()
@@ -219,48 +210,62 @@ class HttpConnection(asyncio.Protocol):
         self._receiving_since = self._server.sweep
         self._headers = []
         self._url = b""
+        self._in_head = True
         self._header_bytes = 0
+        self._header_count = 0
+        self._head_size = 0
+        self._wire_bytes = 0
         self._body = []
         self._body_bytes = 0
         self._expect = None
 
     def on_url(self, url: bytes) -> None:
         self._url += url
-        self._count_header_bytes(len(url))
+        self._head_size += len(url)
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self._count_header_bytes(len(name) + len(value) + 4)
+        self._header_count += 1
+        if self._header_count > MAX_HEADERS:
+            raise Refusal(HeadersTooLarge(f"the request has more than {MAX_HEADERS} header fields"))
+        self._head_size += len(name) + len(value) + 4
+        if not self._in_head:
+            # A trailer field of a chunked body: never merged into the headers (RFC 9112
+            # section 7.1.2), so that it cannot change how the body is read.
+            return
         name = name.lower()
         if name == b"expect":
             self._expect = value
         self._headers.append((name, value))
 
-    def _count_header_bytes(self, size: int) -> None:
-        self._header_bytes += size
-        if self._header_bytes > MAX_HEADER_BYTES:
-            raise _Refusal(
-                HeadersTooLarge(
-                    f"the request line and headers exceed {MAX_HEADER_BYTES} bytes",
-                    hint="send fewer or shorter headers",
-                )
-            )
-
     def on_headers_complete(self) -> None:
+        self._in_head = False
+        self._wire_bytes = 0
         if self._state in _NOT_READ:
             return
+        if self._head_size > MAX_HEADER_BYTES:  # the head ended in the piece that crossed
+            raise Refusal(HeadersTooLarge(f"the request head exceeds {MAX_HEADER_BYTES} bytes"))
         parser = self._parser
         url = self._url
         if not url.startswith(b"/"):
-            url = _target_path(url)
+            url = target_path(url)
         path_end = url.find(b"?")
         path = (url if path_end < 0 else url[:path_end]).decode("latin-1")
-        if "%" in path:
-            path = unquote(path)
         request = Request(parser.get_method().decode("ascii"), path, self._headers)
-        request.keep_alive = parser.should_keep_alive() and parser.get_http_version() == "1.1"
+        if self._server.access is not None:
+            request.started = time.perf_counter()
+        version = parser.get_http_version()
+        request.keep_alive = parser.should_keep_alive() and version == "1.1"
         self._request = request
         if self._refusal is not None:
             self._reply_early(request, self._refusal)
+            return
+        try:
+            request.path = request_path(path)
+            problem = head_problem(version, self._headers)
+        except ProtocolError as error:
+            problem = error
+        if problem is not None:
+            self._reply_early(request, problem)
             return
         length = request.header(b"content-length")
         if length is not None:
@@ -272,6 +277,8 @@ class HttpConnection(asyncio.Protocol):
         if declared is not None and declared > self._limit:
             self._reply_early(request, too_large(declared, self._limit))
             return
+        if declared and not self._hold(request, declared):
+            return
         expect_continue = self._expect is not None and self._expect.lower() == b"100-continue"
         if declared is None or declared > EARLY_CHECK_BYTES or expect_continue:
             refusal = self._server.app.check_head(request)
@@ -280,6 +287,21 @@ class HttpConnection(asyncio.Protocol):
                 return
         if expect_continue and self._transport is not None:
             self._transport.write(_CONTINUE)
+
+    def _hold(self, request: Request, size: int) -> bool:
+        """Count ``size`` bytes of ``request``'s body against the server's buffer budget;
+        refuse the request (503) when the budget is spent."""
+        if self._server.admit(size):
+            request.held += size
+            return True
+        self._body = []
+        self._reply_early(request, overloaded("buffers as many request bytes"))
+        return False
+
+    def _release(self, request: Request) -> None:
+        if request.held:
+            self._server.release(request.held)
+            request.held = 0
 
     def _reply_early(self, request: Request, answer: InterlockError | Response) -> None:
         """Answer ``request`` without its body (not read), then close the connection."""
@@ -296,13 +318,18 @@ class HttpConnection(asyncio.Protocol):
         if request is None or self._state in _NOT_READ:
             return
         self._body_bytes += len(body)
-        if self._body_bytes > self._limit:
+        if self._body_bytes > self._limit or self._wire_bytes > 2 * self._limit + _HEAD_PIECE:
+            # Framing counts too: chunk extensions and tiny chunks cannot grow without bound.
             self._body = []
             self._reply_early(request, too_large(self._body_bytes, self._limit))
+            return
+        if self._body_bytes > request.held and not self._hold(request, len(body)):
             return
         self._body.append(body)
 
     def on_message_complete(self) -> None:
+        self._in_head = True
+        self._header_bytes = 0
         request = self._request
         self._request = None
         if request is None or self._state in _NOT_READ:
@@ -340,6 +367,9 @@ class HttpConnection(asyncio.Protocol):
         while pending and self.active is None and self._state in _ANSWERING:
             request = pending.popleft()
             reply = request.reply
+            if reply is None and self._server.output_full():
+                request.keep_alive = False
+                reply = app.error(overloaded("holds as many unread answers"))
             if reply is None:
                 answer = app.handle(request)
                 if not isinstance(answer, tuple):
@@ -355,6 +385,7 @@ class HttpConnection(asyncio.Protocol):
     def _finished(self, request: Request, task: asyncio.Task[Response]) -> None:
         self.active = None
         if self._state is _CLOSED:
+            self._release(request)
             return
         if task.cancelled():
             request.keep_alive = False
@@ -372,6 +403,7 @@ class HttpConnection(asyncio.Protocol):
         self._dispatch()
 
     def _send(self, request: Request, reply: Response) -> None:
+        self._release(request)
         transport = self._transport
         if transport is None or self._state is _CLOSED:
             return
@@ -380,7 +412,7 @@ class HttpConnection(asyncio.Protocol):
         # After a 408 or 413 the rest of a body may still be on the wire (SRV-092).
         close = not request.keep_alive or server.draining or status == 413 or status == 408
         head = b"%sdate: %s\r\ncontent-type: %s\r\ncontent-length: %d\r\n" % (
-            _STATUS_LINES.get(status) or b"HTTP/1.1 %d Unknown\r\n" % status,
+            STATUS_LINES.get(status) or b"HTTP/1.1 %d Unknown\r\n" % status,
             server.date,
             content_type,
             len(body),
@@ -396,8 +428,20 @@ class HttpConnection(asyncio.Protocol):
             transport.write(head + body)
         self._answered += 1
         self._idle_since = server.sweep
+        if server.access is not None:
+            log_access(server.access, self._peer, request, status, len(body))
+        if self._output or transport.get_write_buffer_size():
+            self._track_output()
         if close:
             self.close()
+
+    def _track_output(self) -> None:
+        """Keep the server's count of unread answer bytes current for this connection."""
+        transport = self._transport
+        size = 0 if transport is None else transport.get_write_buffer_size()
+        if size != self._output:
+            self._server.output_changed(size - self._output)
+            self._output = size
 
     # -- timeouts and shutdown ---------------------------------------------------------------
 
@@ -413,7 +457,15 @@ class HttpConnection(asyncio.Protocol):
         and so must the first request of a new connection; between requests the keep-alive
         time applies.
         """
-        if self._state is _CLOSED or self.active is not None or self._pending:
+        if self._state is _CLOSED:
+            return
+        blocked = self._blocked_since
+        if blocked is not None and self._server.sweep - blocked > self._server.send_sweeps:
+            # The client has not read its answers for the send timeout: drop them and it.
+            if self._transport is not None:
+                self._transport.abort()
+            return
+        if self.active is not None or self._pending:
             return
         since = self._receiving_since
         if since is not None:
@@ -444,26 +496,3 @@ class HttpConnection(asyncio.Protocol):
     def close(self) -> None:
         """Close the connection (what was written is still sent)."""
         self._move("closed")
-
-
-class _Refusal(Exception):
-    """Raised in a parser callback to stop parsing and answer ``error``."""
-
-    def __init__(self, error: InterlockError) -> None:
-        super().__init__(str(error))
-        self.error = error
-
-
-def _target_path(url: bytes) -> bytes:
-    """The path of a request target that does not start with one; a refusal if it has none."""
-    # The absolute form (as sent to proxies) names a path too; "*" and the authority form
-    # (CONNECT) name none, and no endpoint answers to them.
-    try:
-        return httptools.parse_url(url).path or b"/"
-    except httptools.HttpParserInvalidURLError:
-        raise _Refusal(
-            ProtocolError(
-                f"malformed HTTP request: the request target {url[:100]!r} is not a path",
-                hint="send an origin-form target such as /v2/health/ready",
-            )
-        ) from None

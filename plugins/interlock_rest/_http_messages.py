@@ -6,22 +6,31 @@ an :class:`HttpApplication` for the :data:`Response`; it writes the answer itsel
 
 from __future__ import annotations
 
+import http
+import logging
+import time
 from collections.abc import Coroutine
 from typing import Any, Protocol
 
 from interlock.errors import InterlockError
 from interlock.serving.oip.errors import RequestTooLarge
 
-__all__ = ["HttpApplication", "Request", "Response", "too_large"]
+__all__ = ["STATUS_LINES", "HttpApplication", "Request", "Response", "log_access", "too_large"]
 
 #: status, body, content type, extra headers (lower-case names).
 Response = tuple[int, bytes, bytes, tuple[tuple[bytes, bytes], ...]]
+
+#: The status line of every status.
+STATUS_LINES = {
+    status.value: b"HTTP/1.1 %d %s\r\n" % (status.value, status.phrase.encode())
+    for status in http.HTTPStatus
+}
 
 
 class Request:
     """One parsed request: method, path (percent-decoded), headers (lower-case names), body."""
 
-    __slots__ = ("body", "headers", "keep_alive", "method", "path", "reply")
+    __slots__ = ("body", "held", "headers", "keep_alive", "method", "path", "reply", "started")
 
     def __init__(self, method: str, path: str, headers: list[tuple[bytes, bytes]]) -> None:
         self.method = method
@@ -31,6 +40,10 @@ class Request:
         self.keep_alive = True
         #: An answer decided by the HTTP layer (an error) instead of the application.
         self.reply: Response | None = None
+        #: Body bytes counted against the server's buffer budget (the HTTP layer's).
+        self.held = 0
+        #: When its head was parsed (perf_counter), only while the access log is on.
+        self.started = 0.0
 
     def header(self, name: bytes) -> bytes | None:
         """The first value of header ``name`` (lower case), or None."""
@@ -64,3 +77,10 @@ def too_large(size: int, limit: int) -> RequestTooLarge:
         f"the request body ({size} bytes or more) exceeds the server's limit of {limit} bytes",
         hint="send smaller batches, or raise max_request_bytes",
     )
+
+
+def log_access(logger: logging.Logger, peer: str, request: Request, status: int, size: int) -> None:
+    """One access log line for an answered request (interlock.serving.oip.access)."""
+    took = (time.perf_counter() - request.started) * 1000 if request.started else 0.0
+    logger.info('rest %s "%s %s" %d %dB %.1fms', peer, request.method, request.path[:200],
+                status, size, took)

@@ -57,6 +57,9 @@ _NO_HEADERS: tuple[tuple[bytes, bytes], ...] = ()
 _GUARDED = frozenset({"server", "metrics", "model", "model_ready", "infer"})
 #: Endpoints counted in the request metrics, and their metric names.
 _COUNTED = {"infer": "infer", "model": "metadata"}
+#: A request body above this size (or any compressed one) is decompressed and parsed on a
+#: worker thread, so that no single request holds the event loop the other requests share.
+OFFLOAD_BYTES = 256 * 1024
 
 
 class RestApp:
@@ -172,8 +175,18 @@ class RestApp:
             return "metrics", None, None
         raise NotFound(
             f"no endpoint at {path[:200]!r}",
-            hint="the Open Inference Protocol endpoints live under /v2 (see GET /v2)",
+            hint="the endpoints are GET /v2, GET /v2/health/live, GET /v2/health/ready, GET "
+            "/v2/models/<name>[/versions/<version>][/ready], POST "
+            "/v2/models/<name>[/versions/<version>]/infer and GET /metrics"
+            + self._served_hint(),
         )
+
+    def _served_hint(self) -> str:
+        names = sorted({model.name for model in self.repository.models()})
+        if not names:
+            return ""
+        shown = ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
+        return f"; for example GET /v2/models/{names[0]} (models: {shown})"
 
     def _authorize(self, request: Request) -> None:
         if self._token is None:
@@ -250,6 +263,9 @@ class RestApp:
         try:
             model = self.repository.get(name, version)
             view = self._view(model)
+            if len(request.body) > OFFLOAD_BYTES or request.header(b"content-encoding"):
+                status = ""
+                return self._infer_later(model, view, request, start)
             call = parse_request(view, *self._body(request))
             outputs = model.infer_now(call.inputs)
             if outputs is None:  # batched, slow or not loaded: the answer comes later
@@ -266,10 +282,12 @@ class RestApp:
                 self._observe_infer(model, name, version, status, start)
 
     async def _infer_later(
-        self, model: Model, view: ModelView, call: InferCall, start: float
+        self, model: Model, view: ModelView, call: InferCall | Request, start: float
     ) -> Response:
         status = "500"
         try:
+            if isinstance(call, Request):  # a large or compressed body: decoded off the loop
+                call = await asyncio.to_thread(self._parse, view, call)
             outputs = await model.infer(call.inputs)
             reply = _infer_reply(view, call, outputs)
             status = "200"
@@ -308,6 +326,11 @@ class RestApp:
         self.metrics.observe_request("rest", endpoint, name, version or "", status)
 
     # -- request body ----------------------------------------------------------------------
+
+    def _parse(self, view: ModelView, request: Request) -> InferCall:
+        call = parse_request(view, *self._body(request))
+        request.body = b""  # the tensors hold what they need of it
+        return call
 
     def _body(self, request: Request) -> tuple[bytes, int | None]:
         """The (decompressed) body and the Inference-Header-Content-Length, if sent."""
@@ -373,4 +396,11 @@ def _decompress(body: bytes, encoding: bytes, limit: int) -> bytes:
         raise ProtocolError(f"the {encoding.decode()} body cannot be decompressed: {exc}") from None
     if len(data) > limit or inflater.unconsumed_tail:
         raise too_large(len(data), limit)
+    if not inflater.eof or inflater.unused_data:
+        # A cut-off stream, or bytes after its end, is not the body the client meant.
+        problem = "is truncated" if not inflater.eof else "has bytes after its end"
+        raise ProtocolError(
+            f"the {encoding.decode()} body {problem}",
+            hint=f"send exactly one complete {encoding.decode()} stream as the body",
+        )
     return data

@@ -15,9 +15,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import orjson
-from interlock.serving.oip.datatypes import OIP_BY_DTYPE, oip_shape
+from interlock.serving.oip.datatypes import OIP_BY_DTYPE, oip_platform, oip_shape
 from interlock.serving.oip.errors import ProtocolError
 from interlock.serving.oip.tensors import (
+    check_input_names,
     check_shape,
     decode_binary_tensor,
     decode_json_tensor,
@@ -39,6 +40,8 @@ class ModelView:
     __slots__ = (
         "all_outputs",
         "input_datatypes",
+        "input_names",
+        "label",
         "metadata",
         "model",
         "output_datatypes",
@@ -50,6 +53,8 @@ class ModelView:
         self.model = model
         signature = model.signature
         self.input_datatypes = {s.name: OIP_BY_DTYPE[s.dtype] for s in signature.inputs}
+        self.input_names = tuple(s.name for s in signature.inputs)
+        self.label = f"model '{model.name}:{model.version}'"
         self.output_datatypes = {s.name: OIP_BY_DTYPE[s.dtype] for s in signature.outputs}
         self.output_names = tuple(s.name for s in signature.outputs)
         # Every output, as JSON (False) or binary (True): what a request without "outputs"
@@ -61,7 +66,7 @@ class ModelView:
             {
                 "name": model.name,
                 "versions": list(model.versions),
-                "platform": model.platform,
+                "platform": oip_platform(model.platform),
                 "inputs": [
                     {"name": s.name, "datatype": OIP_BY_DTYPE[s.dtype], "shape": oip_shape(s.shape)}
                     for s in signature.inputs
@@ -140,6 +145,12 @@ def parse_request(view: ModelView, body: bytes, header_length: int | None) -> In
             "the request has no 'inputs' list",
             hint='send "inputs": [{"name": ..., "shape": [...], "datatype": ..., "data": [...]}]',
         )
+    # Names and counts first: no tensor is decoded for a request the model cannot take.
+    check_input_names(
+        view.label,
+        [i["name"] for i in items if type(i) is dict and type(i.get("name")) is str],
+        view.input_names,
+    )
     inputs: dict[str, np.ndarray] = {}
     offset = 0  # where the next binary input starts
     for index, item in enumerate(items):

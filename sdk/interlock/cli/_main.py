@@ -79,6 +79,10 @@ def _server_ports(
 @click.option("--device", default="cpu", show_default=True)
 @_runtime_option
 @click.option("--grace-seconds", default=10.0, show_default=True, type=click.FloatRange(min=0))
+@click.option("--keep-alive-s", default=300.0, show_default=True, type=click.FloatRange(min=0, min_open=True),
+              help="Seconds a connection may stay idle (no request, no byte) before it is closed.")
+@click.option("--access-log", is_flag=True, default=False,
+              help="Write one line per answered request to stderr (logger interlock.access).")
 def serve_command(
     sources: tuple[str, ...],
     store: str | None,
@@ -93,6 +97,8 @@ def serve_command(
     device: str,
     runtime_options: dict[str, Any],
     grace_seconds: float,
+    keep_alive_s: float,
+    access_log: bool,
 ) -> None:
     """Serve artifacts with every installed server (or those given) until SIGINT/SIGTERM.
 
@@ -123,6 +129,8 @@ def serve_command(
         device=device,
         runtime_options=runtime_options or None,
         grace_seconds=grace_seconds,
+        keep_alive_s=keep_alive_s,
+        access_log=access_log,
         block=True,
         on_started=started,
     )

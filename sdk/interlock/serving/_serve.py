@@ -146,6 +146,8 @@ def serve(
     device: str = "cpu",
     runtime_options: dict[str, Any] | None = None,
     max_request_bytes: int = 64 * 1024 * 1024,
+    keep_alive_s: float = 300.0,
+    access_log: bool = False,
     grace_seconds: float = 10.0,
     block: bool = True,
     on_started: Callable[[RunningServer], None] | None = None,
@@ -156,7 +158,8 @@ def serve(
     store roots (every artifact in them). ``servers`` maps server component names (``"rest"``,
     ``"grpc"``, a vendor's) to ports: None is the server's ``default_port``, 0 any free port;
     None (the default) starts every installed server at its default port. ``max_batch_size``
-    above 1 turns on dynamic batching.
+    above 1 turns on dynamic batching. A connection idle (no request, no byte received) for
+    ``keep_alive_s`` is closed. ``access_log``: one line per request on stderr.
 
     With ``block=False`` the servers run on one event loop in a background thread and the
     returned :class:`RunningServer` has their addresses and a ``stop()``. With
@@ -175,16 +178,12 @@ def serve(
         max_batch_size=max_batch_size, max_batch_delay_ms=max_batch_delay_ms, max_queue=max_queue
     )
     repository = ModelRepository(
-        sources,
-        store=store,
-        runtime=runtime,
-        device=device,
-        runtime_options=runtime_options,
-        batching=batching,
+        sources, store=store, runtime=runtime, device=device,
+        runtime_options=runtime_options, batching=batching,
     )
-    handles = _create_servers(
-        repository, servers, host=host, token=token, max_request_bytes=max_request_bytes
-    )
+    _connection_options(keep_alive_s, access_log)
+    options = {"max_request_bytes": max_request_bytes, "keep_alive_s": keep_alive_s}
+    handles = _create_servers(repository, servers, host=host, token=token, **options)
     repository.load()
     running = RunningServer(repository, handles, grace_seconds=grace_seconds)
     if block:
@@ -192,6 +191,19 @@ def serve(
     else:
         _run_background(running, on_started)
     return running
+
+
+def _connection_options(keep_alive_s: float, access_log: bool) -> None:
+    """Check ``keep_alive_s``; turn the access log on if asked."""
+    if not keep_alive_s > 0:
+        raise InterlockError(
+            f"keep_alive_s must be a positive number of seconds, got {keep_alive_s!r}",
+            hint="for example keep_alive_s=300 (five minutes, the default)",
+        )
+    if access_log:
+        from interlock.serving.oip.access import enable_access_log
+
+        enable_access_log()
 
 
 def _create_servers(

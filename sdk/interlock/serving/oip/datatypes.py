@@ -12,7 +12,15 @@ from collections.abc import Sequence
 import numpy as np
 from interlock.tensors import DTYPES
 
-__all__ = ["NUMPY_BY_OIP", "OIP_BY_DTYPE", "OIP_DATATYPES", "oip_datatype", "oip_shape"]
+__all__ = [
+    "NUMPY_BY_OIP",
+    "OIP_BY_DTYPE",
+    "OIP_DATATYPES",
+    "PLATFORMS",
+    "oip_datatype",
+    "oip_platform",
+    "oip_shape",
+]
 
 #: Every datatype name the protocol defines, in the table's order.
 OIP_DATATYPES: tuple[str, ...] = tuple(info.oip for info in DTYPES.values())
@@ -41,3 +49,14 @@ def oip_datatype(dtype: np.dtype) -> str:
 def oip_shape(shape: Sequence[int | str | None]) -> list[int]:
     """A signature shape as metadata reports it: symbolic and unknown dimensions are -1."""
     return [d if isinstance(d, int) else -1 for d in shape]
+
+
+#: The protocol's platform names ("<project>_<format>", as Triton spells them) by
+#: ``Model.platform``: what model metadata reports over REST and gRPC alike.
+PLATFORMS: dict[str, str] = {"onnx": "onnx_onnxv1"}
+
+
+def oip_platform(platform: str) -> str:
+    """The platform name model metadata reports for a model of ``platform`` (``"onnx"``:
+    ``"onnx_onnxv1"``); a name without an entry is reported as it is."""
+    return PLATFORMS.get(platform, platform)

@@ -25,6 +25,8 @@ from interlock.serving.oip.datatypes import NUMPY_BY_OIP
 from interlock.serving.oip.errors import ProtocolError
 
 __all__ = [
+    "MAX_ELEMENTS",
+    "check_input_names",
     "check_shape",
     "decode_binary_tensor",
     "decode_json_tensor",
@@ -39,6 +41,9 @@ _LENGTH = struct.Struct("<I")
 _FLOAT_KINDS = frozenset("iuf")
 _INT_KINDS = frozenset("iu")
 _MAX_DIMS = 64
+#: Most elements one tensor may declare (the product of its non-zero dimensions): beyond it
+#: no array can be allocated, and no request body could carry the data.
+MAX_ELEMENTS = 2**31 - 1
 
 
 def check_shape(name: str, shape: object) -> tuple[int, ...]:
@@ -49,13 +54,45 @@ def check_shape(name: str, shape: object) -> tuple[int, ...]:
             f"integers, got {_short(shape)}",
             hint='for example "shape": [1, 64]',
         )
+    elements = 1
     for dim in shape:
         if type(dim) is not int or dim < 0:
             raise ProtocolError(
                 f"input {name!r}: 'shape' must hold non-negative integers, got {_short(shape)}",
                 hint='for example "shape": [1, 64]',
             )
+        if dim:
+            elements *= dim
+    if elements > MAX_ELEMENTS:
+        # Zero dimensions do not excuse the others: [1e18, 0, 3] is refused as well.
+        raise ProtocolError(
+            f"input {name!r}: shape {_short(shape)} declares more than {MAX_ELEMENTS} elements "
+            "(the product of its non-zero dimensions)",
+            hint="send smaller tensors, split across requests",
+        )
     return tuple(shape)
+
+
+def check_input_names(label: str, names: Sequence[str], declared: Sequence[str]) -> None:
+    """Refuse, before any tensor data is decoded, a request whose input ``names`` cannot fit
+    a model whose signature ``declared`` these inputs: more inputs than it takes, or a name
+    it does not take (:class:`interlock.SignatureMismatch`, HTTP 400 / INVALID_ARGUMENT)."""
+    from interlock.errors import SignatureMismatch
+
+    known = set(declared)
+    unexpected = [name for name in names if name not in known]
+    if not unexpected and len(names) <= len(declared):
+        return
+    if unexpected:
+        shown = ", ".join(repr(name[:60]) for name in unexpected[:5])
+        more = f" and {len(unexpected) - 5} more" if len(unexpected) > 5 else ""
+        problem = f"unexpected {shown}{more}"
+    else:
+        problem = f"{len(names)} inputs given, it takes {len(declared)}"
+    raise SignatureMismatch(
+        f"inputs of {label} do not match its signature: {problem}",
+        hint=f"pass exactly these inputs: {', '.join(declared) or 'none'}",
+    )
 
 
 def _count(shape: tuple[int, ...]) -> int:
