@@ -43,6 +43,7 @@ from interlock_conformance.oip.profiles import (
     CORE,
     EXTENSIONS,
     PROFILES,
+    broken_rule,
     judge_by_profile,
     profile_results,
 )
@@ -122,6 +123,8 @@ def run_check(check: Check, target: Target) -> list[CaseResult]:
             raise
         except Exception as exc:  # a reply the checker did not foresee is still a finding
             outcome, message = "failed", f"{type(exc).__name__}: {exc}"
+        if message and "(SRV-" not in message:
+            message = f"{message[:360]} ({broken_rule(cause, check.requirements)})"
         results.append(
             CaseResult(
                 id=case_id,

@@ -33,6 +33,7 @@ __all__ = [
     "INTERLOCK",
     "PROFILES",
     "ProfileEntry",
+    "broken_rule",
     "cite",
     "judge_by_profile",
     "load_profiles",
@@ -98,6 +99,25 @@ def cite(ident: str) -> str:
     comes from, for failure messages."""
     entry = load_profiles().get(ident)
     return f"{ident}, {entry.source}" if entry is not None else ident
+
+
+@lru_cache(maxsize=1)
+def _texts() -> dict[str, str]:
+    from interlock_conformance.requirements import load_requirements
+
+    return {i: r.text for i, r in load_requirements().items() if r.file == "serving.md"}
+
+
+def broken_rule(cause: str | None, cited: Sequence[str]) -> str:
+    """Which rule a failure breaks, for its message: the requirement (the root cause, or the
+    one the check cites), its profile and the start of its sentence."""
+    idents = [cause] if cause else list(cited)
+    first = idents[0] if idents else ""
+    sentence = " ".join(_texts().get(first, "").split())
+    if len(sentence) > 110:
+        sentence = sentence[:107].rsplit(" ", 1)[0] + "..."
+    others = f" (with {', '.join(idents[1:])})" if len(idents) > 1 else ""
+    return f"{first}{others}, {profile_of(first)}: \"{sentence}\""
 
 
 def judge_by_profile(requirements: Mapping[str, Requirement],
