@@ -119,6 +119,14 @@ _STANDARD_FACETS: list[tuple[str, str, str, dict[str, Any], dict[str, Any]]] = [
          "jobType": _STRING, "emissionPattern": {"type": "object"}},
         ["processingType", "integration"],
     ), {}),
+    ("1-2-0", "ParentRunFacet", "RunFacet", _object({
+        "run": _object({"runId": {"type": "string", "format": "uuid"}}, ["runId"]),
+        "job": _object({"namespace": _STRING, "name": _STRING}, ["namespace", "name"]),
+        "root": _object({
+            "run": _object({"runId": {"type": "string", "format": "uuid"}}, ["runId"]),
+            "job": _object({"namespace": _STRING, "name": _STRING}, ["namespace", "name"]),
+        }, ["run", "job"]),
+    }, ["run", "job"]), {}),
     # added by the client itself to every run event (its version, as a tag)
     ("1-0-0", "TagsRunFacet", "RunFacet", _object({"tags": {"type": "array", "items": _object(
         {"key": _STRING, "value": _STRING, "source": _STRING}, ["key", "value"])}}), {}),

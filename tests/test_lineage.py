@@ -523,3 +523,27 @@ def test_every_executor_gets_the_events(
     assert (start["eventType"], complete["eventType"]) == ("START", "COMPLETE")
     assert complete["outputs"][0]["outputFacets"]["outputStatistics"]["rowCount"] == 60
     assert [d["name"] for d in complete["inputs"]] == [data.uri, dataset_name(artifact.uri)[1]]
+
+
+@requirement("LIN-014")
+def test_a_job_started_by_an_orchestrator_names_its_parent_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log = _file_transport(monkeypatch, tmp_path / "events.jsonl")
+    parent, root = str(uuid.uuid4()), str(uuid.uuid4())
+    monkeypatch.setenv("OPENLINEAGE_PARENT_ID", f"airflow-prod/scoring.predict/{parent}")
+    monkeypatch.setenv("OPENLINEAGE_ROOT_PARENT_ID", f"airflow-prod/scoring/{root}")
+    with run_events("child"):
+        pass
+    monkeypatch.setenv("OPENLINEAGE_PARENT_ID", "airflow-prod/scoring.predict/not-a-uuid")
+    with run_events("orphan"):
+        pass
+    events = _events(log)
+    facet = events[0]["run"]["facets"]["parent"]
+    assert facet["run"]["runId"] == parent
+    assert (facet["job"]["namespace"], facet["job"]["name"]) == ("airflow-prod", "scoring.predict")
+    assert facet["root"]["run"]["runId"] == root
+    assert (facet["root"]["job"]["namespace"], facet["root"]["job"]["name"]) == (
+        "airflow-prod", "scoring")
+    assert all(e["run"]["facets"]["parent"] == facet for e in events[:2])
+    assert all("parent" not in e["run"]["facets"] for e in events[2:])

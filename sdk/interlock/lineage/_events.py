@@ -6,7 +6,9 @@ Imported only once lineage is on: this is the one module of interlock that impor
 from __future__ import annotations
 
 import datetime as _dt
+import os
 import traceback
+import uuid
 from typing import TYPE_CHECKING, Any
 
 import attr
@@ -17,6 +19,7 @@ from openlineage.client.facet_v2 import (
     error_message_run,
     job_type_job,
     output_statistics_output_dataset,
+    parent_run,
     processing_engine_run,
     schema_dataset,
 )
@@ -78,6 +81,9 @@ def run_event(run: LineageRun, state: str, error: BaseException | None = None) -
             producer=PRODUCER,
         ),
     }
+    parent = _parent_facet()
+    if parent is not None:
+        run_facets["parent"] = parent
     if error is not None:
         run_facets["errorMessage"] = _error_facet(error)
     job_facets: dict[str, Any] = {
@@ -94,6 +100,39 @@ def run_event(run: LineageRun, state: str, error: BaseException | None = None) -
         job=event_v2.Job(namespace=run.namespace, name=run.name, facets=job_facets),
         inputs=[_input(dataset) for dataset in run.inputs],
         outputs=[_output(dataset, statistics=state == "COMPLETE") for dataset in run.outputs],
+        producer=PRODUCER,
+    )
+
+
+def _run_reference(variable: str) -> tuple[str, str, str] | None:
+    """``(namespace, name, runId)`` from ``$variable`` written ``<namespace>/<name>/<runId>``
+    (the form of the Airflow provider's ``lineage_parent_id`` macro, read by dbt-ol too);
+    ``None`` when unset or not of that form."""
+    parts = os.environ.get(variable, "").strip().rsplit("/", 2)
+    if len(parts) != 3 or not all(parts):
+        return None
+    try:
+        run_id = str(uuid.UUID(parts[2]))
+    except ValueError:
+        return None
+    return parts[0], parts[1], run_id
+
+
+def _parent_facet() -> Any:
+    """The ``parent`` run facet from ``OPENLINEAGE_PARENT_ID`` (and ``root`` from
+    ``OPENLINEAGE_ROOT_PARENT_ID``), so that a job started by an orchestrator's task hangs
+    under that task's run (LIN-014); ``None`` without a parent."""
+    parent = _run_reference("OPENLINEAGE_PARENT_ID")
+    if parent is None:
+        return None
+    root = _run_reference("OPENLINEAGE_ROOT_PARENT_ID")
+    return parent_run.ParentRunFacet(
+        run=parent_run.Run(runId=parent[2]),
+        job=parent_run.Job(namespace=parent[0], name=parent[1]),
+        root=None if root is None else parent_run.Root(
+            run=parent_run.RootRun(runId=root[2]),
+            job=parent_run.RootJob(namespace=root[0], name=root[1]),
+        ),
         producer=PRODUCER,
     )
 
