@@ -190,6 +190,16 @@ def test_models_are_discovered_or_not_certified(peers: dict[str, tuple[str, str]
     assert kserve.verdict == "not certified" and (kserve.error or "").startswith(NO_MODEL)
 
 
+def test_docs_list_exactly_the_expected_deviations() -> None:
+    """docs/conformance.md's table of deviations is the one this test holds the peers to."""
+    import re
+
+    rows = re.findall(r"^\| (MLServer|KServe) \| (SRV-\d{3}) \|", DOCS.read_text(encoding="utf-8"),
+                      re.M)
+    assert sorted((server.lower(), ident) for server, ident in rows) == sorted(
+        (server, ident) for server, found in EXPECTED.items() for ident in found)
+
+
 START, END = "<!-- peer-support-table -->", "<!-- end peer-support-table -->"
 
 
