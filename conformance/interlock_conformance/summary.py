@@ -54,8 +54,12 @@ def _failures(report: Report) -> list[str]:
     failed = report.failed()
     if failed:
         lines += ["", "## Failures", ""]
+        # A server checked by address: each failure's profile, and whether it is advice.
+        profiles = {ident: f", {p.name}" + (" (advice)" if p.role == "advice" else "")
+                    for p in report.profiles for ident in p.failed_requirements}
         for result in failed:
-            lines.append(f"### {result.id} ({result.level}, {result.file})")
+            profile = profiles.get(result.id, "")
+            lines.append(f"### {result.id} ({result.level}, {result.file}{profile})")
             lines += ["", f"> {_cell(result.text)}", ""]
             for failure in result.failures:
                 where = f" on `{failure.component}`" if failure.component else ""

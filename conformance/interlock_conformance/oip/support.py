@@ -67,7 +67,8 @@ def _evidence(result: RequirementResult, cases: Sequence[CaseResult],
         return result.failures[0].message
     if result.status == "blocked":
         return f"blocked by {', '.join(result.blocked_by)}"
-    ran = [c for c in cases if result.id in c.requirements and c.outcome == "passed"]
+    ran = [c for c in cases if result.id in c.requirements and c.outcome == "passed"
+           and c.profile == profile_of(result.id)]
     seen = [o.message for o in observations if o.requirement == result.id]
     if not ran:
         return "no check ran (nothing to send it, or not claimed)"
