@@ -169,7 +169,8 @@ def test_publish_load_predict_and_list(backend: str, request: pytest.FixtureRequ
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(store.location.tracking_uri, store.location.tracking_uri)
-    registered = {v.tags["interlock.version"]: v for v in client.search_model_versions("name = 'churn'")}
+    found = client.search_model_versions("name = 'churn'")
+    registered = {v.tags["interlock.version"]: v for v in found}
     assert sorted(registered) == ["a", "b"]
     assert {int(v.version) for v in registered.values()} == {1, 2}
     assert registered["b"].tags["interlock.digest"] == second.digest
@@ -356,6 +357,18 @@ def test_the_root_is_mlflows_tracking_uri_with_two_options_of_interlocks() -> No
     assert interlock.open_store("mlflow+https://mlflow.example.com").name == "mlflow"
 
 
+@requirement("ART-073", "ART-062")
+def test_looking_into_a_database_that_does_not_exist_creates_nothing(tmp_path: Path) -> None:
+    root = f"mlflow+sqlite:///{tmp_path / 'new' / 'mlflow.db'}"
+    store = interlock.open_store(root)
+    assert store.names() == [] and store.versions("m") == [] and not store.exists("m", "1")
+    with pytest.raises(interlock.ArtifactNotFoundError):
+        interlock.load_artifact("m:1", store)
+    assert not (tmp_path / "new").exists()
+    interlock.save_artifact(matmul_model()[0], root, name="m", version="1")  # creates it
+    assert store.versions("m") == ["1"] and (tmp_path / "new" / "mlflow.db").is_file()
+
+
 @requirement("ART-110", "ART-090")
 def test_bad_roots_and_unreachable_servers_are_one_line_errors(tmp_path: Path) -> None:
     with pytest.raises(ArtifactError, match="does not serve 'ftp'"):
@@ -512,7 +525,8 @@ def test_the_cli_imports_and_reports_mistakes_in_one_line(
         ("models:/m", "--tracking-uri", logging_mlflow): "models:/NAME/VERSION",
         ("models:/m/9", "--tracking-uri", logging_mlflow): "versions of 'm': 1",
         ("models:/nope/1", "--tracking-uri", logging_mlflow): "registered models: m",
-        ("models:/m/1", "--tracking-uri", f"sqlite:///{tmp_path / 'typo.db'}"): "no MLflow database",
+        ("models:/m/1", "--tracking-uri", f"sqlite:///{tmp_path / 'typo.db'}"):
+            "no MLflow database",
         ("models:/m/1", "--tracking-uri", f"http://127.0.0.1:{port}"): "cannot reach",
         ("models:/m/1", "--tracking-uri", logging_mlflow, "--name", "a b"): "--name",
     }

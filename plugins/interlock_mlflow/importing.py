@@ -172,7 +172,9 @@ def _signature(mlmodel: dict[str, Any], model_file: Path, model_uri: str) -> Sig
     try:
         proto = onnx.load(str(model_file), load_external_data=False)
     except Exception as exc:  # onnx raises DecodeError and others for a file that is not ONNX
-        raise ArtifactError(f"{model_uri}'s {model_file.name} is not an ONNX model: {exc}") from None
+        raise ArtifactError(
+            f"{model_uri}'s {model_file.name} is not an ONNX model: {exc}"
+        ) from None
     graph = Signature.from_onnx(proto)
     try:
         inputs = _tensor_specs(declared.get("inputs"), graph.inputs, "input", model_uri)

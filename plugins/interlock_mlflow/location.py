@@ -4,7 +4,7 @@ the store's root URI.
 A root is MLflow's own tracking URI behind an ``mlflow+`` prefix, with two optional query
 parameters of interlock's (every other query parameter stays on the tracking URI)::
 
-    mlflow+sqlite:////srv/mlflow/mlflow.db                      (artifacts in /srv/mlflow/mlartifacts)
+    mlflow+sqlite:////srv/mlflow/mlflow.db           (artifacts in /srv/mlflow/mlartifacts)
     mlflow+sqlite:////srv/mlflow/mlflow.db?artifact_root=s3://models/mlflow
     mlflow+http://127.0.0.1:5000?artifact_root=/srv/mlflow/artifacts&experiment=team-a
 
@@ -47,14 +47,17 @@ class StoreLocation:
     def is_http(self) -> bool:
         return self.tracking_uri.startswith(("http://", "https://"))
 
-    def default_artifact_root(self) -> str | None:
-        """``mlartifacts`` beside a SQLite database file; ``None`` for a server."""
+    def sqlite_file(self) -> str | None:
+        """The SQLite database file the tracking URI names, else ``None``."""
         if not self.tracking_uri.startswith("sqlite:///"):
             return None
         database = self.tracking_uri[len("sqlite:///") :].split("?", 1)[0]
-        if not database or database == ":memory:":
-            return None
-        return os.path.join(os.path.dirname(os.path.abspath(database)), "mlartifacts")
+        return None if not database or database == ":memory:" else os.path.abspath(database)
+
+    def default_artifact_root(self) -> str | None:
+        """``mlartifacts`` beside a SQLite database file; ``None`` for a server."""
+        database = self.sqlite_file()
+        return None if database is None else os.path.join(os.path.dirname(database), "mlartifacts")
 
 
 def parse_root(root: str) -> StoreLocation:

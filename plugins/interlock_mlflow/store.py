@@ -199,13 +199,19 @@ class MlflowArtifactStore(ArtifactStore):
                 self._artifact_location = cached
         return cached
 
+    def _no_database(self) -> bool:
+        """Whether the root names a SQLite file that does not exist (yet): then nothing is
+        published, and looking must not create an empty database there."""
+        database = self.location.sqlite_file()
+        return database is not None and not os.path.exists(database)
+
     def _find(self, name: str, version: str) -> Published:
         _check_segment("name", name)
         _check_segment("version", version)
         with self._lock:
             known = self._known.get((name, version))
         if known is None:
-            known = self.registry.find(name, version)
+            known = None if self._no_database() else self.registry.find(name, version)
             if known is None:
                 raise ArtifactNotFoundError(
                     f"no artifact {name}:{version} in the store at {self.root!r}",
@@ -255,7 +261,11 @@ class MlflowArtifactStore(ArtifactStore):
         if MANIFEST_FILE not in files:
             raise ArtifactIntegrityError(f"publishing {name}:{version} without {MANIFEST_FILE}")
         registry = self.registry
-        if registry.find(name, version) is not None:
+        database = self.location.sqlite_file()
+        if database is not None and not os.path.exists(database):
+            # a new store: MLflow creates the database file, not its directory
+            os.makedirs(os.path.dirname(database), exist_ok=True)
+        elif registry.find(name, version) is not None:
             raise self._exists_error(name, version)
         content = files[MANIFEST_FILE]
         data = bytes(content) if isinstance(content, bytes | bytearray | memoryview) else (
@@ -312,13 +322,15 @@ class MlflowArtifactStore(ArtifactStore):
 
     def names(self) -> list[str]:
         """Registered models with at least one published interlock version, sorted."""
+        if self._no_database():
+            return []
         found = self.registry.published()
         self._remember(found)
         return sorted({item.name for item in found})
 
     def versions(self, name: str) -> list[str]:
         """Published versions of ``name``, oldest first by manifest ``created_at``."""
-        if not _SEGMENT.match(name):
+        if not _SEGMENT.match(name) or self._no_database():
             return []
         found = self.registry.published(name)
         self._remember(found)
@@ -336,7 +348,7 @@ class MlflowArtifactStore(ArtifactStore):
 
     def find_digest(self, name: str, digest: str) -> str | None:
         """The published version of ``name`` whose registered digest is ``digest``."""
-        if not _SEGMENT.match(name):
+        if not _SEGMENT.match(name) or self._no_database():
             return None
         found = self.registry.published(name)
         self._remember(found)
@@ -369,8 +381,14 @@ class MlflowArtifactStore(ArtifactStore):
         """A stream over one file of the version's directory."""
         _check_path(path)
         fs, directory, uri = self._directory(name, version)
+        full = f"{directory}/{path}"
+        if _local_path(uri) is not None and not os.path.realpath(full).startswith(directory + "/"):
+            raise ArtifactIntegrityError(
+                f"{uri}/{path} leads outside the artifact directory (a symbolic link)",
+                hint="artifacts must not hold links; publish the version again",
+            )
         try:
-            stream: BinaryIO = fs.open(f"{directory}/{path}", "rb")
+            stream: BinaryIO = fs.open(full, "rb")
         except (FileNotFoundError, IsADirectoryError):
             raise ArtifactNotFoundError(f"{uri} has no file {path!r}") from None
         return stream
