@@ -389,3 +389,29 @@ def test_a_job_whose_driver_was_killed_resumes_where_it_stopped(
     assert summary["rows"] == 8000
     assert rows(output).equals(reference)
     assert staging_dirs(output) == []
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _guide_blocks() -> tuple[str, str]:
+    """The example of docs/batch.md's "Running on Ray" section and what it prints."""
+    text = (ROOT / "docs" / "batch.md").read_text(encoding="utf-8")
+    section = text.split("\n## Running on Ray\n", 1)[1].split("\n## ", 1)[0]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    shown = section.split("```text\n", 1)[1].split("```", 1)[0]
+    return code, shown
+
+
+def test_the_ray_example_of_the_batch_page_runs_as_written(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    """The page's example, run as written in a fresh directory; RAY_ADDRESS (the documented
+    way to name a cluster) points it at the module's cluster instead of a Ray of its own."""
+    code, shown = _guide_blocks()
+    assert 'executor="ray"' in code
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=300, check=False,
+                          env={**os.environ, "RAY_ADDRESS": cluster.address})
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout == shown
