@@ -19,7 +19,11 @@ lineage fingerprint (hashing the input file) is measured on its own as well.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
 import os
+import subprocess
+import sys
 import shutil
 import statistics
 import tempfile
@@ -98,7 +102,17 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--reps", type=int, default=5)
     parser.add_argument("--batch-size", type=int, default=65_536)
+    parser.add_argument("--executors", action="store_true",
+                        help="compare the local, dask and ray executors instead (see below)")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child:
+        print(json.dumps(executor_child(json.loads(args.child))))
+        return
+    if args.executors:
+        executor_section(args.rows if args.rows != 1_000_000 else 200_000, args.reps,
+                         args.batch_size)
+        return
 
     work = Path(tempfile.mkdtemp(prefix="interlock-bench-batch-"))
     try:
@@ -142,6 +156,143 @@ def main() -> None:
                     (ours if side == "ours" else theirs).append(timed(action))
             mine, raw = statistics.median(ours), statistics.median(theirs)
             print(f"| {label} | {raw:.3f} | {mine:.3f} | {args.rows / mine:,.0f} | {raw / mine:.2f} |")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+# -- executors: local, dask and ray on the same job; ray against a hand-written Ray Data pipeline --
+#
+#     python benchmarks/bench_batch.py --executors [--rows 200000] [--reps 3] [--batch-size 65536]
+#
+# Each job runs in a fresh driver process (so that an engine's start is counted, and memory is
+# the job's own); the parent samples the resident memory of that process and every process
+# below it (a local Ray's or a LocalCluster's workers included) and reports the peak. The
+# dataset is scored at 1x and 10x --rows, for a cheap and an expensive model. Ray against the
+# hand-written pipeline (read_parquet -> map_batches(actor pool, onnxruntime) -> write_parquet,
+# the same pool: one actor of one CPU, the same batch size) runs in one driver on one local
+# Ray, alternating, so that both sides pay the same (and no) start-up.
+
+
+def executor_child(job: dict[str, Any]) -> dict[str, float]:
+    """Run one job (in a driver process of its own) and return its times."""
+    if job["kind"] == "executor":
+        started = time.perf_counter()
+        interlock.predict_dataset(job["source"], job["artifact"], job["target"],
+                                  store=job["store"], keep_columns=["id"],
+                                  batch_size=job["batch_size"], executor=job["executor"])
+        return {"seconds": time.perf_counter() - started}
+    import ray
+
+    ray.init(address="local", num_cpus=job["cpus"], include_dashboard=False,
+             log_to_driver=False, logging_level="ERROR")
+    ours, theirs = [], []
+    for rep in range(job["reps"]):
+        sides = [("ours", ours, lambda t: interlock.predict_dataset(
+                     job["source"], job["artifact"], t, store=job["store"], keep_columns=["id"],
+                     batch_size=job["batch_size"], executor="ray")),
+                 ("raw", theirs, lambda t: ray_data_pipeline(job, t))]
+        for name, times, action in sides[::-1] if rep % 2 else sides:
+            target = f"{job['target']}-{name}-{rep}.parquet"
+            times.append(timed(lambda: action(target)))
+    ray.shutdown()
+    return {"ours": statistics.median(ours), "raw": statistics.median(theirs)}
+
+
+class _OrtPredictor:
+    """The hand-written Ray Data predictor: an onnxruntime session per actor."""
+
+    def __init__(self, model_path: str) -> None:
+        self.session = ort.InferenceSession(model_path, providers=["CPUExecutionProvider"])
+        self.input = self.session.get_inputs()[0].name
+        self.outputs = [o.name for o in self.session.get_outputs()]
+
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        x = np.stack([batch.column(name).to_numpy() for name in FEATURES], axis=1)
+        columns: dict[str, Any] = {"id": batch.column("id")}
+        for name, value in zip(self.outputs, self.session.run(self.outputs, {self.input: x})):
+            columns[name] = (pa.array(value) if value.ndim == 1 else
+                             pa.FixedSizeListArray.from_arrays(
+                                 pa.array(np.ascontiguousarray(value).reshape(-1)),
+                                 value.shape[1]))
+        return pa.table(columns)
+
+
+def ray_data_pipeline(job: dict[str, Any], target: str) -> None:
+    import ray.data
+
+    dataset = ray.data.read_parquet(job["source"], columns=["id", *FEATURES])
+    dataset.context.enable_progress_bars = False
+    dataset.map_batches(
+        _OrtPredictor, fn_constructor_args=(job["model_path"],), batch_format="pyarrow",
+        batch_size=job["batch_size"], compute=ray.data.ActorPoolStrategy(size=1), num_cpus=1,
+    ).write_parquet(target)
+
+
+def run_child(job: dict[str, Any]) -> tuple[dict[str, float], float]:
+    """Run ``job`` in a driver process; its result and the peak RSS (MB) of its process tree."""
+    import psutil
+
+    process = subprocess.Popen([sys.executable, __file__, "--child", json.dumps(job)],
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    root, peak = psutil.Process(process.pid), 0
+    while process.poll() is None:
+        with contextlib.suppress(psutil.Error):
+            tree = [root, *root.children(recursive=True)]
+            peak = max(peak, sum(p.memory_info().rss for p in tree if p.is_running()))
+        time.sleep(0.05)
+    output, _ = process.communicate()
+    assert process.returncode == 0, f"the job {job} failed"
+    return json.loads(output.strip().splitlines()[-1]), peak / 1e6
+
+
+def executor_section(rows: int, reps: int, batch_size: int) -> None:
+    work = Path(tempfile.mkdtemp(prefix="interlock-bench-executors-"))
+    try:
+        rng = np.random.default_rng(1)
+        x = rng.normal(size=(5_000, len(FEATURES)))
+        y = np.digitize(x[:, 0] + x[:, 1] - x[:, 2], [-1.0, 1.0])
+        sample = pa.table({name: x[:, i] for i, name in enumerate(FEATURES)})
+        models = {"cheap (logistic regression)": LogisticRegression().fit(x, y),
+                  "expensive (random forest, 50 trees)": RandomForestClassifier(
+                      n_estimators=50, max_depth=8, random_state=0).fit(x, y)}
+        print(f"batch size {batch_size}, {os.cpu_count()} CPUs; each job in a fresh driver, "
+              f"engine start included; RSS = peak of the driver's process tree\n")
+        print("| model | rows | executor | s | rows/s | vs local | peak RSS (MB) |")
+        print("|---|---|---|---|---|---|---|")
+        pairs = []
+        for label, model in models.items():
+            artifact = interlock.export(model, sample, name="bench", version=str(len(label)),
+                                        store=str(work / "store"))
+            for n in (rows, rows * 10):
+                source = work / f"input-{n}.parquet"
+                if not source.exists():
+                    make_input(n, source)
+                base = {"source": str(source), "artifact": artifact.ref, "store": str(work / "store"),
+                        "batch_size": batch_size}
+                local_s = None
+                for executor in ("local", "dask", "ray"):
+                    seconds = []
+                    for rep in range(reps):
+                        target = str(work / f"out-{executor}-{rep}.parquet")
+                        result, peak = run_child({**base, "kind": "executor",
+                                                  "executor": executor, "target": target})
+                        seconds.append(result["seconds"])
+                        remove(Path(target))
+                    median = statistics.median(seconds)
+                    local_s = median if executor == "local" else local_s
+                    assert local_s is not None
+                    print(f"| {label} | {n:,} | {executor} | {median:.2f} | {n / median:,.0f} | "
+                          f"{local_s / median:.2f} | {peak:,.0f} |", flush=True)
+                pair, _ = run_child({**base, "kind": "ray-pair", "cpus": os.cpu_count() or 2,
+                                     "reps": reps, "target": str(work / "pair"),
+                                     "model_path": str(artifact.local_dir() / "model.onnx")})
+                pairs.append((label, n, pair))
+        print("\n| model | rows | ray executor (s) | hand-written Ray Data (s) | "
+              "rows/s ratio ray executor / hand-written |")
+        print("|---|---|---|---|---|")
+        for label, n, pair in pairs:
+            print(f"| {label} | {n:,} | {pair['ours']:.2f} | {pair['raw']:.2f} | "
+                  f"{pair['raw'] / pair['ours']:.2f} |")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
