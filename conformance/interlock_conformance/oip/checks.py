@@ -90,8 +90,8 @@ class Expectations:
 
     server_name: str | None = None
     server_version: str | None = None
-    #: The model metadata ``platform`` over REST (serving.md SRV-053: ``onnx``) and gRPC
-    #: (SRV-115: ``onnx_onnxv1``).
+    #: The model metadata ``platform`` over REST (serving.md SRV-053) and gRPC (SRV-115):
+    #: ``onnx_onnxv1`` for interlock's ONNX artifacts.
     rest_platform: str | None = None
     grpc_platform: str | None = None
     models: dict[str, ExpectedModel] = field(default_factory=dict)
