@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
+import uuid
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -116,10 +117,11 @@ def _run_tasks(client: Client, plan: ShardPlan) -> list[dict[str, Any]]:
     from interlock.batch import run_shard
 
     tasks = plan.pending
-    identity = plan.staging_uri.rstrip("/").rsplit("/", 1)[-1].lstrip(".")
+    # Keys unique to this run: a rerun of the same job never meets a task of an earlier run
+    # that the scheduler has not forgotten yet.
+    run = uuid.uuid4().hex[:12]
     futures = client.map(run_shard, [task.to_dict() for task in tasks],
-                         key=[f"interlock-shard-{identity}-{t.index}" for t in tasks],
-                         pure=False)
+                         key=[f"interlock-shard-{run}-{t.index}" for t in tasks], pure=False)
     results: list[dict[str, Any]] = []
     try:
         with client.as_current(), plan.progress_bar() as bar:
