@@ -292,3 +292,40 @@ def test_a_format_that_buffers_its_input_fails_exactly_ds041(tmp_path: Path) -> 
         (r.id, [f.message[:200] for f in r.failures]) for r in report.failed()]
     assert "of Arrow memory at peak" in report.requirement("DS-041").failures[0].message
     assert report.requirement("DS-005").status == "passed"
+
+
+@requirement("CONF-029", "DS-041", "DS-005")
+def test_no_certificate_while_an_applicable_requirement_is_untested(tmp_path: Path) -> None:
+    """The suite of before this issue (no DS-041/DS-005 case) certified formats that were never
+    checked on them; with the applicability table it cannot: run the packaged cases without
+    dataset_streaming.py against the reference formats."""
+    import shutil
+    import subprocess
+    import sys
+
+    from interlock_conformance.applicability import applicable_untested, load_applicability
+    from interlock_conformance.locations import cases_dir
+    from interlock_conformance.report import ComponentSummary, RequirementResult
+
+    rules = {r.requirement for r in load_applicability()}
+    assert {"DS-005", "DS-041"} <= rules <= set(load_requirements())
+    plain = ComponentSummary(kind="dataset_format", name="x", capabilities=["read", "write"])
+    logged = ComponentSummary(kind="dataset_format", name="d",
+                              capabilities=["read", "transactional", "write"])
+    untested = [RequirementResult(id=i, level="MUST", file="dataset.md", text="", cases=[],
+                                  status="not tested") for i in ("DS-005", "DS-041")]
+    assert applicable_untested(untested, [plain, logged]) == [
+        "DS-005 (dataset_format 'x')", "DS-041 (dataset_format 'x')",
+        "DS-041 (dataset_format 'd')"]
+    cases = tmp_path / "cases"
+    shutil.copytree(cases_dir(), cases, ignore=shutil.ignore_patterns(
+        "dataset_streaming.py", "__pycache__"))
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--interlock-plugin",
+         "interlock_formats", "--interlock-cases", str(cases), "--interlock-report",
+         str(tmp_path / "out")], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    report = read_report(tmp_path / "out" / "report.json")
+    assert done.returncode != 0 and report.verdict == "not certified", done.stdout[-2000:]
+    assert not report.failed() and "NOT TESTED DS-041" in done.stdout
+    assert "DS-041 (dataset_format 'parquet')" in report.untested_applicable
+    assert "DS-005 (dataset_format 'csv')" in report.untested_applicable

@@ -230,6 +230,12 @@ class Report(_Strict):
     error: str | None = Field(
         default=None, description="Why the run did not complete, when it did not."
     )
+    untested_applicable: list[str] = Field(
+        default_factory=list,
+        description="Requirements that apply to a component of the plugin (conformance.md "
+        "CONF-029) and that no case exercised, as 'ID (kind name)'; while one remains the "
+        "verdict is 'not certified'.",
+    )
     profiles: list[ProfileResult] = Field(
         default_factory=list, description="For a server checked by address: each profile."
     )

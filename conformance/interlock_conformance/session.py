@@ -25,6 +25,7 @@ import pytest
 import interlock
 from interlock.plugins import ComponentClaim, PluginInfo
 
+from interlock_conformance.applicability import applicable_untested
 from interlock_conformance.attribution import root_cause
 from interlock_conformance.locations import SPEC_VERSION, cases_dir, vectors_dir
 from interlock_conformance.markers import (
@@ -333,13 +334,29 @@ class ConformanceSession:
         elif exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED):
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
+    def _narrowed(self) -> bool:
+        """Whether the run was narrowed to some cases (``-k``, ``-m``): a development run,
+        not a certificate, so that no requirement is held untested against it."""
+        option = self.config.option
+        return bool(getattr(option, "keyword", "") or getattr(option, "markexpr", ""))
+
     def _build_report(self, error: str | None) -> Report:
         finished = dt.datetime.now(dt.timezone.utc)
         cases = list(self.cases.values())
         results = judge_requirements(self.requirements, cases)
         counts = count(results, cases)
-        failed = counts.requirements["failed"] or counts.cases["failed"]
         info = self.plugin
+        components = [
+            ComponentSummary(
+                kind=claim.kind,
+                name=claim.name,
+                capabilities=sorted(claim.component.capabilities),
+                description=str(claim.component.description or ""),
+            )
+            for claim in info.components
+        ]
+        untested = [] if self._narrowed() else applicable_untested(results, components)
+        failed = counts.requirements["failed"] or counts.cases["failed"] or untested
         return Report(
             spec_version=SPEC_VERSION,
             suite_version=interlock.__version__,
@@ -351,15 +368,7 @@ class ConformanceSession:
                 status=info.status,
                 error=info.error,
             ),
-            components=[
-                ComponentSummary(
-                    kind=claim.kind,
-                    name=claim.name,
-                    capabilities=sorted(claim.component.capabilities),
-                    description=str(claim.component.description or ""),
-                )
-                for claim in info.components
-            ],
+            components=components,
             environment=current_environment(_PACKAGES),
             started_at=self.started,
             finished_at=finished,
@@ -370,6 +379,7 @@ class ConformanceSession:
             counts=counts,
             verdict="not certified" if failed or error else "certified",
             error=error,
+            untested_applicable=untested,
         )
 
     @pytest.hookimpl
@@ -398,6 +408,9 @@ class ConformanceSession:
             shown = ", ".join(f"{r.id} (by {', '.join(r.blocked_by)})" for r in blocked[:12])
             more = f" and {len(blocked) - 12} more" if len(blocked) > 12 else ""
             write(f"blocked, not checked because of a failure above: {shown}{more}")
+        for ident in report.untested_applicable:
+            write(f"NOT TESTED {ident}: it applies to the component, and no case exercised it "
+                  "(conformance.md CONF-029)", red=True)
         if report.error:
             write(f"run incomplete: {report.error}", red=True)
         write(f"reports: {', '.join(str(p) for p in self.report_paths.values())}")

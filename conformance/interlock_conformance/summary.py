@@ -155,6 +155,9 @@ def summary_markdown(report: Report) -> str:
         f"| cases | {cases['passed']} passed, {cases['failed']} failed, "
         f"{cases['not claimed']} not claimed |",
     ]
+    if report.untested_applicable:
+        lines += ["", "**Not tested, though they apply to a component (CONF-029):** "
+                  + ", ".join(report.untested_applicable)]
     if report.error and report.profiles:
         lines += ["", f"**{report.error}**"]
     elif report.error:
