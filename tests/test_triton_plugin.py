@@ -364,6 +364,18 @@ def test_a_foreign_repository_is_served_and_batch_scored(foreign_repo: Path, tmp
     assert np.allclose(scored, expected, atol=1e-5)
 
 
+def test_a_repository_root_is_served_as_a_source(foreign_repo: Path) -> None:
+    """`interlock serve triton:///repo`: the store root itself is a source (every model and
+    version in it), as a store root of any other scheme is."""
+    from interlock.serving.oip.client import RestClient
+
+    x = VECTORS.inputs("mlp_float32")["x"]
+    with interlock.serve([f"triton://{foreign_repo}"], servers={"rest": 0}, block=False) as running:
+        with RestClient(running.url("rest")) as client:
+            outputs = client.infer("mlp", {"x": x})
+    assert np.allclose(outputs["logits"], VECTORS.outputs("mlp_float32")["logits"], atol=1e-5)
+
+
 # -- refusals --------------------------------------------------------------------------------------------
 
 

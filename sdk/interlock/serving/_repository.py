@@ -418,7 +418,10 @@ def _is_artifact_directory(source: str) -> bool:
 
     from interlock.artifacts import MANIFEST_FILE
 
-    fs, path = fsspec.core.url_to_fs(source)
+    try:
+        fs, path = fsspec.core.url_to_fs(source)
+    except (ValueError, ImportError):  # a store's own scheme (triton://, mlflow+sqlite://)
+        return False
     return bool(fs.exists(f"{path.rstrip('/')}/{MANIFEST_FILE}"))
 
 
