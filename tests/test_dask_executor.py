@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -46,8 +47,13 @@ class Cluster:
     address: str
     client: Client
 
-    def worker_pids(self) -> list[int]:
-        return sorted(self.client.run(os.getpid).values())
+    def worker_pids(self) -> dict[str, int]:
+        """Each live worker's address and pid (asked of the workers themselves)."""
+        return dict(self.client.run(os.getpid))
+
+    def worker_addresses(self) -> set[str]:
+        """The workers the scheduler knows (asking it, so a dead worker holds nothing up)."""
+        return set(self.client.scheduler_info()["workers"])
 
 
 def _wait_for(path: Path, seconds: float) -> None:
@@ -141,12 +147,17 @@ def test_same_rows_and_values_as_local_and_one_load_per_worker(
     # process that ran a shard, never once per shard.
     assert 1 <= summary["worker_processes"] <= 2
     assert summary["predictor_loads"] == summary["worker_processes"], summary
+    # A single-threaded worker runs one task at a time: one onnxruntime thread per task.
+    assert summary["runtime_options"] == {"intra_op_num_threads": 1, "inter_op_num_threads": 1}
     lineage = json.loads(pq.read_schema(output).metadata[b"interlock.lineage"])
     assert lineage["executor"] == "dask"
     assert staging_dirs(output) == []
     # A second job on the same workers loads nothing: the predictor is cached per process.
     again = predict(setup, tmp_path / "again.parquet", **on(cluster))
     assert again["predictor_loads"] == 0, again
+    mine = predict(setup, tmp_path / "mine.parquet", runtime_options={"intra_op_num_threads": 2},
+                   **on(cluster, shards=2))
+    assert mine["runtime_options"]["intra_op_num_threads"] == 2  # the user's choice wins
 
 
 @requirement("BAT-020", "BAT-042")
@@ -271,22 +282,31 @@ def test_a_worker_killed_mid_job_is_replaced_and_the_output_is_complete(
 ) -> None:
     data, reference = _slow_job(setup, tmp_path)
     output = tmp_path / "out.parquet"
-    victims = cluster.worker_pids()
-    import threading
+    address, victim = sorted(cluster.worker_pids().items())[0]
+    killed_at: list[float] = []
 
     def kill_one() -> None:
         _wait_for_done_shards(output, 2)
-        os.kill(victims[0], signal.SIGKILL)
+        os.kill(victim, signal.SIGKILL)
+        killed_at.append(time.monotonic())
 
     killer = threading.Thread(target=kill_one)
     killer.start()
     summary = predict(setup, output, dataset=data, keep_columns=["id"], batch_size=1,
                       **on(cluster))
+    finished_at = time.monotonic()
     killer.join()
-    assert victims[0] not in cluster.worker_pids()
+    assert killed_at and killed_at[0] < finished_at, "the worker was not killed mid-job"
     assert rows(output).equals(reference)
     assert summary["rows"] == 8000 and summary["shards"] == 40
-    cluster.client.wait_for_workers(2, timeout=60)  # the nanny restarts the worker
+    # The nanny starts a new worker process; later tests get two workers again.
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        workers = cluster.worker_addresses()
+        if len(workers) == 2 and address not in workers:
+            break
+        time.sleep(0.1)
+    assert victim not in cluster.worker_pids().values()
 
 
 _DRIVER = """

@@ -149,7 +149,10 @@ class ShardPlan:
     def publish(self, results: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
         """Write the staged parts, in shard order, to ``job.output_uri`` with
         ``interlock.write_dataset`` (the job's format, mode and write options: one atomic
-        step), remove the staging place, and return the job's summary (BAT-006, BAT-045)."""
+        step), remove the staging place, and return the job's summary (BAT-006, BAT-045):
+        the keys of BAT-006, ``executor``, ``runtime``, ``device``, ``artifact``, the
+        ``runtime_options`` the workers used, ``shards``, ``shards_skipped``,
+        ``predictor_loads`` and ``worker_processes``."""
         from interlock.datasets import write_dataset
 
         fresh = {int(r["index"]): dict(r) for r in results}
@@ -197,6 +200,7 @@ class ShardPlan:
             "runtime": job.runtime,
             "device": job.device,
             "artifact": job.artifact.ref,
+            "runtime_options": dict(self.tasks[0].runtime_options),
             "shards": len(self.tasks),
             "shards_skipped": len(self.done),
             "predictor_loads": sum(1 for r in fresh.values() if r.get("loaded")),
