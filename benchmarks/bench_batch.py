@@ -106,13 +106,8 @@ def main() -> None:
                         help="compare the local, dask and ray executors instead (see below)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.child:
-        print(json.dumps(executor_child(json.loads(args.child))))
-        return
-    if args.executors:
-        executor_section(args.rows if args.rows != 1_000_000 else 200_000, args.reps,
-                         args.batch_size)
-        return
+    if args.child or args.executors:
+        return executor_mode(args)
 
     work = Path(tempfile.mkdtemp(prefix="interlock-bench-batch-"))
     try:
@@ -173,6 +168,15 @@ def main() -> None:
 # Ray, alternating, so that both sides pay the same (and no) start-up.
 
 
+def executor_mode(args: argparse.Namespace) -> None:
+    """``--executors`` (default ``--rows``: 200,000), or one job of it (``--child``)."""
+    if args.child:
+        print(json.dumps(executor_child(json.loads(args.child))))
+    else:
+        executor_section(args.rows if args.rows != 1_000_000 else 200_000, args.reps,
+                         args.batch_size)
+
+
 def executor_child(job: dict[str, Any]) -> dict[str, float]:
     """Run one job (in a driver process of its own) and return its times."""
     if job["kind"] == "executor":
@@ -220,7 +224,7 @@ class _OrtPredictor:
 def ray_data_pipeline(job: dict[str, Any], target: str) -> None:
     import ray.data
 
-    dataset = ray.data.read_parquet(job["source"], columns=["id", *FEATURES])
+    dataset = ray.data.read_parquet(job["source"]).select_columns(["id", *FEATURES])
     dataset.context.enable_progress_bars = False
     dataset.map_batches(
         _OrtPredictor, fn_constructor_args=(job["model_path"],), batch_format="pyarrow",
@@ -232,8 +236,9 @@ def run_child(job: dict[str, Any]) -> tuple[dict[str, float], float]:
     """Run ``job`` in a driver process; its result and the peak RSS (MB) of its process tree."""
     import psutil
 
+    errors = tempfile.TemporaryFile(mode="w+")
     process = subprocess.Popen([sys.executable, __file__, "--child", json.dumps(job)],
-                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+                               stdout=subprocess.PIPE, stderr=errors, text=True)
     root, peak = psutil.Process(process.pid), 0
     while process.poll() is None:
         with contextlib.suppress(psutil.Error):
@@ -241,7 +246,8 @@ def run_child(job: dict[str, Any]) -> tuple[dict[str, float], float]:
             peak = max(peak, sum(p.memory_info().rss for p in tree if p.is_running()))
         time.sleep(0.05)
     output, _ = process.communicate()
-    assert process.returncode == 0, f"the job {job} failed"
+    errors.seek(0)
+    assert process.returncode == 0, f"the job {job} failed:\n{errors.read()[-3000:]}"
     return json.loads(output.strip().splitlines()[-1]), peak / 1e6
 
 
@@ -284,7 +290,7 @@ def executor_section(rows: int, reps: int, batch_size: int) -> None:
                     print(f"| {label} | {n:,} | {executor} | {median:.2f} | {n / median:,.0f} | "
                           f"{local_s / median:.2f} | {peak:,.0f} |", flush=True)
                 pair, _ = run_child({**base, "kind": "ray-pair", "cpus": os.cpu_count() or 2,
-                                     "reps": reps, "target": str(work / "pair"),
+                                     "reps": reps, "target": str(work / f"pair-{len(label)}-{n}"),
                                      "model_path": str(artifact.local_dir() / "model.onnx")})
                 pairs.append((label, n, pair))
         print("\n| model | rows | ray executor (s) | hand-written Ray Data (s) | "

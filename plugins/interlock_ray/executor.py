@@ -62,7 +62,8 @@ class RayExecutor(Executor):
             results: list[dict[str, Any]] = []
             if plan.pending:
                 with ray_session(target, quiet=not job.progress) as cpus:
-                    size = pool_size(options, cpus)
+                    # An actor without a shard to run would only load the model.
+                    size = min(pool_size(options, cpus), len(plan.pending))
                     results = _run_tasks(plan.pending, size, options, job, len(plan.tasks))
             return plan.publish(results)
 
