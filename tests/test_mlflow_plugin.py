@@ -111,6 +111,16 @@ def http_root(mlflow_server: str, tmp_path: Path) -> str:
     return f"mlflow+{mlflow_server}?artifact_root={tmp_path / 'art'}&experiment={tmp_path.name}"
 
 
+@pytest.fixture(autouse=True)
+def _mlflow_settings_restored(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``mlflow.set_tracking_uri`` also sets environment variables (inherited by every later
+    subprocess); each test gets them back as they were."""
+    for variable in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "MLFLOW_EXPERIMENT_ID",
+                     "MLFLOW_EXPERIMENT_NAME"):
+        monkeypatch.setenv(variable, "")  # recorded, so that teardown restores it (or its absence)
+        monkeypatch.delenv(variable)
+
+
 @pytest.fixture
 def logging_mlflow(tmp_path: Path) -> Iterator[str]:
     """MLflow's fluent API pointed at a fresh SQLite tracking URI (where models get logged)."""
