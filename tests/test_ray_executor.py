@@ -192,6 +192,8 @@ def test_same_rows_and_values_as_local_and_one_load_per_actor(
     # that ran a shard, never once per shard.
     assert 1 <= summary["worker_processes"] <= 2
     assert summary["predictor_loads"] == summary["worker_processes"], summary
+    # An actor of half a CPU runs onnxruntime on one thread (never fewer than one).
+    assert summary["runtime_options"] == {"intra_op_num_threads": 1, "inter_op_num_threads": 1}
     lineage = json.loads(pq.read_schema(output).metadata[b"interlock.lineage"])
     assert lineage["executor"] == "ray"
     assert staging_dirs(output) == []
@@ -210,6 +212,7 @@ def test_a_local_ray_for_the_job_gives_the_same_output_and_is_stopped(
     assert rows(output).equals(expected)
     # The default pool on two CPUs: one actor of one CPU, one CPU left to Ray Data.
     assert summary["shards"] == 3 and summary["predictor_loads"] == 1, summary
+    assert summary["runtime_options"]["intra_op_num_threads"] == 1
     assert not ray.is_initialized()
     _wait_until(lambda: _local_ray_processes() <= before, "the job's local Ray still runs")
 
@@ -354,8 +357,9 @@ def test_an_actor_killed_mid_job_is_restarted_and_the_output_is_complete(
     killer = threading.Thread(target=kill_one)
     killer.start()
     summary = predict(setup, output, dataset=data, keep_columns=["id"], batch_size=1,
-                      **on(cluster))
+                      runtime_options={"intra_op_num_threads": 2}, **on(cluster))
     killer.join()
+    assert summary["runtime_options"]["intra_op_num_threads"] == 2  # the user's choice wins
     assert killed and killed[0] not in cluster.actor_pids()
     assert rows(output).equals(reference)
     assert summary["rows"] == 8000 and summary["shards"] == 40
