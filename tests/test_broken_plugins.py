@@ -52,8 +52,10 @@ EXPECTED: dict[str, Breakage] = {
     "broken_write_options": _breaks("DS-045", "DID NOT RAISE"),
     # A capability the spec does not define is refused when the plugin loads (PLG-014).
     "broken_capabilities": _breaks("PLG-014", "types:everything"),
-    "broken_damaged_files": _breaks("DS-028", "PluginError"),
-    "broken_partial_file": _breaks("DS-055", ".partial", blocks="DS-057"),
+    "broken_damaged_files": _breaks("DS-005 DS-028", "PluginError"),
+    "broken_partial_file": _breaks("DS-041 DS-055", ".partial", blocks="DS-057"),
+    "broken_buffering_writer": _breaks("DS-041", "of Arrow memory at peak"),
+    "broken_read_only": _breaks("ART-100", "DID NOT RAISE"),
     # artifact stores
     "broken_overwrite": _breaks("ART-071", "ArtifactExistsError"),
     # Refusing an unsafe path (ART-050) is how a store stays inside its root (ART-075): the

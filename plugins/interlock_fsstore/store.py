@@ -116,7 +116,16 @@ class FsspecArtifactStore(ArtifactStore):
     def _dir(self, name: str, version: str) -> str:
         _check_segment("name", name)
         _check_segment("version", version)
-        return f"{self._filesystem()[1]}/{name}/{version}"
+        root = self._filesystem()[1]
+        if self._local:  # a planted link must not lead reads out of the store (ART-104)
+            for linked in (f"{root}/{name}", f"{root}/{name}/{version}"):
+                if os.path.islink(linked):
+                    raise ArtifactIntegrityError(
+                        f"{self.root}/{linked[len(root) + 1:]} is a symbolic link; a store "
+                        "holds no links, so nothing outside it is read",
+                        hint="replace the link with the artifact's own directory",
+                    )
+        return f"{root}/{name}/{version}"
 
     # -- the primitives ---------------------------------------------------------------------
 
@@ -240,6 +249,8 @@ class FsspecArtifactStore(ArtifactStore):
             return []
         fs, root = self._filesystem()
         base = f"{root}/{name}"
+        if self._local and os.path.islink(base):
+            return []  # not published here: a link to somewhere else (ART-104)
         manifests = {}
         for path in fs.find(base, maxdepth=2):
             parts = path[len(base) :].strip("/").split("/")

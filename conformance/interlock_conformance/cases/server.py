@@ -47,7 +47,7 @@ def _expectations(vectors: VectorIndex) -> Expectations:
     models[VERSIONED] = ExpectedModel(vectors.inputs("mlp_float32"), vectors.outputs("mlp_float32"),
                                       mlp.tolerance.rtol, mlp.tolerance.atol, ["1", "2"])
     return Expectations(server_name=SERVER_NAME, server_version=interlock.__version__,
-                        rest_platform="onnx", grpc_platform="onnx_onnxv1", models=models)
+                        rest_platform="onnx_onnxv1", grpc_platform="onnx_onnxv1", models=models)
 
 
 @pytest.fixture(scope="session")
