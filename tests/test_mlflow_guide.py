@@ -20,11 +20,6 @@ from interlock_conformance import requirement
 ROOT = Path(__file__).resolve().parent.parent
 GUIDE = ROOT / "docs" / "mlflow.md"
 
-#: MLflow's own use of SQLAlchemy warns about itself; nothing of interlock's is hidden by this.
-pytestmark = pytest.mark.filterwarnings(
-    "ignore:The ``noload`` loader strategy is deprecated:DeprecationWarning"
-)
-
 
 @pytest.fixture(scope="module")
 def guide(tmp_path_factory: pytest.TempPathFactory) -> tuple[Example, list[Block]]:

@@ -34,11 +34,6 @@ from interlock_mlflow.location import parse_root
 
 ROOT = Path(__file__).resolve().parent.parent
 
-#: MLflow's own use of SQLAlchemy warns about itself; nothing of interlock's is hidden by this.
-pytestmark = pytest.mark.filterwarnings(
-    "ignore:The ``noload`` loader strategy is deprecated:DeprecationWarning"
-)
-
 
 def _free_port() -> int:
     with socket.socket() as sock:
@@ -129,8 +124,10 @@ def logging_mlflow(tmp_path: Path) -> Iterator[str]:
     uri = f"sqlite:///{tmp_path / 'source.db'}"
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
-    experiment = mlflow.create_experiment("source", artifact_location=str(tmp_path / "source"))
-    mlflow.set_experiment(experiment_id=experiment)
+    with warnings.catch_warnings():  # MLflow's warnings about itself are not under test
+        warnings.simplefilter("ignore")
+        experiment = mlflow.create_experiment("source", artifact_location=str(tmp_path / "source"))
+        mlflow.set_experiment(experiment_id=experiment)
     try:
         yield uri
     finally:

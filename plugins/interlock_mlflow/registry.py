@@ -23,6 +23,7 @@ import os
 import threading
 import urllib.error
 import urllib.request
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -152,6 +153,14 @@ def open_client(tracking_uri: str) -> MlflowClient:
     """An MLflow client whose tracking and registry URI are ``tracking_uri``."""
     for logger in _QUIET_LOGGERS:
         logging.getLogger(logger).setLevel(logging.WARNING)
+    # MLflow's SQL stores use a SQLAlchemy loader that SQLAlchemy deprecates, and say so on
+    # every store they open; a user of interlock can do nothing about it, and with warnings
+    # turned into errors it would stop the store. Exactly that message is ignored.
+    warnings.filterwarnings(
+        "ignore",
+        message="The ``noload`` loader strategy is deprecated",
+        category=DeprecationWarning,
+    )
     if tracking_uri.startswith(("http://", "https://")):
         probe_server(tracking_uri)
     from mlflow.tracking import MlflowClient
