@@ -278,3 +278,23 @@ def test_string_tensors_are_refused_at_load(tmp_path: Path) -> None:
     with pytest.raises(InterlockError, match="does not claim string-tensors") as caught:
         interlock.load_predictor(artifact, runtime="openvino")
     assert "'x'" in str(caught.value) and "runtime='onnxruntime'" in (caught.value.hint or "")
+
+
+def test_predictions_stream_into_a_delta_table(tmp_path: Path) -> None:
+    """deltalake pulls the prediction batches on its own Rust worker threads: the predictor
+    runs there (no request bound to a short-lived thread, whose teardown used to crash the
+    process), and the table holds every row."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    artifact = save(tmp_path, mlp(features=4), name="mlp")
+    x = np.random.default_rng(0).standard_normal((1000, 4)).astype(np.float32)
+    source = tmp_path / "in.parquet"
+    pq.write_table(pa.table({"row": pa.array(range(1000)),
+                             "x": pa.FixedSizeListArray.from_arrays(pa.array(x.ravel()), 4)}),
+                   source)
+    summary = interlock.predict_dataset(str(source), artifact, str(tmp_path / "out"),
+                                        runtime="openvino", output_format="delta",
+                                        keep_columns=["row"], batch_size=100)
+    assert summary["rows"] == 1000
+    assert interlock.open_dataset(str(tmp_path / "out")).to_table().num_rows == 1000

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from functools import partial
-import threading
+import queue
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -55,15 +55,20 @@ class OpenVinoOptions(BaseModel):
 class OpenVinoPredictor(Predictor):
     """A model compiled by OpenVINO; ``compiled_model`` is the ``openvino.CompiledModel``.
 
-    Each thread gets its own ``InferRequest`` (a request is not safe to share between
-    threads; a compiled model is), so concurrent ``infer`` calls run side by side (RT-009).
+    Each call takes an ``InferRequest`` from a pool and puts it back (a request is not safe
+    to share between threads; a compiled model is), so concurrent ``infer`` calls run side by
+    side (RT-009) and the pool holds as many requests as calls ever ran at once. Not one
+    request per thread: a caller on short-lived threads (a Rust writer pulling batches from a
+    Python reader on its own worker threads, as deltalake does) would create and destroy one
+    per batch, and a request destroyed while Python tears down such a thread's state crashes
+    the process.
     """
 
     def __init__(
         self, compiled_model: Any, artifact: Artifact, *, runtime_name: str, device: str
     ) -> None:
         self.compiled_model = compiled_model
-        self._requests = threading.local()
+        self._requests: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._outputs = [(spec.name, compiled_model.output(spec.name))
                          for spec in artifact.signature.outputs]
         self._int64_inputs = [s.name for s in artifact.signature.inputs if s.dtype == "int64"]
@@ -76,18 +81,19 @@ class OpenVinoPredictor(Predictor):
             model=f"{artifact.name}:{artifact.version}",
         )
 
-    def _request(self) -> Any:
-        request = getattr(self._requests, "request", None)
-        if request is None:
-            request = self._requests.request = self.compiled_model.create_infer_request()
-        return request
-
     def _run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         for name in self._int64_inputs:
             _check_int64_range(name, inputs[name])
         for name in self._float64_inputs:
             _check_float64_range(name, inputs[name])
-        results = self._request().infer(inputs)  # copies the outputs out of the request
+        try:
+            request = self._requests.get_nowait()
+        except queue.Empty:
+            request = self.compiled_model.create_infer_request()
+        try:
+            results = request.infer(inputs)  # copies the outputs out of the request
+        finally:
+            self._requests.put(request)
         return {name: results[port] for name, port in self._outputs}
 
 

@@ -284,7 +284,9 @@ def _executor_runtime(
     for output_format in _output_formats(context):
         directory = context.directory("executor-output", executor.name, runtime.name,
                                       output_format.name)
-        output = str(directory / f"out{output_format.component.extensions[0]}")
+        extensions = output_format.component.extensions
+        # a single file where the format has an extension, else a directory (a table)
+        output = str(directory / f"out{extensions[0] if extensions else ''}")
         job = (f"predict_dataset with executor {executor.name} and runtime {runtime.name} "
                f"into {output_format.name}")
         with stage("BAT-012", job):
@@ -300,11 +302,11 @@ def _executor_runtime(
 
 
 def _output_formats(context: MatrixContext) -> list[ComponentRef]:
-    """The formats the executors write into: every installed one that writes a single file
-    (it has a file extension) and reads back the nested prediction columns (the golden
-    model's outputs are ``[N, k]``)."""
+    """The formats the executors write into: every installed one that writes and reads back
+    the nested prediction columns (the golden model's outputs are ``[N, k]``), table formats
+    such as ``delta`` included."""
     return [ref for ref in context.components("dataset_format")
-            if {"read", "write", "types:nested"} <= ref.capabilities and ref.component.extensions]
+            if {"read", "write", "types:nested"} <= ref.capabilities]
 
 
 def _check_executor_output(
@@ -360,7 +362,7 @@ def executor_section(context: MatrixContext) -> MatrixSection:
     return MatrixSection(
         name="executors",
         title=f"batch prediction of the golden {EXECUTOR_MODEL} by the row's executor with the "
-        "column's runtime into every single-file format that writes nested columns, against "
+        "column's runtime into every format that writes nested columns, against "
         "Predictor.predict in process",
         requirement="CONF-056",
         row_kind="executor",
