@@ -59,6 +59,10 @@ def _root_for(
         return f"{memory_root}/store"
     if conformance.store_root:
         return f"{conformance.store_root.rstrip('/')}/{uuid.uuid4().hex}"
+    if component.populate.__func__ is not ArtifactStore.populate.__func__:  # type: ignore[attr-defined]
+        # A store over other storage (a database, a registry) lays out a fresh, empty store of
+        # its own under a local directory: populate with no artifacts (ART-101).
+        return component.populate(tmp_path / f"store-{uuid.uuid4().hex[:8]}", [])
     pytest.fail(
         f"artifact store {component.name!r} serves {list(component.protocols)}, neither local "
         "paths nor memory://; give a root it serves with --interlock-store-root URI"

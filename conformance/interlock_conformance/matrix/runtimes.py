@@ -74,6 +74,11 @@ class _StoredArtifacts:
             return str(self.context.directory("stores", store.name))
         if "memory" in protocols:
             return f"memory://interlock-matrix/{uuid.uuid4().hex}/{store.name}"
+        from interlock import ArtifactStore
+
+        if store.populate.__func__ is not ArtifactStore.populate.__func__:  # type: ignore[attr-defined]
+            # its own fresh, empty store under a local directory (ART-101)
+            return store.populate(self.context.directory("stores", store.name), [])
         raise NotApplicable(
             f"store {store.name!r} serves {sorted(protocols)}, neither local paths nor memory://"
         )
