@@ -335,3 +335,58 @@ def test_a_slow_model_does_not_block_other_requests(store: str) -> None:
     # The loop kept answering while the model ran: many quick probes, not one long wait.
     assert len(probes) >= 3, (probes, duration)
     assert sorted(probes)[len(probes) // 2] < duration / 4
+
+
+@requirement("SRV-313")
+def test_the_access_log_is_off_by_default_and_one_line_per_request_when_on(store: str) -> None:
+    import logging
+
+    import grpc
+    from interlock.serving.oip.proto import open_inference_grpc_pb2 as pb
+    from interlock.serving.oip.proto import open_inference_grpc_pb2_grpc as pbg
+
+    logger = logging.getLogger("interlock.access")
+    saved = logger.level, logger.propagate, list(logger.handlers)
+    lines: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            lines.append(record.getMessage())
+
+    logger.addHandler(Collect())
+    body = json.dumps(
+        {"inputs": [{"name": "x", "shape": [1, 64], "datatype": "FP32", "data": [0.5] * 64}]}
+    ).encode()
+    try:
+        for access_log in (False, True):
+            with interlock.serve(
+                [store], servers={"rest": 0, "grpc": 0}, block=False, access_log=access_log
+            ) as running:
+                assert post(running.url("rest"), "/v2/models/mlp/infer", body)[0] == 200
+                with grpc.insecure_channel(running.address("grpc")) as channel:
+                    pbg.GRPCInferenceServiceStub(channel).ServerLive(pb.ServerLiveRequest())
+            if not access_log:
+                assert lines == []  # off by default: nothing logged
+    finally:
+        logger.setLevel(saved[0])
+        logger.propagate = saved[1]
+        logger.handlers[:] = saved[2]
+    rest, grpc_line = lines
+    assert re.fullmatch(r'rest 127\.0\.0\.1:\d+ "POST /v2/models/mlp/infer" 200 \d+B [\d.]+ms', rest)
+    assert re.fullmatch(
+        r'grpc 127\.0\.0\.1:\d+ "POST /inference\.GRPCInferenceService/ServerLive" OK \d+B '
+        r"[\d.]+ms",
+        grpc_line,
+    ), grpc_line
+
+
+@requirement("SRV-313")
+def test_a_404_names_endpoints_that_exist(store: str) -> None:
+    with interlock.serve([store], servers={"rest": 0}, block=False) as running:
+        status, _, body = post(running.url("rest"), "/v1/models/mlp/predict", b"{}")
+        assert status == 404
+        hint = json.loads(body)["error"]
+        assert "POST /v2/models/<name>[/versions/<version>]/infer" in hint
+        assert "GET /v2/models/mlp" in hint  # a model it serves
+        status, _, _ = post(running.url("rest"), "/v2/models/mlp", b"")
+        assert status == 405  # the named endpoint exists (GET)

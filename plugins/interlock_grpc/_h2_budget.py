@@ -35,13 +35,15 @@ class RequestBudget:
     """Request bytes all streams of one server may buffer: ``limit``, of which ``reserved``
     are spoken for (``pending`` of them by streams not admitted yet)."""
 
-    __slots__ = ("limit", "pending", "reserved", "waiting")
+    __slots__ = ("freed", "limit", "pending", "reserved", "waiting")
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self.reserved = 0
         self.pending = 0
         self.waiting: deque[tuple[Admitter, Stream]] = deque()
+        #: Bytes released since the server last gave memory back (interlock.serving.oip.memory).
+        self.freed = 0
 
     def open(self, stream: Stream, window: int) -> bool:
         """Reserve ``window`` bytes for a new stream with a body, or refuse it (False)."""
@@ -82,6 +84,7 @@ class RequestBudget:
         """``stream`` is done with its reservation; admit whoever waits and now fits."""
         if stream.reserved:
             self.reserved -= stream.reserved
+            self.freed += stream.reserved
             if not stream.admitted:
                 self.pending -= stream.reserved
             stream.reserved = 0

@@ -18,9 +18,11 @@ from interlock.errors import InterlockError
 from interlock.servers import ServerHandle
 
 from interlock_grpc._h2 import ConnectionLimits, Http2Connection
+from interlock_grpc._h2_budget import RequestBudget
 from interlock_grpc._service import InferenceService
 from interlock_grpc._transport import GrpcConnection, GrpcEndpoint
 from interlock.serving.oip.listen import listen
+from interlock.serving.oip.memory import TRIM_AFTER_BYTES, give_back_memory
 from interlock.serving.oip.metrics import metrics_for
 
 if TYPE_CHECKING:
@@ -81,6 +83,7 @@ class GrpcServerHandle(ServerHandle):
         self._server: asyncio.AbstractServer | None = None
         self._sweeper: asyncio.TimerHandle | None = None
         self._interval = 1.0
+        self._budget: RequestBudget | None = None
 
     async def start(self) -> None:
         """Bind ``host:port`` and start serving; raise naming the address if it is taken."""
@@ -98,6 +101,7 @@ class GrpcServerHandle(ServerHandle):
         )
         # The methods are bound now, not in __init__, so that a subclass swapped in after
         # create() (the conformance suite's broken plugins do) is the one served.
+        self._budget = limits.budget
         endpoint = GrpcEndpoint(
             self.service.methods(),
             limits,
@@ -135,6 +139,11 @@ class GrpcServerHandle(ServerHandle):
     def _sweep(self) -> None:
         loop = asyncio.get_running_loop()
         now = loop.time()
+        budget = self._budget
+        if budget is not None and not budget.reserved and budget.freed > TRIM_AFTER_BYTES:
+            # A burst of large requests is over: give what the allocator kept back.
+            budget.freed = 0
+            loop.run_in_executor(None, give_back_memory)
         try:
             for connection in list(self.connections):
                 try:

@@ -37,6 +37,7 @@ import logging
 import socket
 
 from interlock.serving.oip.access import access_logger
+from interlock.serving.oip.memory import TRIM_AFTER_BYTES, give_back_memory
 
 from interlock_rest._http_connection import HttpConnection
 from interlock_rest._http_messages import HttpApplication, Request, Response, too_large
@@ -74,6 +75,7 @@ class HttpServer:
         #: Request body bytes all connections buffer, and answer bytes waiting to be read.
         self.buffered = 0
         self.output = 0
+        self._freed = 0  # bytes of either kind released since memory was last given back
         # Timeouts are counted in sweeps: a connection notes the sweep number when it hears
         # from its client, and a sweep compares. Cheaper than reading a clock per request.
         self.interval = max(0.01, min(1.0, read_timeout_s / 4, keep_alive_s / 4))
@@ -100,6 +102,7 @@ class HttpServer:
     def release(self, size: int) -> None:
         """Give back ``size`` buffered request bytes."""
         self.buffered -= size
+        self._freed += size
 
     def output_full(self) -> bool:
         """Whether unread answers fill the output budget (new requests get 503 until not)."""
@@ -108,6 +111,8 @@ class HttpServer:
     def output_changed(self, delta: int) -> None:
         """Unread answer bytes grew (or shrank) by ``delta``."""
         self.output += delta
+        if delta < 0:
+            self._freed -= delta
 
     async def start(self, sock: socket.socket) -> None:
         """Serve on the bound, listening ``sock``."""
@@ -127,6 +132,9 @@ class HttpServer:
             self._refresh_date()
         for connection in list(self.connections):
             connection.check_timeouts(self._read_sweeps, self._idle_sweeps)
+        if self._freed > TRIM_AFTER_BYTES and not self.buffered and not self.output:
+            self._freed = 0  # a burst of large requests is over: give the memory back
+            self._loop.run_in_executor(None, give_back_memory)
         self._timer = self._loop.call_later(self.interval, self._tick)
 
     async def stop(self, grace_seconds: float) -> None:

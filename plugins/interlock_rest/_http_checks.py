@@ -1,10 +1,10 @@
 """What RFC 9112 asks of a request head before its body is read, and the request path.
 
-Checked once the request line and headers are complete (:func:`head_problem`): the HTTP
-version (1.0 or 1.1; ``HTTP/0.9``-style and ``HTTP/2.0`` request lines are refused with 505),
-exactly one ``Host`` in an HTTP/1.1 request (RFC 9112 section 3.2: 400 without or with two),
-and no transfer coding but ``chunked`` (section 6.1: 501, so that a body the server could not
-decode is never taken as plain). :func:`request_path` percent-decodes the path, refusing an
+Checked once the request line and headers are complete (:func:`head_problem`), each refused
+with 400 (SRV-094 keeps 5xx for the server's own faults): an HTTP version other than 1.0 and
+1.1 (``HTTP/0.9``-style and ``HTTP/2.0`` request lines), anything but exactly one ``Host`` in
+an HTTP/1.1 request (RFC 9112 section 3.2), and a transfer coding other than ``chunked``
+(section 6.1; so that a body the server could not decode is never taken as plain). :func:`request_path` percent-decodes the path, refusing an
 encoded ``/`` or NUL, which would let ``/v2/models/a%2Finfer`` reach another route than the
 one a literal-path proxy rule saw.
 """
@@ -16,7 +16,7 @@ from urllib.parse import unquote
 import httptools
 
 from interlock.errors import InterlockError, OverloadedError
-from interlock.serving.oip.errors import NotImplementedHere, ProtocolError, VersionNotSupported
+from interlock.serving.oip.errors import ProtocolError
 
 __all__ = ["MAX_HEADERS", "Refusal", "head_problem", "overloaded", "request_path", "target_path"]
 
@@ -30,7 +30,7 @@ def head_problem(version: str, headers: list[tuple[bytes, bytes]]) -> InterlockE
     """Why a request with this HTTP ``version`` and these ``headers`` (lower-case names) must
     be refused before anything else, or None."""
     if version not in ("1.1", "1.0"):
-        return VersionNotSupported(
+        return ProtocolError(
             f"HTTP/{version} is not supported; this server speaks HTTP/1.1",
             hint="send an HTTP/1.1 request line, such as 'GET /v2 HTTP/1.1'",
         )
@@ -42,7 +42,7 @@ def head_problem(version: str, headers: list[tuple[bytes, bytes]]) -> InterlockE
         elif name == b"transfer-encoding":
             codings += 1
             if value.strip().lower() != b"chunked" or codings > 1:
-                return NotImplementedHere(
+                return ProtocolError(
                     f"Transfer-Encoding {value[:60].decode('latin-1')!r} is not supported",
                     hint="send the body with Content-Length, or 'Transfer-Encoding: chunked' "
                     "alone (compress with Content-Encoding instead)",

@@ -187,6 +187,9 @@ class HttpConnection(asyncio.Protocol):
             parser.feed_data(piece)
             if self._in_head and self._header_bytes > MAX_HEADER_BYTES:
                 self._refuse(HeadersTooLarge(f"the request head exceeds {MAX_HEADER_BYTES} bytes"))
+            elif self._request and self._wire_bytes > MAX_HEADER_BYTES + 2 * self._body_bytes:
+                # Chunk sizes and extensions are framing, bounded like a head.
+                self._refuse(ProtocolError("the chunked body's framing exceeds its data"))
             if self._state in _NOT_READ:
                 return
 
@@ -318,8 +321,7 @@ class HttpConnection(asyncio.Protocol):
         if request is None or self._state in _NOT_READ:
             return
         self._body_bytes += len(body)
-        if self._body_bytes > self._limit or self._wire_bytes > 2 * self._limit + _HEAD_PIECE:
-            # Framing counts too: chunk extensions and tiny chunks cannot grow without bound.
+        if self._body_bytes > self._limit:
             self._body = []
             self._reply_early(request, too_large(self._body_bytes, self._limit))
             return

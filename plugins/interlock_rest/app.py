@@ -33,7 +33,13 @@ from interlock.serving.oip.errors import (
 from interlock.serving.oip.metrics import CONTENT_TYPE
 
 from interlock_rest._http_messages import Request, Response, too_large
-from interlock_rest.infer import InferCall, ModelView, encode_response, parse_request
+from interlock_rest.infer import (
+    InferCall,
+    ModelView,
+    encode_response,
+    max_json_values,
+    parse_request,
+)
 
 if TYPE_CHECKING:
     import numpy as np
@@ -73,6 +79,7 @@ class RestApp:
         self.draining = False
         self._token = BearerToken(options.token) if options.token else None
         self._max_body = options.max_request_bytes
+        self._max_values = max_json_values(options.max_request_bytes)
         self._server_metadata = orjson.dumps(
             {
                 "name": options.server_name,
@@ -266,7 +273,7 @@ class RestApp:
             if len(request.body) > OFFLOAD_BYTES or request.header(b"content-encoding"):
                 status = ""
                 return self._infer_later(model, view, request, start)
-            call = parse_request(view, *self._body(request))
+            call = parse_request(view, *self._body(request), self._max_values)
             outputs = model.infer_now(call.inputs)
             if outputs is None:  # batched, slow or not loaded: the answer comes later
                 status = ""
@@ -328,7 +335,7 @@ class RestApp:
     # -- request body ----------------------------------------------------------------------
 
     def _parse(self, view: ModelView, request: Request) -> InferCall:
-        call = parse_request(view, *self._body(request))
+        call = parse_request(view, *self._body(request), self._max_values)
         request.body = b""  # the tensors hold what they need of it
         return call
 

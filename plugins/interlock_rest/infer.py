@@ -29,7 +29,7 @@ from interlock.serving.oip.tensors import (
 if TYPE_CHECKING:
     from interlock.servers import Model
 
-__all__ = ["InferCall", "ModelView", "encode_response", "parse_request"]
+__all__ = ["InferCall", "ModelView", "encode_response", "max_json_values", "parse_request"]
 
 _DUMPS_OPTIONS = orjson.OPT_SERIALIZE_NUMPY
 
@@ -89,7 +89,20 @@ class InferCall:
     request_id: str | None
 
 
-def _load_json(data: bytes | memoryview) -> dict[str, Any]:
+def max_json_values(max_request_bytes: int) -> int:
+    """Most JSON values (counted by their separators) one request may carry: a parsed JSON
+    value takes some 30 bytes or more, so parsing one request costs about as much memory as
+    the body limit, not 16 times that; larger tensors travel as binary data."""
+    return max(65_536, max_request_bytes // 32)
+
+
+def _load_json(data: bytes | memoryview, max_values: int) -> dict[str, Any]:
+    if len(data) > max_values and bytes(data).count(b",") >= max_values:
+        raise ProtocolError(
+            f"the JSON request holds more than {max_values} values",
+            hint="send large tensors as binary data (the binary tensor data extension: a "
+            "'binary_data_size' parameter per input)",
+        )
     try:
         document = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
@@ -127,9 +140,12 @@ def _flag(where: str, parameters: dict[str, Any], key: str, default: bool) -> bo
     return value
 
 
-def parse_request(view: ModelView, body: bytes, header_length: int | None) -> InferCall:
-    """Parse an inference request body for ``view``'s model, or raise :class:`ProtocolError`."""
-    document, binary = _split_body(body, header_length)
+def parse_request(
+    view: ModelView, body: bytes, header_length: int | None, max_values: int = 1 << 21
+) -> InferCall:
+    """Parse an inference request body for ``view``'s model, or raise :class:`ProtocolError`
+    (also for JSON of more than ``max_values`` values, :func:`max_json_values`)."""
+    document, binary = _split_body(body, header_length, max_values)
     request_id = document.get("id")
     if request_id is not None and type(request_id) is not str:
         raise ProtocolError(
@@ -165,10 +181,12 @@ def parse_request(view: ModelView, body: bytes, header_length: int | None) -> In
     )
 
 
-def _split_body(body: bytes, header_length: int | None) -> tuple[dict[str, Any], memoryview | None]:
+def _split_body(
+    body: bytes, header_length: int | None, max_values: int
+) -> tuple[dict[str, Any], memoryview | None]:
     """The request's JSON document, and the binary data after it (None without the header)."""
     if header_length is None:
-        return _load_json(body), None
+        return _load_json(body, max_values), None
     if header_length > len(body):
         raise ProtocolError(
             f"Inference-Header-Content-Length is {header_length} but the body has only "
@@ -176,7 +194,7 @@ def _split_body(body: bytes, header_length: int | None) -> tuple[dict[str, Any],
             hint="the header gives the length of the JSON part that starts the body",
         )
     whole = memoryview(body)
-    return _load_json(whole[:header_length]), whole[header_length:]
+    return _load_json(whole[:header_length], max_values), whole[header_length:]
 
 
 def _decode_input(

@@ -17,12 +17,10 @@ __all__ = [
     "HeadersTooLarge",
     "MethodNotAllowed",
     "NotFound",
-    "NotImplementedHere",
     "ProtocolError",
     "RequestTimeout",
     "RequestTooLarge",
     "Unauthorized",
-    "VersionNotSupported",
     "grpc_status",
     "http_status",
 ]
@@ -61,15 +59,6 @@ class NotFound(InterlockError):
     """No endpoint answers to the path (HTTP 404, UNIMPLEMENTED)."""
 
 
-class NotImplementedHere(InterlockError):
-    """The request asks for a feature the server does not implement, such as a transfer
-    coding other than ``chunked`` (HTTP 501, UNIMPLEMENTED)."""
-
-
-class VersionNotSupported(InterlockError):
-    """The request line names an HTTP version other than 1.0 and 1.1 (HTTP 505)."""
-
-
 # Most specific first: the first class an error is an instance of decides.
 _STATUS: tuple[tuple[type[InterlockError], int, str], ...] = (
     (ProtocolError, 400, "INVALID_ARGUMENT"),
@@ -81,9 +70,7 @@ _STATUS: tuple[tuple[type[InterlockError], int, str], ...] = (
     (RequestTimeout, 408, "DEADLINE_EXCEEDED"),
     (RequestTooLarge, 413, "RESOURCE_EXHAUSTED"),
     (HeadersTooLarge, 431, "RESOURCE_EXHAUSTED"),
-    (NotImplementedHere, 501, "UNIMPLEMENTED"),
     (OverloadedError, 503, "UNAVAILABLE"),
-    (VersionNotSupported, 505, "UNIMPLEMENTED"),
 )
 
 
