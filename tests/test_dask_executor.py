@@ -56,12 +56,17 @@ class Cluster:
         return set(self.client.scheduler_info()["workers"])
 
 
-def _wait_for(path: Path, seconds: float) -> None:
+def _scheduler_address(path: Path, seconds: float) -> str:
+    """The address in the scheduler file, once the scheduler has finished writing it (the
+    file appears empty first)."""
     deadline = time.monotonic() + seconds
-    while not path.exists():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{path} did not appear")
-        time.sleep(0.05)
+    while True:
+        try:
+            return str(json.loads(path.read_text())["address"])
+        except (FileNotFoundError, ValueError, KeyError):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{path} holds no scheduler address") from None
+            time.sleep(0.05)
 
 
 @pytest.fixture(scope="module")
@@ -73,8 +78,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         [DASK, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
          "--scheduler-file", str(scheduler_file)], **quiet)]
     try:
-        _wait_for(scheduler_file, 60)
-        address = json.loads(scheduler_file.read_text())["address"]
+        address = _scheduler_address(scheduler_file, 60)
         for _ in range(2):
             processes.append(subprocess.Popen(
                 [DASK, "worker", address, "--host", "127.0.0.1", "--nthreads", "1",
@@ -211,6 +215,34 @@ def test_a_missing_column_is_the_signature_mismatch_of_local(
             predict(setup, tmp_path / "out.parquet", dataset=str(other), **extra)
         errors.append(str(caught.value))
     assert errors[0] == errors[1] and "f0" in errors[0]
+
+
+@requirement("BAT-047")
+def test_a_session_keeps_one_local_cluster_for_several_jobs(
+    setup: dict[str, str], expected: pa.Table, tmp_path: Path
+) -> None:
+    """executor_session('dask'): the jobs inside run on the LocalCluster it started (its
+    address in the options), which is gone when the block ends; bad options are refused
+    before anything starts."""
+    from distributed import Client
+
+    with interlock.executor_session("dask", {"n_workers": 1, "shards": 2}) as options:
+        assert options["address"].startswith("tcp://127.0.0.1:") and "n_workers" not in options
+        with Client(options["address"], timeout=30, set_as_default=False) as client:
+            seen = set(client.scheduler_info()["workers"])
+        for name in ("a", "b"):
+            summary = predict(setup, tmp_path / f"{name}.parquet", keep_columns=["id", "note"],
+                              row_index="row", executor="dask", executor_options=options)
+            assert summary["worker_processes"] == 1 and summary["shards"] == 2, summary
+            assert rows(tmp_path / f"{name}.parquet").equals(expected)
+        with Client(options["address"], timeout=30, set_as_default=False) as client:
+            assert set(client.scheduler_info()["workers"]) == seen  # the same worker
+    with pytest.raises(OSError):
+        with Client(options["address"], timeout=2, set_as_default=False):
+            pass
+    with pytest.raises(interlock.InterlockError, match="adress"):
+        with interlock.executor_session("dask", {"adress": "tcp://x:1"}):
+            pass
 
 
 @requirement("BAT-007")

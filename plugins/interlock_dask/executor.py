@@ -18,6 +18,7 @@ import dataclasses
 import logging
 import uuid
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
 from interlock.batch import BatchJob, Executor
@@ -51,6 +52,13 @@ class DaskExecutor(Executor):
 
         return DaskOptions
 
+    def session(self, options: Any = None) -> AbstractContextManager[dict[str, Any]]:
+        """A LocalCluster kept for several jobs (none when ``address`` names a cluster):
+        yields the options with its ``address`` (BAT-047)."""
+        from interlock_dask.options import DaskOptions
+
+        return _session(options if isinstance(options, DaskOptions) else DaskOptions())
+
     def run(self, job: BatchJob) -> dict[str, Any]:
         """Run ``job``; see :class:`interlock.Executor` for the contract."""
         from interlock.batch import ShardPlan
@@ -78,10 +86,31 @@ def _thread_defaults(job: BatchJob) -> dict[str, Any]:
 
 
 @contextlib.contextmanager
+def _session(options: DaskOptions) -> Iterator[dict[str, Any]]:
+    kept = options.model_dump(exclude_defaults=True, exclude={"n_workers", "threads_per_worker"})
+    if options.address is not None:
+        yield kept
+        return
+    with _local_cluster(options) as cluster:
+        yield {**kept, "address": cluster.scheduler_address}
+
+
+def _local_cluster(options: DaskOptions) -> Any:
+    from distributed import LocalCluster
+
+    return LocalCluster(  # type: ignore[no-untyped-call]
+        n_workers=options.n_workers or DEFAULT_WORKERS,
+        threads_per_worker=options.threads_per_worker or DEFAULT_THREADS,
+        processes=True, host="127.0.0.1", dashboard_address=":0", worker_dashboard_address=":0",
+        silence_logs=logging.ERROR,
+    )
+
+
+@contextlib.contextmanager
 def _client(options: DaskOptions) -> Iterator[Client]:
     """A client of the scheduler at ``options.address``, or of a LocalCluster started (and
     stopped) for the job."""
-    from distributed import Client, LocalCluster
+    from distributed import Client
 
     if options.address is not None:
         try:
@@ -98,12 +127,7 @@ def _client(options: DaskOptions) -> Iterator[Client]:
         with client:
             yield client
         return
-    with LocalCluster(  # type: ignore[no-untyped-call]
-        n_workers=options.n_workers or DEFAULT_WORKERS,
-        threads_per_worker=options.threads_per_worker or DEFAULT_THREADS,
-        processes=True, host="127.0.0.1", dashboard_address=":0", worker_dashboard_address=":0",
-        silence_logs=logging.ERROR,
-    ) as cluster, Client(  # type: ignore[no-untyped-call]
+    with _local_cluster(options) as cluster, Client(  # type: ignore[no-untyped-call]
         cluster, timeout=options.connect_timeout, set_as_default=False,
     ) as client:
         yield client

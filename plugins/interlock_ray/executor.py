@@ -14,9 +14,12 @@ This module is imported when the plugin loads: ray is imported inside the functi
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
 from interlock.batch import BatchJob, Executor, ShardTask
@@ -44,6 +47,15 @@ class RayExecutor(Executor):
 
         return RayOptions
 
+    def session(self, options: Any = None) -> AbstractContextManager[dict[str, Any]]:
+        """This process connected to Ray (a local Ray started, or the cluster at ``address``)
+        for several jobs, disconnected (a local Ray stopped) after them; jobs run on the
+        connection, so the options yielded leave out ``address`` and ``local_cpus``
+        (BAT-047)."""
+        from interlock_ray.options import RayOptions
+
+        return _session(options if isinstance(options, RayOptions) else RayOptions())
+
     def run(self, job: BatchJob) -> dict[str, Any]:
         """Run ``job``; see :class:`interlock.Executor` for the contract."""
         from interlock.batch import ShardPlan
@@ -66,6 +78,17 @@ class RayExecutor(Executor):
                     size = min(pool_size(options, cpus), len(plan.pending))
                     results = _run_tasks(plan.pending, size, options, job, len(plan.tasks))
             return plan.publish(results)
+
+
+@contextlib.contextmanager
+def _session(options: RayOptions) -> Iterator[dict[str, Any]]:
+    from interlock_ray.session import Target, pool_size, ray_session
+
+    target = Target.of(options)
+    if target.local_cpus is not None:
+        pool_size(options, target.local_cpus)  # refused before anything starts
+    with ray_session(target, quiet=True):
+        yield options.model_dump(exclude_defaults=True, exclude={"address", "local_cpus"})
 
 
 def _thread_defaults(job: BatchJob, options: RayOptions) -> dict[str, Any]:

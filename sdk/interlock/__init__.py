@@ -85,6 +85,7 @@ _EXPORTS: dict[str, str] = {
     "Executor": "batch",
     "BatchJob": "batch",
     "predict_dataset": "batch",
+    "executor_session": "batch",
 }
 
 __getattr__, __dir__, _names = lazy_exports(__name__, _EXPORTS)
@@ -109,6 +110,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; kept equal to _EXPORTS by a tes
     from interlock.batch import (
         BatchJob as BatchJob,
         Executor as Executor,
+        executor_session as executor_session,
         predict_dataset as predict_dataset,
     )
     from interlock.datasets import (

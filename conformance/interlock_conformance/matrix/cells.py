@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+import interlock
 from interlock import InterlockError
 
 if TYPE_CHECKING:
@@ -206,6 +207,8 @@ class MatrixContext:
         self._refs: dict[str, list[ComponentRef]] = {}
         #: Whatever a section computes once and reuses, by a key of its own.
         self.memo: dict[str, Any] = {}
+        self._sessions = contextlib.ExitStack()
+        self._executor_options: dict[str, dict[str, Any]] = {}
 
     @cached_property
     def vectors(self) -> VectorIndex:
@@ -317,7 +320,20 @@ class MatrixContext:
             self._outputs[key] = outputs
         return outputs
 
+    def executor_options(self, executor: str) -> dict[str, Any]:
+        """The options under which the jobs of ``executor`` run on one engine kept for the
+        whole run (``interlock.executor_session``, BAT-047), started on first use."""
+        if executor not in self._executor_options:
+            self._executor_options[executor] = self._sessions.enter_context(
+                interlock.executor_session(executor))
+        return self._executor_options[executor]
+
     def close(self) -> None:
-        """Forget the loaded predictors (their sessions go with them)."""
-        self._predictors.clear()
-        self._outputs.clear()
+        """Stop the executors' engines and forget the loaded predictors (their sessions go
+        with them)."""
+        try:
+            self._sessions.close()
+        finally:
+            self._executor_options.clear()
+            self._predictors.clear()
+            self._outputs.clear()

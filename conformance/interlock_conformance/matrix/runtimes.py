@@ -299,6 +299,7 @@ def _executor_runtime(
                 uri, artifact, output, executor=executor.name, runtime=runtime.name,
                 batch_size=_EXECUTOR_BATCH, keep_columns=["row"], progress=False,
                 output_format=output_format.name,
+                executor_options=context.executor_options(executor.name),
             )
             result = interlock.open_dataset(output, format=output_format.name).to_table()
         _check_executor_output(artifact, table, in_process, result)
@@ -328,7 +329,18 @@ def _check_executor_output(
         raise CellFailure(
             "BAT-021", f"the output columns are {result.column_names}, expected {expected_columns}"
         )
-    result = result.sort_by("row")
+    result = result.sort_by("row").select(expected_columns)
+    # A format may read a column back as a wider type that casts back (DS-072: Delta keeps a
+    # fixed_size_list as a list): compare what the predictions were written as.
+    import pyarrow as pa
+
+    from interlock_conformance.tables import cast_back
+
+    written = [in_process.schema.field(b.column) for b in artifact.columns.outputs]
+    restored = cast_back(result.drop_columns(["row"]), pa.schema(written))
+    if isinstance(restored, str):
+        raise CellFailure("DS-072", restored)
+    result = restored
     for binding in artifact.columns.outputs:
         want = _column_tensor(in_process.column(binding.column))
         got = _column_tensor(result.column(binding.column).combine_chunks())

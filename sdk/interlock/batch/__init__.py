@@ -17,6 +17,7 @@ _EXPORTS: dict[str, str] = {
     "LINEAGE_VERSION": "_predict",
     "WRITE_MODES": "_predict",
     "predict_dataset": "_predict",
+    "executor_session": "_session",
     "BATCHES_PER_SHARD": "_plan",
     "STAGING_MARK": "_plan",
     "ShardPlan": "_plan",
@@ -34,6 +35,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; kept equal to _EXPORTS by a tes
         Executor as Executor,
         LINEAGE_METADATA_KEY as LINEAGE_METADATA_KEY,
     )
+    from interlock.batch._session import executor_session as executor_session
     from interlock.batch._plan import (
         BATCHES_PER_SHARD as BATCHES_PER_SHARD,
         STAGING_MARK as STAGING_MARK,

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
 from interlock.plugins import Component, parse_options
@@ -90,6 +92,17 @@ class Executor(Component, ABC, kind="executor"):
         :class:`interlock.InterlockError` naming the executor and each bad option (BAT-007)."""
         return parse_options(self, self.options_model, options,
                              without_options="call predict_dataset() without executor_options")
+
+    def session(self, options: Any = None) -> AbstractContextManager[dict[str, Any]]:
+        """Keep the engine this executor would start for one job running for several.
+
+        ``options`` is what :meth:`parse_options` returned (None: the defaults). The context
+        yields the ``executor_options`` under which jobs run on the kept engine (for Dask, the
+        address of a LocalCluster started here), and stops what it started on exit (BAT-047).
+        The default keeps nothing and yields no options: an executor that starts no engine
+        needs no session.
+        """
+        return contextlib.nullcontext({})
 
     @abstractmethod
     def run(self, job: BatchJob) -> dict[str, Any]:
