@@ -79,8 +79,8 @@ def test_rest_convenient_layer(running: interlock.RunningServer,
 
 def test_rest_raw_layer_returns_every_answer(running: interlock.RunningServer) -> None:
     client = RestClient(running.url("rest"), keep_alive=False)
-    missing = client.request("GET", model_path("no such/model"))
-    assert missing.status == 404 and missing.what == "GET /v2/models/no%20such%2Fmodel"
+    missing = client.request("GET", model_path("no such model"))
+    assert missing.status == 404 and missing.what == "GET /v2/models/no%20such%20model"
     assert "error" in missing.json() and missing.header("Content-Type") == "application/json"
     garbage = client.request("POST", model_path(MODEL) + "/infer", b'{"inputs": [',
                              {"Content-Type": "application/json"})

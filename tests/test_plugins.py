@@ -240,7 +240,7 @@ def test_every_kind_has_a_capability_table_and_plugins_json_lists_it() -> None:
     assert set(CAPABILITIES) == set(KINDS)
     table = capability_table()
     assert {c["name"] for c in table["runtime"]} == {
-        "float16", "string-tensors", "external-data", "int64-range"
+        "float16", "string-tensors", "external-data", "int64-range", "float64-precision"
     }
     done = subprocess.run(
         [sys.executable, "-m", "interlock.cli", "plugins", "--json"],
