@@ -17,7 +17,7 @@ import grpc
 import interlock
 import numpy as np
 import pytest
-from attack_server import Served, server, sum_model, under_attack
+from attack_server import Served, grow_model, server, sum_model, under_attack
 from interlock.serving.oip.proto import open_inference_grpc_pb2 as pb
 from interlock.serving.oip.proto import open_inference_grpc_pb2_grpc as pbg
 from interlock_conformance import requirement
@@ -49,6 +49,7 @@ MB = 1024 * 1024
 def store(tmp_path_factory: pytest.TempPathFactory) -> str:
     root = str(tmp_path_factory.mktemp("attack-grpc") / "store")
     interlock.save_artifact(sum_model(), root, name="sum", version="1")
+    interlock.save_artifact(grow_model(), root, name="grow", version="1")
     return root
 
 
@@ -397,6 +398,30 @@ def test_answers_a_closed_window_blocks_are_dropped_after_the_send_timeout(serve
     print(under_attack(served, attack, seconds=4))
     # Every stream ended; those with an answer to send were reset after the send timeout.
     assert min(resets) >= 0 and sum(resets) >= 100, resets
+
+
+@requirement("SRV-305")
+def test_answers_held_for_clients_that_never_open_their_window_are_freed(served: Served) -> None:
+    # 30 connections ask for a 1 MB answer each and never open their flow window: the server
+    # holds the answers until the clients go, then gives the memory back.
+    request = pb.ModelInferRequest(model_name="grow")
+    request.inputs.add(name="x", datatype="FP32", shape=[4000, 4])
+    request.raw_input_contents.append(np.ones((4000, 4), dtype=np.float32).tobytes())
+    body = grpc_message(request.SerializeToString())  # within the first 65,535-byte window
+    held: list[int] = []
+
+    def attack(stop: threading.Event) -> None:
+        clients = [peer(served, {INITIAL_WINDOW_SIZE: 0}) for _ in range(30)]
+        for client in clients:
+            client.send(_headers(client, 1), frame(DATA, END_STREAM, 1, body))
+        time.sleep(1.0)
+        held.append(served.rss())
+        for client in clients:
+            client.close()
+
+    outcome = under_attack(served, attack, peak_mb=160, after_mb=32)
+    assert held[0] - outcome.base > 20 * MB, outcome  # the answers were held meanwhile
+    print(outcome)
 
 
 @pytest.mark.parametrize("case", ["content-length", "space-in-name"])

@@ -367,6 +367,7 @@ class Http2Connection(Http2Control, asyncio.Protocol):
             self._goaway_sent
             or self._peer_goaway
             or len(self.streams) >= limits.max_streams
+            or limits.budget.output > limits.budget.limit
             or (not end_stream and not limits.budget.open(stream, limits.first_window))
         ):
             self._spend_control_budget()

@@ -35,7 +35,7 @@ class RequestBudget:
     """Request bytes all streams of one server may buffer: ``limit``, of which ``reserved``
     are spoken for (``pending`` of them by streams not admitted yet)."""
 
-    __slots__ = ("freed", "limit", "pending", "reserved", "waiting")
+    __slots__ = ("freed", "limit", "output", "pending", "reserved", "waiting")
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
@@ -44,6 +44,9 @@ class RequestBudget:
         self.waiting: deque[tuple[Admitter, Stream]] = deque()
         #: Bytes released since the server last gave memory back (interlock.serving.oip.memory).
         self.freed = 0
+        #: Answer bytes waiting for clients' flow-control windows, on all connections: while
+        #: they exceed ``limit``, new streams are refused (REFUSED_STREAM).
+        self.output = 0
 
     def open(self, stream: Stream, window: int) -> bool:
         """Reserve ``window`` bytes for a new stream with a body, or refuse it (False)."""

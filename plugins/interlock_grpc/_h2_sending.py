@@ -111,6 +111,7 @@ class Stream:
         "closed",
         "blocked",
         "blocked_at",
+        "unsent",
         "held",
         "reserved",
         "admitted",
@@ -142,6 +143,7 @@ class Stream:
         self.closed = False
         self.blocked: tuple[memoryview, bytes] | None = None  # data and trailers awaiting window
         self.blocked_at = 0.0  # since when (loop time) an answer waits for the client's window
+        self.unsent = 0  # answer bytes counted in the budget's output while it waits
         self.held = 0  # DATA bytes received on it
         self.reserved = 0  # bytes of the server's RequestBudget it holds
         self.admitted = not receiving_body  # may receive windows beyond its first
@@ -223,6 +225,8 @@ class Http2Sender:
                 if rest:
                     stream.blocked = (rest, trailers)
                     stream.blocked_at = self._loop.time()
+                    stream.unsent = len(rest)
+                    self.limits.budget.output += stream.unsent
                     self._write(b"".join(parts))
                     return
         parts.append(frame_header(FrameType.HEADERS, _END, sid, len(trailers)))
@@ -282,10 +286,18 @@ class Http2Sender:
         self._forget(stream)
         self.stream_cancelled(stream)
 
+    def _release_output(self, stream: Stream) -> None:
+        if stream.unsent:
+            budget = self.limits.budget
+            budget.output -= stream.unsent
+            budget.freed += stream.unsent
+            stream.unsent = 0
+
     def _forget(self, stream: Stream) -> None:
         if stream.held:
             self.held -= stream.held
             stream.held = 0
+        self._release_output(stream)
         self.limits.budget.release(stream)
         stream.closed = True
         stream.receiving = False
@@ -325,6 +337,7 @@ class Http2Sender:
             self.receiving.clear()
             for stream in streams:
                 stream.closed, stream.receiving, stream.blocked = True, False, None
+                self._release_output(stream)
                 self.limits.budget.release(stream)
                 self.stream_cancelled(stream)
             transport.close()

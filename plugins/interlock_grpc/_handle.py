@@ -140,7 +140,12 @@ class GrpcServerHandle(ServerHandle):
         loop = asyncio.get_running_loop()
         now = loop.time()
         budget = self._budget
-        if budget is not None and not budget.reserved and budget.freed > TRIM_AFTER_BYTES:
+        if (
+            budget is not None
+            and not budget.reserved
+            and not budget.output
+            and budget.freed > TRIM_AFTER_BYTES
+        ):
             # A burst of large requests is over: give what the allocator kept back.
             budget.freed = 0
             loop.run_in_executor(None, give_back_memory)
