@@ -292,8 +292,7 @@ class HttpConnection(asyncio.Protocol):
             self._transport.write(_CONTINUE)
 
     def _hold(self, request: Request, size: int) -> bool:
-        """Count ``size`` bytes of ``request``'s body against the server's buffer budget;
-        refuse the request (503) when the budget is spent."""
+        """Count ``size`` body bytes against the server's budget; refuse (503) when spent."""
         if self._server.admit(size):
             request.held += size
             return True
@@ -491,7 +490,8 @@ class HttpConnection(asyncio.Protocol):
 
     def cut_off(self) -> None:
         """The grace period is over: stop the request being answered (it answers 503)."""
-        self._pending.clear()
+        while self._pending:
+            self._release(self._pending.popleft())
         if self.active is not None:
             self.active.cancel()
 
