@@ -42,13 +42,14 @@ def plugin_env(*sites: Path) -> dict[str, str]:
 
 
 def run_cli(
-    args: Sequence[str], *, cwd: Path, sites: Sequence[Path] = (), timeout: float = 300
+    args: Sequence[str], *, cwd: Path, sites: Sequence[Path] = (), timeout: float = 300,
+    env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """``interlock ARGS`` in a fresh interpreter that sees ``sites``."""
+    """``interlock ARGS`` in a fresh interpreter that sees ``sites`` (and ``env`` besides)."""
     return subprocess.run(
         [sys.executable, "-m", "interlock.cli", *args],
         cwd=cwd,
-        env=plugin_env(*sites),
+        env={**plugin_env(*sites), **(env or {})},
         capture_output=True,
         text=True,
         timeout=timeout,
