@@ -33,6 +33,7 @@ from interlock import (
     ArtifactNotFoundError,
     ArtifactStore,
 )
+from interlock.artifacts import list_local_dir
 
 if TYPE_CHECKING:
     from fsspec import AbstractFileSystem
@@ -266,7 +267,7 @@ class FsspecArtifactStore(ArtifactStore):
         directory = self._dir(name, version)
         uri = self.uri_of(name, version)
         if self._local:
-            return _walk_local(directory, uri)
+            return list_local_dir(Path(directory), uri)
         if not fs.isdir(directory):
             raise ArtifactNotFoundError(f"no artifact directory at {uri!r}")
         prefix = directory + "/"
@@ -352,27 +353,3 @@ def _fsync_dir(path: str) -> None:
         finally:
             os.close(fd)
 
-
-def _walk_local(directory: str, uri: str) -> list[str]:
-    if os.path.islink(directory):
-        raise ArtifactIntegrityError(f"{uri} is a symbolic link; artifacts must not hold links")
-    if not os.path.isdir(directory):
-        raise ArtifactNotFoundError(f"no artifact directory at {uri!r}")
-    found: list[str] = []
-    pending = [("", directory)]
-    while pending:
-        prefix, current = pending.pop()
-        with os.scandir(current) as entries:
-            for entry in entries:
-                relative = prefix + entry.name
-                if entry.is_symlink():
-                    raise ArtifactIntegrityError(
-                        f"{uri}/{relative} is a symbolic link; artifacts must not hold links"
-                    )
-                if entry.is_dir(follow_symlinks=False):
-                    pending.append((relative + "/", entry.path))
-                elif entry.is_file(follow_symlinks=False):
-                    found.append(relative)
-                else:
-                    raise ArtifactIntegrityError(f"{uri}/{relative} is not a regular file")
-    return sorted(found)

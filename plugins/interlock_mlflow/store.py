@@ -25,7 +25,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 from urllib.parse import quote, unquote, urlparse
 
-from interlock.artifacts import MANIFEST_FILE, ArtifactStore, check_relative_path, parse_manifest
+from interlock.artifacts import (
+    MANIFEST_FILE,
+    ArtifactStore,
+    check_relative_path,
+    list_local_dir,
+    parse_manifest,
+)
 from interlock.plugins import FALLBACK_PRIORITY
 from interlock.errors import (
     ArtifactError,
@@ -358,7 +364,7 @@ class MlflowArtifactStore(ArtifactStore):
         """Every file of the version's directory, relative and sorted; refuses links."""
         fs, path, uri = self._directory(name, version)
         if _local_path(uri) is not None:
-            return _walk_local(path, uri)
+            return list_local_dir(Path(path), uri)
         if not fs.isdir(path):
             raise ArtifactNotFoundError(f"no artifact directory at {uri!r}")
         prefix, found = path + "/", []
@@ -417,27 +423,4 @@ def _stage(staging: Path, files: Mapping[str, bytes | os.PathLike[str]]) -> None
             if not os.path.isfile(content):
                 raise
             shutil.copyfile(content, target)
-
-
-def _walk_local(directory: str, uri: str) -> list[str]:
-    if not os.path.isdir(directory):
-        raise ArtifactNotFoundError(f"no artifact directory at {uri!r}")
-    found: list[str] = []
-    pending = [("", directory)]
-    while pending:
-        prefix, current = pending.pop()
-        with os.scandir(current) as entries:
-            for entry in entries:
-                relative = prefix + entry.name
-                if entry.is_symlink():
-                    raise ArtifactIntegrityError(
-                        f"{uri}/{relative} is a symbolic link; artifacts must not hold links"
-                    )
-                if entry.is_dir(follow_symlinks=False):
-                    pending.append((relative + "/", entry.path))
-                elif entry.is_file(follow_symlinks=False):
-                    found.append(relative)
-                else:
-                    raise ArtifactIntegrityError(f"{uri}/{relative} is not a regular file")
-    return sorted(found)
 
