@@ -17,20 +17,10 @@ import pyarrow.parquet as pq
 import pytest
 from sklearn.linear_model import LinearRegression, LogisticRegression
 
+from batch_jobs import FEATURES, make_table
+
 import interlock
 from interlock_conformance import requirement
-
-FEATURES = ["f0", "f1", "f2", "f3"]
-
-
-def make_table(rows: int, seed: int = 0) -> pa.Table:
-    rng = np.random.default_rng(seed)
-    x = rng.normal(size=(rows, 4))
-    columns: dict[str, Any] = {"id": np.arange(rows, dtype=np.int64)}
-    columns.update({name: x[:, i] for i, name in enumerate(FEATURES)})
-    columns["note"] = [f"row-{i}" for i in range(rows)]
-    return pa.table(columns)
-
 
 def features(table: pa.Table) -> np.ndarray:
     return np.stack([table[name].to_numpy() for name in FEATURES], axis=1)

@@ -25,29 +25,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import psutil
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from sklearn.linear_model import LogisticRegression
+
+from batch_jobs import ROWS, make_setup, make_table, predict, rows, staging_dirs
 
 import interlock
 
-FEATURES = ["f0", "f1", "f2", "f3"]
-ROWS = 6000
 BIN = Path(sys.executable).parent
 #: Two actors of half a CPU each leave one of the cluster's two CPUs to Ray Data.
 POOL = {"concurrency": 2, "num_cpus": 0.5}
-
-
-def make_table(rows: int, seed: int = 0) -> pa.Table:
-    rng = np.random.default_rng(seed)
-    x = rng.normal(size=(rows, 4))
-    columns: dict[str, Any] = {"id": np.arange(rows, dtype=np.int64)}
-    columns.update({name: x[:, i] for i, name in enumerate(FEATURES)})
-    columns["note"] = [f"row-{i}" for i in range(rows)]
-    return pa.table(columns)
 
 
 def _free_port() -> int:
@@ -136,23 +125,7 @@ def cluster(token_auth: None) -> Iterator[Cluster]:
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """An exported classifier in a store and a Parquet dataset of 12 row groups."""
-    root = tmp_path_factory.mktemp("data")
-    train = make_table(500, seed=1)
-    x = np.stack([train[name].to_numpy() for name in FEATURES], axis=1)
-    model = LogisticRegression().fit(x, np.digitize(x[:, 0] + x[:, 1], [-0.5, 0.5]))
-    store = str(root / "store")
-    artifact = interlock.export(model, train.select(FEATURES).slice(0, 3), name="clf",
-                                store=store)
-    data = str(root / "input.parquet")
-    pq.write_table(make_table(ROWS, seed=2), data, row_group_size=500)
-    return {"store": store, "ref": artifact.ref, "data": data}
-
-
-def predict(setup: dict[str, str], output: Path | str, **kwargs: Any) -> dict[str, Any]:
-    kwargs.setdefault("batch_size", 250)
-    dataset = kwargs.pop("dataset", setup["data"])
-    return interlock.predict_dataset(dataset, setup["ref"], str(output), store=setup["store"],
-                                     **kwargs)
+    return make_setup(tmp_path_factory.mktemp("data"))
 
 
 def on(cluster: Cluster, **options: Any) -> dict[str, Any]:
@@ -162,14 +135,6 @@ def on(cluster: Cluster, **options: Any) -> dict[str, Any]:
 
 #: No Ray listens here: reaching it would be an error of another kind.
 NOWHERE = {"executor": "ray", "executor_options": {"address": "127.0.0.1:9", **POOL}}
-
-
-def rows(path: Path | str) -> pa.Table:
-    return pq.read_table(path).replace_schema_metadata(None)
-
-
-def staging_dirs(output: Path) -> list[Path]:
-    return sorted(output.parent.glob(f".{output.name}.interlock-job-*"))
 
 
 @pytest.fixture(scope="module")
