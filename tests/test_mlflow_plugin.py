@@ -456,12 +456,15 @@ class _Marker:
 def test_pickled_flavors_are_refused_without_loading_them(
     logging_mlflow: str, tmp_path: Path
 ) -> None:
-    import mlflow.pyfunc
-    import mlflow.sklearn
     from sklearn.linear_model import LinearRegression
 
     marker = tmp_path / "unpickled.txt"
-    model = type("MarkerModel", (_Marker, mlflow.pyfunc.PythonModel), {})(str(marker))
+    with warnings.catch_warnings():  # MLflow's advice on type hints (at import), not tested
+        warnings.simplefilter("ignore")
+        import mlflow.pyfunc
+        import mlflow.sklearn
+
+        model = type("MarkerModel", (_Marker, mlflow.pyfunc.PythonModel), {})(str(marker))
     _quietly(mlflow.pyfunc.log_model, name="model", python_model=model,
              registered_model_name="evil")
     # MLflow's own check at logging loads the model back: the marker shows that loading this
