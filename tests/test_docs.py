@@ -330,8 +330,14 @@ def test_the_ci_workflow_certifies_the_plugin(
     shutil.copytree(example.workspace / "acme-interlock", checkout, ignore=left_behind)
     venv = make_venv(tmp_path)
     step_summary = tmp_path / "step-summary.md"
+    # interlock's own distribution carries the other vendors' bricks (engines, registries,
+    # frameworks); a vendor's CI has them or not. Left out here to keep the run short: the
+    # acme plugin still meets every reference component in every section.
+    others = ("interlock_dask,interlock_ray,interlock_mlflow,interlock_delta,interlock_triton,"
+              "interlock_pytorch,interlock_xgboost,interlock_lightgbm,interlock_openvino")
     for run in runs:
-        done = run_shell(run, checkout, venv, GITHUB_STEP_SUMMARY=str(step_summary))
+        done = run_shell(run, checkout, venv, GITHUB_STEP_SUMMARY=str(step_summary),
+                         INTERLOCK_BLOCK_PLUGINS=others)
         assert done.returncode == 0, f"ci.md step {run!r}:\n{(done.stdout + done.stderr)[-4000:]}"
     assert "**Verdict: CERTIFIED**" in step_summary.read_text(encoding="utf-8")
     kept = checkout / output
