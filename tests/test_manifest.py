@@ -184,3 +184,12 @@ def test_a_listed_file_cannot_also_be_a_directory() -> None:
     ]
     with pytest.raises(interlock.ArtifactIntegrityError, match="inside the file 'notes'"):
         parse_manifest(_sealed(fields), where="m.json")
+
+
+@requirement("ART-040")
+def test_a_manifest_nested_too_deep_is_refused_not_a_crash() -> None:
+    """JSON nested 100,000 levels deep (found by fuzzing) is an ArtifactIntegrityError, never
+    a RecursionError."""
+    deep = b'{"a": ' * 100_000 + b"1" + b"}" * 100_000
+    with pytest.raises(interlock.ArtifactIntegrityError, match="nested too deep"):
+        parse_manifest(deep, where="memory://deep/manifest.json")

@@ -227,6 +227,11 @@ def parse_manifest(data: bytes, *, where: str, check_digest: bool = True) -> Man
             object_pairs_hook=_object_without_duplicates,
             parse_constant=_reject_constant,
         )
+    except RecursionError:  # JSON nested deeper than the parser recurses: never a manifest
+        raise ArtifactIntegrityError(
+            f"{where} is not a manifest: its JSON is nested too deep to read",
+            hint="the manifest is damaged; publish the artifact again",
+        ) from None
     except (UnicodeDecodeError, ValueError) as exc:
         raise ArtifactIntegrityError(
             f"{where} is not valid JSON: {exc}",

@@ -42,7 +42,9 @@ class ServerOptions(BaseModel):
         default=30.0, gt=0, description="Longest time to receive one request's headers or body."
     )
     keep_alive_s: float = Field(
-        default=5.0, gt=0, description="Idle time before a connection is closed."
+        default=300.0, gt=0,
+        description="Idle time (no request in flight, no byte received) before a connection "
+        "is closed.",
     )
     max_connections: int | None = Field(
         default=1024, ge=1, description="Most concurrent connections and requests (HTTP 503 above)."
