@@ -212,17 +212,10 @@ def _object_without_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return result
 
 
-def parse_manifest(data: bytes, *, where: str, check_digest: bool = True) -> Manifest:
-    """Parse and check the bytes of a ``manifest.json`` found at ``where`` (a URI).
-
-    Refused, each with an :class:`interlock.ArtifactIntegrityError` naming ``where``: bytes
-    that are not UTF-8 JSON, repeated keys, NaN or infinities, a top level that is not an
-    object, unknown fields (named), a ``format`` other than ``onnx``, an unknown
-    ``spec_version``, any other schema violation, and (with ``check_digest``) a ``digest``
-    that does not match the canonical JSON of the other fields.
-    """
+def _load_json(data: bytes, where: str) -> Any:
+    """The JSON value of a manifest's bytes (repeated keys, NaN and infinities refused)."""
     try:
-        raw = json.loads(
+        return json.loads(
             data.decode("utf-8"),
             object_pairs_hook=_object_without_duplicates,
             parse_constant=_reject_constant,
@@ -237,6 +230,18 @@ def parse_manifest(data: bytes, *, where: str, check_digest: bool = True) -> Man
             f"{where} is not valid JSON: {exc}",
             hint="the manifest is damaged; publish the artifact again",
         ) from None
+
+
+def parse_manifest(data: bytes, *, where: str, check_digest: bool = True) -> Manifest:
+    """Parse and check the bytes of a ``manifest.json`` found at ``where`` (a URI).
+
+    Refused, each with an :class:`interlock.ArtifactIntegrityError` naming ``where``: bytes
+    that are not UTF-8 JSON, repeated keys, NaN or infinities, a top level that is not an
+    object, unknown fields (named), a ``format`` other than ``onnx``, an unknown
+    ``spec_version``, any other schema violation, and (with ``check_digest``) a ``digest``
+    that does not match the canonical JSON of the other fields.
+    """
+    raw = _load_json(data, where)
     if not isinstance(raw, dict):
         raise ArtifactIntegrityError(
             f"{where} must hold a JSON object, not {type(raw).__name__}",
