@@ -355,15 +355,21 @@ def test_connections_beyond_the_limit_get_goaway(served: Served) -> None:
         except ConnectionResetError:
             return  # refused before the preface was even sent: as good
 
-        kinds = []
-        while (got := refused.next_frame(2.0)) is not None:
-            kinds.append(got[0])
-            if got[0] == GOAWAY:
-                assert b"too many connections" in got[3]
-                break
-        assert GOAWAY in kinds, kinds
-        assert refused.ends()
-        refused.close()
+        try:
+            kinds = []
+            while (got := refused.next_frame(2.0)) is not None:
+                kinds.append(got[0])
+                if got[0] == GOAWAY:
+                    assert b"too many connections" in got[3]
+                    break
+            assert GOAWAY in kinds, kinds
+            assert refused.ends()
+        except ConnectionResetError:
+            # The server closed the refused connection with our preface still unread: the
+            # kernel turns that into a reset, which may overtake the GOAWAY. Refused either way.
+            pass
+        finally:
+            refused.close()
     finally:
         for client in held:
             client.close()
