@@ -70,6 +70,9 @@ EXPECTED: dict[str, Breakage] = {
         "PLG-003", "unknown hook(s): interlock_dataset_format", blocks="PLG-001 PLG-002 PLG-007"
     ),
     "broken_heavy_import": _breaks("PLG-006", "imports numpy, pyarrow"),
+    "broken_private_import": _breaks(
+        "PLG-050", "imports the private module interlock.datasets._files"
+    ),
     # runtimes: a wrong output is caught by the core (RT-020); every other case that runs a
     # model through the runtime is blocked by it, and only RT-060 compares values
     "broken_runtime_dtype": _breaks(
