@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING
 
 import click
 
+from interlock.cli import check_output_directory
+
 if TYPE_CHECKING:
     from interlock_conformance.report import Report
 
@@ -23,6 +25,7 @@ __all__ = ["certify_command", "matrix_command"]
 @click.command("certify")
 @click.argument("plugin", required=False)
 @click.option("--output", "output_dir", default="interlock-certification", show_default=True,
+              callback=check_output_directory,
               help="Directory for report.json, junit.xml and summary.md.")
 @click.option("--server", "server_url", default=None, metavar="URL",
               help="Certify the Open Inference Protocol REST server at URL instead of a plugin.")
@@ -113,6 +116,7 @@ def _say_server(report: Report) -> None:
 
 @click.command("matrix")
 @click.option("--output", "output_dir", default="interlock-matrix", show_default=True,
+              callback=check_output_directory,
               help="Directory for matrix.json and matrix.md.")
 @click.option("--section", "sections", multiple=True, metavar="NAME",
               help="Run only this section (repeatable): datasets, stores, runtimes, exporters, "

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 from interlock import (
     FALLBACK_PRIORITY,
+    ArtifactError,
     ArtifactExistsError,
     ArtifactIntegrityError,
     ArtifactNotFoundError,
@@ -109,7 +110,10 @@ class FsspecArtifactStore(ArtifactStore):
             import fsspec.core
             from fsspec.implementations.local import LocalFileSystem
 
-            fs, path = fsspec.core.url_to_fs(self.root, **self.storage_options)
+            try:
+                fs, path = fsspec.core.url_to_fs(self.root, **self.storage_options)
+            except (ImportError, ValueError) as exc:
+                raise _filesystem_error(self.root, exc) from None
             self._fs, self._root_path = fs, path.rstrip("/") or "/"
             self._local = isinstance(fs, LocalFileSystem)
         return self._fs, self._root_path
@@ -353,3 +357,24 @@ def _fsync_dir(path: str) -> None:
         finally:
             os.close(fd)
 
+
+#: The extra of interlock that installs the filesystem of a protocol.
+_EXTRAS = {"s3": "s3", "s3a": "s3", "gs": "gcs", "gcs": "gcs", "az": "azure", "abfs": "azure",
+           "abfss": "azure", "adl": "azure"}
+
+
+def _filesystem_error(root: str, exc: Exception) -> ArtifactError:
+    """interlock's filesystem store cannot reach ``root``: say why and how to fix it."""
+    protocol = root.split("://", 1)[0] if "://" in root else "file"
+    if isinstance(exc, ImportError):
+        extra = _EXTRAS.get(protocol)
+        install = f"pip install 'interlock[{extra}]'" if extra else "install the fsspec package"
+        return ArtifactError(
+            f"interlock's filesystem store cannot open {root!r}: the {protocol!r} filesystem needs "
+            f"a package that is not installed ({exc})",
+            hint=f"{install} (the fsspec implementation for {protocol}://)",
+        )
+    return ArtifactError(
+        f"interlock's filesystem store cannot open {root!r}: {exc}",
+        hint="use a local path or a URL whose protocol fsspec knows (file, memory, s3, gs, az, ...)",
+    )

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from interlock._facade import lazy_exports
 
 _EXPORTS: dict[str, str] = {
+    "check_output_directory": "_options",
     "main": "_main",
     "run_quickstart": "_quickstart",
 }
@@ -17,6 +18,9 @@ _EXPORTS: dict[str, str] = {
 __getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)
 
 if TYPE_CHECKING:  # for type checkers and IDEs; kept equal to _EXPORTS by a test
+    from interlock.cli._options import (
+        check_output_directory as check_output_directory,
+    )
     from interlock.cli._main import (
         main as main,
     )

@@ -6,6 +6,8 @@ group (``interlock artifact export-triton`` comes with the Triton plugin).
 
 from __future__ import annotations
 
+import os
+
 import click
 
 import interlock
@@ -67,15 +69,35 @@ def artifact_verify(ref: str, store: str | None, as_json: bool) -> None:
 
 @artifact_group.command("list")
 @click.argument("root", required=False)
+@store_option
 @click.option("--json", "as_json", is_flag=True)
-def artifact_list(root: str | None, as_json: bool) -> None:
-    """List the artifacts and versions in a store root."""
-    store = interlock.open_store(root)
-    listing = {name: store.versions(name) for name in store.names()}
+def artifact_list(root: str | None, store: str | None, as_json: bool) -> None:
+    """List the artifacts and versions in a store (ROOT or --store; default: the default store)."""
+    if root is not None and store is not None and root != store:
+        raise click.UsageError(f"give the store once: ROOT {root!r} or --store {store!r}")
+    given = store if store is not None else root
+    if given is not None:
+        _check_local_store_exists(given)
+    opened = interlock.open_store(given)
+    listing = {name: opened.versions(name) for name in opened.names()}
     if as_json:
-        emit_json({"root": store.root, "artifacts": listing})
+        emit_json({"root": opened.root, "artifacts": listing})
         return
     if not listing:
-        click.echo(f"no artifacts in {store.root}")
+        click.echo(f"no artifacts in {opened.root}")
     for name, versions in listing.items():
         click.echo(f"{name}: {', '.join(versions)}")
+
+
+def _check_local_store_exists(root: str) -> None:
+    """A store root the user named on the local filesystem must exist (not an empty store)."""
+    if "::" in root or ("://" in root and not root.startswith("file://")):
+        return
+    path = os.path.expanduser(root.removeprefix("file://"))
+    if not os.path.isdir(path):
+        what = "is a file, not a directory" if os.path.exists(path) else "does not exist"
+        raise interlock.ArtifactError(
+            f"store not found: {root} {what}",
+            hint="pass the directory of an existing store with --store ROOT (a store is "
+            "created by the first save into it)",
+        )

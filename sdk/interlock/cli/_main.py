@@ -11,6 +11,7 @@ as the conformance suite adds ``certify`` and ``matrix``.
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -138,18 +139,31 @@ def serve_command(
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """Entry point of the ``interlock`` console script."""
+    """Entry point of the ``interlock`` console script.
+
+    A failure prints one line on stderr and exits 1 (2 for a usage error); a command run with
+    ``--json`` also prints ``{"ok": false, "error": ..., "kind": ..., "hint": ...}`` on stdout.
+    """
+    args = list(argv) if argv is not None else sys.argv[1:]
     try:
-        cli.main(args=list(argv) if argv is not None else None, prog_name="interlock", standalone_mode=False)
+        cli.main(args=args, prog_name="interlock", standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         sys.exit(130)
     except click.ClickException as exc:
+        _json_error(args, exc.format_message(), "usage" if exc.exit_code == 2 else "error", None)
         exc.show()
         sys.exit(exc.exit_code)
     except InterlockError as exc:
+        _json_error(args, exc.message, type(exc).__name__, exc.hint)
         click.echo(f"interlock: error: {exc}", err=True)
         sys.exit(1)
+
+
+def _json_error(args: Sequence[str], message: str, kind: str, hint: str | None) -> None:
+    """The error object on stdout, for a command run with ``--json``."""
+    if "--json" in args:
+        click.echo(json.dumps({"ok": False, "error": message, "kind": kind, "hint": hint}))
 
 
 if __name__ == "__main__":

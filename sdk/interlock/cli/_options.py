@@ -4,12 +4,19 @@ options."""
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 import click
 
-__all__ = ["emit_json", "parse_runtime_options", "runtime_option", "store_option"]
+__all__ = [
+    "check_output_directory",
+    "emit_json",
+    "parse_runtime_options",
+    "runtime_option",
+    "store_option",
+]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -58,3 +65,27 @@ def store_option(function: F) -> F:
         default=None,
         help="Artifact store root URI (default: $INTERLOCK_STORE or the user data directory).",
     )(function)
+
+
+def check_output_directory(
+    ctx: click.Context, param: click.Parameter, value: str | None
+) -> str | None:
+    """A click callback for a local output directory: refuse, before any work, a path that is
+    an existing file or that cannot be created or written (naming the flag or argument)."""
+    if value is None or "://" in value:
+        return value
+    path = os.path.abspath(os.path.expanduser(value))
+    label = "/".join(param.opts) if param.param_type_name == "option" else (param.name or "")
+    label = label.upper() if param.param_type_name == "argument" else label
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise click.BadParameter(f"{value!r} is a file, not a directory", ctx=ctx, param=param,
+                                 param_hint=label)
+    existing = path
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing) or not os.access(existing, os.W_OK | os.X_OK):
+        raise click.BadParameter(
+            f"{value!r} cannot be written ({existing} is not a writable directory)",
+            ctx=ctx, param=param, param_hint=label,
+        )
+    return value

@@ -17,7 +17,7 @@ from typing import Any
 import click
 
 import interlock
-from interlock.cli._options import emit_json
+from interlock.cli._options import check_output_directory, emit_json
 
 __all__ = ["quickstart_command", "run_quickstart"]
 
@@ -179,7 +179,7 @@ def _serve_and_call(artifact: interlock.Artifact, rows: Any, tell: Callable[[str
 
 
 @click.command("quickstart")
-@click.argument("directory", default="interlock-quickstart")
+@click.argument("directory", default="interlock-quickstart", callback=check_output_directory)
 @click.option("--rows", default=200_000, show_default=True, type=click.IntRange(min=100))
 @click.option("--json", "as_json", is_flag=True)
 def quickstart_command(directory: str, rows: int, as_json: bool) -> None:

@@ -1,0 +1,104 @@
+"""Every command, given a user's mistake, answers as issue 14 asks: one error line on stderr
+(click's usage block for a usage error), no traceback, exit 1 (2 for usage); with ``--json`` an
+error object on stdout; nothing run before the arguments are checked."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+#: (arguments, exit status, words the error names). ``{file}`` is an existing file,
+#: ``{empty}`` an existing empty directory, ``{missing}`` a path that does not exist.
+CASES: list[tuple[str, int, str]] = [
+    ("dataset info {missing}/data.parquet", 1, "not found"),
+    ("dataset head {missing}/data.parquet", 1, "not found"),
+    ("dataset info s3x://bucket/data.parquet", 1, "s3x"),
+    ("artifact inspect nosuch --store {empty}", 1, "no artifact named 'nosuch'"),
+    ("artifact verify {missing}/art", 1, "no artifact directory"),
+    ("artifact list {missing}", 1, "store not found"),
+    ("artifact list --store {missing}", 1, "store not found"),
+    ("artifact list --store {file}", 1, "is a file, not a directory"),
+    ("artifact list ftpx://host/store", 1, "Protocol not known: ftpx"),
+    ("artifact list s3://bucket/store", 1, "pip install 'interlock[s3]'"),
+    ("artifact list gs://bucket/store", 1, "pip install 'interlock[gcs]'"),
+    ("artifact list {empty} --store {file}", 2, "give the store once"),
+    ("predict {missing}/art {missing}/in.parquet {empty}/out.parquet", 1, "not found"),
+    ("serve {missing}/art", 1, "neither an artifact directory nor a store"),
+    ("certify not_a_plugin", 1, "no interlock plugin named 'not_a_plugin'"),
+    ("certify interlock_reference --output {file}", 2, "--output: '{file}' is a file"),
+    ("certify interlock_reference --output {file}/sub", 2, "cannot be written"),
+    ("matrix --output {file}", 2, "--output: '{file}' is a file"),
+    ("quickstart {file}", 2, "DIRECTORY: '{file}' is a file"),
+    ("plugins --bogus", 2, "No such option"),
+]
+
+#: The cases whose command offers --json: the error object comes on stdout too.
+JSON_CASES = [
+    ("dataset info {missing}/data.parquet --json", "DatasetError"),
+    ("artifact list --store {missing} --json", "ArtifactError"),
+    ("artifact list s3://bucket/store --json", "ArtifactError"),
+    ("quickstart {file} --json", "usage"),
+    ("plugins --json --bogus", "usage"),
+]
+
+
+def _interlock(args: str, places: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    argv = [part.format(**places) for part in args.split()]
+    return subprocess.run(
+        [sys.executable, "-m", "interlock.cli", *argv], capture_output=True, text=True,
+        timeout=120, check=False, cwd=places["empty"],
+    )
+
+
+@pytest.fixture(scope="module")
+def places(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    root = tmp_path_factory.mktemp("cli-errors")
+    (root / "a-file").write_text("not a directory")
+    (root / "empty").mkdir()
+    return {"file": str(root / "a-file"), "empty": str(root / "empty"),
+            "missing": str(root / "missing")}
+
+
+@pytest.fixture(scope="module")
+def answers(places: dict[str, str]) -> dict[str, subprocess.CompletedProcess[str]]:
+    """Every case, run once as a real process (four at a time)."""
+    every = [args for args, _, _ in CASES] + [args for args, _ in JSON_CASES]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        return dict(zip(every, pool.map(lambda a: _interlock(a, places), every)))
+
+
+@pytest.mark.parametrize(("args", "status", "words"), CASES, ids=[c[0] for c in CASES])
+def test_a_mistake_gets_one_clear_line_and_no_traceback(
+    answers: dict[str, subprocess.CompletedProcess[str]], places: dict[str, str],
+    args: str, status: int, words: str,
+) -> None:
+    done = answers[args]
+    assert "Traceback" not in done.stderr, done.stderr[-2000:]
+    assert done.returncode == status, (done.returncode, done.stderr[-1000:])
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    if status == 1:
+        assert len(lines) == 1 and lines[0].startswith("interlock: error: "), lines
+    else:
+        assert lines[-1].startswith("Error: "), lines
+    assert words.format(**places) in done.stderr, done.stderr
+    # nothing was created where the mistake pointed
+    assert not Path(places["missing"]).exists()
+    assert sorted(p.name for p in Path(places["empty"]).iterdir()) == []
+
+
+@pytest.mark.parametrize(("args", "kind"), JSON_CASES, ids=[c[0] for c in JSON_CASES])
+def test_with_json_the_error_is_an_object_on_stdout(
+    answers: dict[str, subprocess.CompletedProcess[str]], args: str, kind: str,
+) -> None:
+    done = answers[args]
+    assert done.returncode in (1, 2) and "Traceback" not in done.stderr
+    error = json.loads(done.stdout.strip().splitlines()[-1])
+    assert error["ok"] is False and error["kind"] == kind
+    assert error["error"] and set(error) == {"ok", "error", "kind", "hint"}
