@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -347,3 +349,34 @@ def test_help_imports_nothing_of_the_conformance_suite() -> None:
                           timeout=60, check=False)
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[-1] == "[]"
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
+def test_predict_stopped_by_a_signal_cleans_up_like_ctrl_c(
+    trained: tuple[str, str, str], tmp_path: Path, signum: int
+) -> None:
+    """What kill, timeout, systemd and Kubernetes send stops `interlock predict` the way Ctrl-C
+    does: exit 128 + signal, one line on stderr, no staging folder and no output left."""
+    _, store, ref = trained
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(1_000_000, 3)).astype("float32")
+    big = str(tmp_path / "big.parquet")
+    interlock.write_dataset(pa.table({"a": x[:, 0], "b": x[:, 1], "c": x[:, 2]}), big)
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    job = subprocess.Popen(
+        [sys.executable, "-m", "interlock.cli", "predict", ref, big, str(out_dir / "p.parquet"),
+         "--store", store, "--batch-size", "500", "--json"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    deadline = time.monotonic() + 60
+    while not any(p.name.startswith(".") for p in out_dir.iterdir()):
+        assert job.poll() is None, f"the job ended before writing: {job.communicate()}"
+        assert time.monotonic() < deadline, "no staging folder appeared in 60 s"
+        time.sleep(0.02)
+    job.send_signal(signum)
+    out, err = job.communicate(timeout=60)
+    assert job.returncode == 128 + signum, (job.returncode, err[-2000:])
+    assert "Traceback" not in err
+    assert err.strip().splitlines()[-1].startswith("interlock: stopped by SIG"), err
+    assert list(out_dir.iterdir()) == [], "a staging folder or an output was left behind"

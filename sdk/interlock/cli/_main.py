@@ -12,6 +12,7 @@ as the conformance suite adds ``certify`` and ``matrix``.
 from __future__ import annotations
 
 import json
+import signal
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -147,7 +148,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = list(argv) if argv is not None else sys.argv[1:]
     try:
         cli.main(args=args, prog_name="interlock", standalone_mode=False)
-    except click.exceptions.Abort:
+    except click.exceptions.Abort as exc:
+        signum = getattr(exc.__cause__ or exc.__context__, "signum", None)
+        if signum is not None:  # SIGTERM or SIGHUP during a job (SignalInterrupt)
+            click.echo(f"interlock: stopped by {signal.Signals(signum).name}; nothing was "
+                       "published", err=True)
+            sys.exit(128 + signum)
         click.echo("aborted", err=True)
         sys.exit(130)
     except click.ClickException as exc:

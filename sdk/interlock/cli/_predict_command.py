@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import signal
+from collections.abc import Iterator
+from types import FrameType
 from typing import Any
 
 import click
@@ -9,7 +13,31 @@ import click
 import interlock
 from interlock.cli._options import emit_json, parse_runtime_options, runtime_option, store_option
 
-__all__ = ["predict_command"]
+__all__ = ["SignalInterrupt", "predict_command"]
+
+
+class SignalInterrupt(KeyboardInterrupt):
+    """SIGTERM or SIGHUP, taken the way Ctrl-C is: the job stops and cleans up."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+@contextlib.contextmanager
+def signals_as_interrupt() -> Iterator[None]:
+    """While the block runs, SIGTERM and SIGHUP (what ``kill``, ``timeout``, systemd and
+    Kubernetes send) interrupt it as Ctrl-C does, so that nothing half-written is left."""
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        raise SignalInterrupt(signum)
+
+    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 @click.command("predict")
@@ -55,7 +83,27 @@ def predict_command(
     as_json: bool,
 ) -> None:
     """Stream DATASET through ARTIFACT and write predictions to OUTPUT."""
-    summary = interlock.predict_dataset(
+    with signals_as_interrupt():
+        summary = _predict(
+            dataset, artifact, output, store, runtime, device, runtime_options, executor,
+            executor_options, resume, row_index, batch_size, keep, mode, output_format, as_json,
+        )
+    if as_json:
+        emit_json(summary)
+    else:
+        click.echo(
+            f"wrote {summary['rows']} rows to {summary['output_uri']} "
+            f"in {summary['seconds']:.2f} s ({summary['rows_per_second']:,.0f} rows/s)"
+        )
+
+
+def _predict(
+    dataset: str, artifact: str, output: str, store: str | None, runtime: str, device: str,
+    runtime_options: dict[str, Any], executor: str, executor_options: dict[str, Any],
+    resume: bool, row_index: str | None, batch_size: int, keep: str | None, mode: str,
+    output_format: str | None, as_json: bool,
+) -> dict[str, Any]:
+    return interlock.predict_dataset(
         dataset,
         artifact,
         output,
@@ -73,10 +121,3 @@ def predict_command(
         progress=not as_json,
         store=store,
     )
-    if as_json:
-        emit_json(summary)
-    else:
-        click.echo(
-            f"wrote {summary['rows']} rows to {summary['output_uri']} "
-            f"in {summary['seconds']:.2f} s ({summary['rows_per_second']:,.0f} rows/s)"
-        )
