@@ -203,10 +203,12 @@ def test_output_must_not_be_the_input(
 
 
 def test_dataset_of_the_wrong_type_is_refused(
-    artifact: interlock.Artifact, table: pa.Table
+    artifact: interlock.Artifact, table: pa.Table, tmp_path: Path
 ) -> None:
-    with pytest.raises(interlock.DatasetError, match="got a Table"):
-        interlock.predict_dataset(table, artifact, "/tmp/o.parquet")  # type: ignore[arg-type]
+    with pytest.raises(interlock.DatasetError, match="got a list") as caught:
+        interlock.predict_dataset(table.to_pylist(), artifact, str(tmp_path / "o.parquet"))
+    assert "__arrow_c_stream__" in (caught.value.hint or "")
+    assert not (tmp_path / "o.parquet").exists()
 
 
 def test_unknown_artifact_reference_lists_what_exists(

@@ -7,9 +7,10 @@ found through the plugin registry.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from interlock.errors import DatasetError, PluginError, SignatureMismatch, SpecViolation
@@ -29,7 +30,7 @@ _SUMMARY_KEYS = ("rows", "batches", "seconds", "rows_per_second", "output_uri")
 
 
 def predict_dataset(
-    dataset: Dataset | str | os.PathLike[str],
+    dataset: Dataset | str | os.PathLike[str] | object,
     artifact: Artifact | str | os.PathLike[str],
     output_uri: str | os.PathLike[str],
     *,
@@ -51,7 +52,8 @@ def predict_dataset(
 ) -> dict[str, Any]:
     """Run ``artifact`` over every row of ``dataset`` and write the predictions to ``output_uri``.
 
-    :param dataset: an :class:`interlock.Dataset` or a dataset URI (or local path).
+    :param dataset: an :class:`interlock.Dataset`, a dataset URI (or local path), or any Arrow
+        stream object (``in_process`` executors; copied once into memory).
     :param artifact: an :class:`interlock.Artifact`, or a reference (``name:version``,
         ``name@sha256:...``, an artifact URI) resolved in ``store``.
     :param output_uri: where to write; the format comes from ``output_format`` or the URI.
@@ -63,10 +65,8 @@ def predict_dataset(
     :param progress: show a progress bar (rows) on stderr.
     :param store: the artifact store (root URI or ``ArtifactStore``) of a reference.
     :param runtime_options: options for the runtime (``interlock.load_predictor``).
-    :param write_options: options for the output format's writer (for Parquet:
-        ``compression``, ``row_group_size``, ...).
-    :param executor_options: the executor's options (for ``dask``: ``address``,
-        ``n_workers``, ...), validated before any work starts.
+    :param write_options: options for the output format's writer (Parquet: ``compression``...).
+    :param executor_options: the executor's options (``dask``: ``address``...), checked first.
     :param resume: skip the shards that an earlier, interrupted run of the same job completed
         (executors with the ``resume`` capability; batch.md BAT-050).
     :param row_index: name of an ``int64`` column, written first, holding each output row's
@@ -78,16 +78,51 @@ def predict_dataset(
     output_uri = _checked_output_uri(output_uri, mode, batch_size)
     component, parsed_options = _checked_executor(executor, executor_options, resume)
     _check_runtime(runtime, device, runtime_options)
-    data, model = _resolve_inputs(dataset, artifact, store, output_uri)
-    keep = _check_columns(data, model, keep_columns)
-    job = BatchJob(
-        dataset=data, artifact=model, keep_columns=keep, input_columns=_input_columns(model),
-        output_uri=output_uri, output_format=output_format, runtime=runtime, device=device,
-        batch_size=batch_size, mode=mode, progress=progress, resume=resume,
-        runtime_options=dict(runtime_options or {}), write_options=dict(write_options or {}),
-        executor_options=parsed_options, row_index=_check_row_index(row_index, keep, model),
-    )
-    return _run(component, executor, job, lineage_job)
+    with _input_dataset(dataset, component, executor) as data:
+        data, model = _resolve_inputs(data, artifact, store, output_uri)
+        keep = _check_columns(data, model, keep_columns)
+        job = BatchJob(
+            dataset=data, artifact=model, keep_columns=keep, input_columns=_input_columns(model),
+            output_uri=output_uri, output_format=output_format, runtime=runtime, device=device,
+            batch_size=batch_size, mode=mode, progress=progress, resume=resume,
+            runtime_options=dict(runtime_options or {}), write_options=dict(write_options or {}),
+            executor_options=parsed_options, row_index=_check_row_index(row_index, keep, model),
+        )
+        return _run(component, executor, job, lineage_job)
+
+
+@contextlib.contextmanager
+def _input_dataset(dataset: Any, component: Executor, executor: str) -> Iterator[Any]:
+    """``dataset`` as given, or, for an Arrow stream or array object (a pyarrow Table or
+    reader, a polars or pandas DataFrame, anything with ``__arrow_c_stream__``), that data
+    written once to an in-memory Arrow IPC dataset that is removed when the job ends."""
+    from interlock.datasets import Dataset
+
+    if isinstance(dataset, Dataset | str | os.PathLike) or not (
+        hasattr(type(dataset), "__arrow_c_stream__") or hasattr(type(dataset), "__arrow_c_array__")
+    ):
+        yield dataset
+        return
+    if "in_process" not in component.capabilities:
+        raise DatasetError(
+            f"executor {executor!r} reads the dataset on its own workers, which cannot see an "
+            f"in-memory {type(dataset).__name__}",
+            hint="write it first with interlock.write_dataset(data, uri) and pass the URI, or "
+            "use an executor with the 'in_process' capability such as 'local'",
+        )
+    import uuid
+
+    import fsspec
+
+    from interlock.datasets import write_dataset
+
+    folder = f"memory://interlock-predict-input/{uuid.uuid4().hex}"
+    try:
+        yield write_dataset(dataset, f"{folder}/input.arrow", format="arrow")
+    finally:
+        memory = fsspec.filesystem("memory")
+        if memory.exists(folder):
+            memory.rm(folder, recursive=True)
 
 
 def _checked_executor(
@@ -210,8 +245,10 @@ def _resolve_dataset(dataset: Dataset | str | os.PathLike[str]) -> Dataset:
 
         return open_dataset(dataset)
     raise DatasetError(
-        f"dataset must be an interlock Dataset or a URI, got a {type(dataset).__name__}",
-        hint="pass interlock.open_dataset(uri), or the URI itself",
+        f"dataset must be an interlock Dataset, a URI or an Arrow stream object, got a "
+        f"{type(dataset).__name__}",
+        hint="pass interlock.open_dataset(uri), the URI itself, or an object with "
+        "__arrow_c_stream__ (a pyarrow Table, a polars DataFrame, ...)",
     )
 
 
