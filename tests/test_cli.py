@@ -380,3 +380,15 @@ def test_predict_stopped_by_a_signal_cleans_up_like_ctrl_c(
     assert "Traceback" not in err
     assert err.strip().splitlines()[-1].startswith("interlock: stopped by SIG"), err
     assert list(out_dir.iterdir()) == [], "a staging folder or an output was left behind"
+
+
+def test_predict_into_an_existing_output_hints_with_the_flag(
+    trained: tuple[str, str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data, store, ref = trained
+    out = str(tmp_path / "old.parquet")
+    interlock.write_dataset(pa.table({"x": [1]}), out)
+    code, _, err = run(["predict", ref, data, out, "--store", store], capsys)
+    assert code == 1 and len(err.strip().splitlines()) == 1
+    assert "already exists" in err and "pass --mode overwrite to replace it" in err, err
+    assert "mode='overwrite'" not in err

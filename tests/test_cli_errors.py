@@ -15,7 +15,8 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 #: (arguments, exit status, words the error names). ``{file}`` is an existing file,
-#: ``{empty}`` an existing empty directory, ``{missing}`` a path that does not exist.
+#: ``{empty}`` an existing empty directory, ``{missing}`` a path that does not exist,
+#: ``{data}`` and ``{old}`` Parquet files.
 CASES: list[tuple[str, int, str]] = [
     ("dataset info {missing}/data.parquet", 1, "not found"),
     ("dataset head {missing}/data.parquet", 1, "not found"),
@@ -49,6 +50,17 @@ JSON_CASES = [
 ]
 
 
+def test_the_cli_translates_keyword_hints_into_flags() -> None:
+    from interlock.cli._main import cli_words
+
+    assert cli_words("pass mode='overwrite' to replace it or mode='append' to add to it") == (
+        "pass --mode overwrite to replace it or --mode append to add to it"
+    )
+    assert cli_words("for example batch_size=65536") == "for example --batch-size 65536"
+    assert cli_words("use runtime='reference'") == "use --runtime reference"
+    assert cli_words("interlock.write_dataset(data, uri)") == "interlock.write_dataset(data, uri)"
+
+
 def _interlock(args: str, places: dict[str, str]) -> subprocess.CompletedProcess[str]:
     argv = [part.format(**places) for part in args.split()]
     return subprocess.run(
@@ -62,8 +74,14 @@ def places(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     root = tmp_path_factory.mktemp("cli-errors")
     (root / "a-file").write_text("not a directory")
     (root / "empty").mkdir()
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({"a": [1.0]}), root / "data.parquet")
+    pq.write_table(pa.table({"a": [1.0]}), root / "old.parquet")
     return {"file": str(root / "a-file"), "empty": str(root / "empty"),
-            "missing": str(root / "missing")}
+            "missing": str(root / "missing"), "data": str(root / "data.parquet"),
+            "old": str(root / "old.parquet")}
 
 
 @pytest.fixture(scope="module")

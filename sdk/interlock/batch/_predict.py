@@ -216,6 +216,9 @@ def _run(
     comes back (BAT-006); OpenLineage events around it when configured (lineage.md LIN-040)."""
     from interlock.lineage import predict_events
 
+    from interlock.batch._plan import _check_target
+
+    _check_target(job)  # an existing output is refused before any executor starts (BAT-023)
     job.lineage = _lineage(job.dataset, job.artifact, job.runtime, job.device, executor)
     with predict_events(job, lineage_job) as lineage_run:
         with plugin_boundary(component, f"predicting {job.dataset.uri!r} with {job.artifact.ref}"):

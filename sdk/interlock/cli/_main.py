@@ -12,6 +12,7 @@ as the conformance suite adds ``certify`` and ``matrix``.
 from __future__ import annotations
 
 import json
+import re
 import signal
 import sys
 from collections.abc import Sequence
@@ -161,9 +162,24 @@ def main(argv: Sequence[str] | None = None) -> None:
         exc.show()
         sys.exit(exc.exit_code)
     except InterlockError as exc:
-        _json_error(args, exc.message, type(exc).__name__, exc.hint)
-        click.echo(f"interlock: error: {exc}", err=True)
+        hint = cli_words(exc.hint) if exc.hint else None
+        _json_error(args, exc.message, type(exc).__name__, hint)
+        click.echo(f"interlock: error: {exc.message}" + (f" (hint: {hint})" if hint else ""),
+                   err=True)
         sys.exit(1)
+
+
+#: Python keywords of the API whose hints the CLI shows, and the flags that set them there.
+_FLAGS = {"mode": "--mode", "runtime": "--runtime", "device": "--device",
+          "row_index": "--row-index", "batch_size": "--batch-size",
+          "output_format": "--output-format", "executor": "--executor"}
+_KEYWORD = re.compile(r"\b(" + "|".join(_FLAGS) + r")=(?:'([^']*)'|(\w[\w.-]*))")
+
+
+def cli_words(hint: str) -> str:
+    """A hint written for Python callers (``mode='overwrite'``) in the CLI's words
+    (``--mode overwrite``)."""
+    return _KEYWORD.sub(lambda m: f"{_FLAGS[m[1]]} {m[2] if m[2] is not None else m[3]}", hint)
 
 
 def _json_error(args: Sequence[str], message: str, kind: str, hint: str | None) -> None:
