@@ -427,7 +427,8 @@ def test_killed_writer_leaves_no_partial_dataset(target: str, fmt: str, mode: st
         for line in child.stdout:
             if line.strip() == "batch 20":
                 break
-        staging = [p for p in tmp_path.iterdir() if ".interlock-staging-" in p.name]
+        staging = [p for p in tmp_path.iterdir()
+                   if ".interlock-staging-" in p.name and p.is_dir()]  # and its .owner record
         assert len(staging) == 1 and staging[0].name.startswith(f".{target}.")
         assert sum(f.stat().st_size for f in staging[0].rglob("*") if f.is_file()) > 0
         os.kill(child.pid, signal.SIGKILL)

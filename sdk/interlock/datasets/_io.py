@@ -18,7 +18,18 @@ from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from interlock.datasets._interfaces import Dataset, DatasetFormat
-from interlock.datasets._publish import Kind, publish, publish_append, storage_step, target_kind
+from interlock._staging import StagingOwner
+from interlock.datasets._publish import (
+    REPLACED,
+    STAGING_MARK,
+    Kind,
+    is_local,
+    publish,
+    publish_append,
+    recover,
+    storage_step,
+    target_kind,
+)
 from interlock.datasets._resolve import (
     format_by_name,
     format_for_write,
@@ -37,8 +48,6 @@ __all__ = ["MODES", "open_dataset", "write_dataset"]
 
 #: The write modes of :func:`write_dataset` (DS-050).
 MODES = ("error", "overwrite", "append")
-
-_STAGING_MARK = ".interlock-staging-"
 
 
 def open_dataset(
@@ -59,6 +68,9 @@ def open_dataset(
     text = _uri_text(uri)
     fs, path = _filesystem(text, storage_options)
     kind = target_kind(fs, path, text)
+    if kind == "missing":
+        recover(fs, path.rstrip("/") or path, clean=False)  # an overwrite a kill interrupted
+        kind = target_kind(fs, path, text)
     if kind == "missing":
         raise DatasetError(
             f"dataset {text!r} not found",
@@ -109,6 +121,7 @@ def write_dataset(
             f"cannot write a dataset at the root of a filesystem ({text!r})",
             hint="name a file or directory, e.g. memory://bucket/table.parquet",
         )
+    recover(fs, path, clean=True)  # what writers of this URI killed before left (DS-064)
     kind = target_kind(fs, path, text)
     component = format_for_write(format, fs, path, kind, text)
     try:
@@ -179,9 +192,12 @@ def _stage_and_publish(
     into place (DS-055..DS-059); the staging directory is removed whatever happens."""
     name = posixpath.basename(path)
     single_file = not appending and matching_extension(name, component.extensions) is not None
-    staging = posixpath.join(posixpath.dirname(path), f".{name}{_STAGING_MARK}{uuid.uuid4().hex}")
+    staging = posixpath.join(posixpath.dirname(path), f".{name}{STAGING_MARK}{uuid.uuid4().hex}")
     extension = component.extensions[0] if single_file and component.extensions else ""
     inner = posixpath.join(staging, "dataset" + extension)
+    # The lock on the owner record, held until the folder is gone, tells later writers that
+    # this folder is in use (DS-064); the record exists before the folder and outlives it.
+    owner = StagingOwner.claim(staging) if is_local(fs) else None
     try:
         storage_step(lambda: fs.makedirs(staging, exist_ok=True), uri, "cannot stage")
         try:
@@ -200,13 +216,18 @@ def _stage_and_publish(
             storage_step(lambda: publish_append(fs, inner, path, uri), uri, "cannot publish")
         else:
             replace = mode == "overwrite"
+            aside = posixpath.join(staging, REPLACED)
             storage_step(
-                lambda: publish(fs, inner, path, uri, replace=replace), uri, "cannot publish"
+                lambda: publish(fs, inner, path, uri, replace=replace, aside=aside),
+                uri,
+                "cannot publish",
             )
     finally:
         with contextlib.suppress(Exception):
             if fs.exists(staging):
                 fs.rm(staging, recursive=True)
+        if owner is not None:
+            owner.release()
 
 
 def _commit_in_place(

@@ -1,27 +1,51 @@
-"""Publishing a staged write at its URI: the moves behind DS-055..DS-059 of dataset.md.
+"""Publishing a staged write at its URI: the moves behind DS-055..DS-059 and DS-063..DS-065
+of dataset.md.
 
 A write is staged next to its target on the same filesystem; these functions move it into
 place so that a reader never sees part of a dataset, and name the URI when storage refuses.
+On Linux an overwrite is one ``renameat2(RENAME_EXCHANGE)``; where that is not available the
+old dataset is moved aside into the writer's staging folder first, and :func:`recover` puts it
+back if the writer died before the new one was in place.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import errno
 import os
 import posixpath
-import uuid
+import sys
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Literal
 
+from interlock._staging import take_dead
 from interlock.errors import DatasetError, SpecViolation
 
 if TYPE_CHECKING:
     from fsspec import AbstractFileSystem
 
-__all__ = ["REPLACED_MARK", "Kind", "publish", "publish_append", "storage_step", "target_kind"]
+__all__ = [
+    "REPLACED",
+    "STAGING_MARK",
+    "Kind",
+    "publish",
+    "publish_append",
+    "recover",
+    "storage_step",
+    "target_kind",
+]
 
-#: Marks the hidden name an overwritten dataset has until its replacement is in place.
-REPLACED_MARK = ".interlock-replaced-"
+#: Marks the hidden staging folder of a write: ``.<target name><mark><32 hex digits>``.
+STAGING_MARK = ".interlock-staging-"
+
+#: The name, inside the staging folder, an overwritten dataset has until its replacement is in
+#: place (only where the two cannot be exchanged in one step).
+REPLACED = "replaced"
+
+_AT_FDCWD = -100
+_RENAME_NOREPLACE = 1
+_RENAME_EXCHANGE = 2
 
 Kind = Literal["file", "directory", "missing"]
 
@@ -68,8 +92,17 @@ def _move(fs: AbstractFileSystem, source: str, target: str, *, replace: bool = F
         fs.mv(source, target, recursive=True)
         return
     # One rename(2): atomic, and the staging area is on the target's filesystem. rename
-    # replaces an existing file silently, so a file that must not clobber is hard-linked first.
-    if replace or os.path.isdir(source):
+    # replaces an existing file (or empty directory) silently, so a move that must not
+    # clobber is a renameat2(RENAME_NOREPLACE), or else a hard link for a file.
+    if replace:
+        os.rename(source, target)
+        return
+    try:
+        if _renameat2(source, target, _RENAME_NOREPLACE):
+            return
+    except FileExistsError:
+        raise _TargetAppeared(target) from None
+    if os.path.isdir(source):
         os.rename(source, target)  # a directory never replaces a non-empty one
         return
     try:
@@ -84,8 +117,28 @@ def _move(fs: AbstractFileSystem, source: str, target: str, *, replace: bool = F
         os.unlink(source)
 
 
-def publish(fs: AbstractFileSystem, staged: str, target: str, uri: str, *, replace: bool) -> None:
-    """Move ``staged`` to ``target``; with ``replace``, swap out what is there (DS-056)."""
+def _renameat2(source: str, target: str, flags: int) -> bool:
+    """``renameat2(2)`` with ``flags``; False where the OS or the filesystem lacks it."""
+    if not sys.platform.startswith("linux"):
+        return False
+    call = getattr(ctypes.CDLL(None, use_errno=True), "renameat2", None)
+    if call is None:  # a C library older than glibc 2.28
+        return False
+    result = call(_AT_FDCWD, os.fsencode(source), _AT_FDCWD, os.fsencode(target), flags)
+    if result == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP, errno.EOPNOTSUPP):
+        return False
+    raise OSError(code, os.strerror(code), source, None, target)
+
+
+def publish(
+    fs: AbstractFileSystem, staged: str, target: str, uri: str, *, replace: bool, aside: str
+) -> None:
+    """Move ``staged`` to ``target``; with ``replace``, swap out what is there (DS-056): in one
+    exchange where the filesystem allows (DS-063), else by moving the old dataset to ``aside``
+    (in the staging folder) first."""
     kind = target_kind(fs, target, uri)
     try:
         if kind == "missing":
@@ -101,18 +154,55 @@ def publish(fs: AbstractFileSystem, staged: str, target: str, uri: str, *, repla
     if kind == "file" and is_local(fs) and not fs.isdir(staged):
         _move(fs, staged, target, replace=True)  # rename over a file replaces it atomically
         return
+    if is_local(fs):
+        try:
+            if _renameat2(staged, target, _RENAME_EXCHANGE):
+                return  # the old dataset is now at ``staged``, removed with the staging folder
+        except FileNotFoundError:  # removed by someone else since we looked
+            _move(fs, staged, target)
+            return
     # The old dataset is moved aside, not deleted, until the new one is in place.
-    parent, name = posixpath.split(target)
-    backup = posixpath.join(parent, f".{name}{REPLACED_MARK}{uuid.uuid4().hex}")
-    _move(fs, target, backup)
+    _move(fs, target, aside)
     try:
         _move(fs, staged, target)
     except BaseException:
         with contextlib.suppress(Exception):
-            _move(fs, backup, target, replace=True)
+            _move(fs, aside, target, replace=True)
         raise
     with contextlib.suppress(Exception):
-        fs.rm(backup, recursive=True)
+        fs.rm(aside, recursive=True)
+
+
+def recover(fs: AbstractFileSystem, target: str, *, clean: bool) -> None:
+    """Finish what writers of ``target`` that died left (DS-064, DS-065): a dataset moved
+    aside by an interrupted overwrite goes back to a missing ``target``; with ``clean``, the
+    staging folders of dead writers are removed. Only on the local filesystem, where a
+    writer's lock proves whether it is alive; a failure here never fails the caller."""
+    if not is_local(fs):
+        return
+    parent, name = os.path.split(target)
+    for owner in take_dead(parent or ".", f".{name}{STAGING_MARK}"):
+        aside = os.path.join(owner.folder, REPLACED)
+        restored = False
+        with contextlib.suppress(OSError):
+            if os.path.lexists(aside) and not os.path.lexists(target):
+                restored = _put_back(aside, target)
+        owner.release(remove=clean or restored)
+
+
+def _put_back(aside: str, target: str) -> bool:
+    """Move ``aside`` to ``target`` unless something is there now."""
+    try:
+        return _renameat2(aside, target, _RENAME_NOREPLACE) or _move_if_missing(aside, target)
+    except FileExistsError:
+        return False
+
+
+def _move_if_missing(source: str, target: str) -> bool:
+    if os.path.lexists(target):
+        return False
+    os.rename(source, target)
+    return True
 
 
 def publish_append(fs: AbstractFileSystem, staged: str, target: str, uri: str) -> None:
