@@ -89,6 +89,10 @@ EXPECTED: dict[str, Breakage] = {
         "RT-011 RT-012 RT-013 RT-014 RT-015 RT-016", "DID NOT RAISE SignatureMismatch"
     ),
     "broken_runtime_device": _breaks("RT-006", "cudaGetDeviceCount failed", blocks="RT-081"),
+    # With onnxruntime hidden as where it is not installed, load lets the bare import fail.
+    "broken_missing_dependency": _breaks(
+        "RT-007 PLG-042", "load_predictor raised PluginError"
+    ),
     # exporters
     "broken_exporter_options": _breaks("EXP-008", "is not a scikit-learn estimator"),
     "broken_exporter_claims": _breaks(

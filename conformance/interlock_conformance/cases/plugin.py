@@ -7,7 +7,7 @@ import json
 import subprocess
 import sys
 
-from interlock.plugins import KINDS, PluginInfo, base_class
+from interlock.plugins import KINDS, PluginInfo, base_class, unknown_capabilities
 
 from interlock_conformance.attribution import attribute
 from interlock_conformance.markers import component_kind, requirement
@@ -47,9 +47,10 @@ def test_plugin_loads_from_its_entry_point(plugin_info: PluginInfo) -> None:
     )
 
 
-@requirement("PLG-010", "PLG-011", "PLG-012")
+@requirement("PLG-010", "PLG-011", "PLG-012", "PLG-014")
 def test_components_have_a_kind_a_name_and_capabilities(plugin_info: PluginInfo) -> None:
-    """Every component is of its hook's interface, named, and declares a set of strings."""
+    """Every component is of its hook's interface, named, and declares a set of strings,
+    each a capability of its kind or a vendor's own ``x-<vendor>.<name>``."""
     for claim in plugin_info.components:
         spec = KINDS[claim.kind]
         component = claim.component
@@ -73,6 +74,11 @@ def test_components_have_a_kind_a_name_and_capabilities(plugin_info: PluginInfo)
         )
         odd = sorted(repr(c) for c in capabilities if not isinstance(c, str) or not c.strip())
         assert not odd, f"{spec.label} {component.name!r} claims capabilities {', '.join(odd)}"
+        unknown = unknown_capabilities(claim.kind, capabilities)
+        assert not unknown, (  # the registry refuses these (PLG-014): a second look
+            f"{spec.label} {component.name!r} claims {', '.join(map(repr, unknown))}, not "
+            f"{spec.label} capabilities of interlock.plugins.CAPABILITIES nor 'x-<vendor>.<name>'"
+        )
 
 
 @requirement("PLG-006")

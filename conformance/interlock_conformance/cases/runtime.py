@@ -66,7 +66,9 @@ def _refused_without(name: str) -> list[str]:
     return needed
 
 
-def _golden_params(*, unclaimed: bool = False) -> list[Any]:
+def _golden_params(*, unclaimed: bool = False, values: bool = False) -> list[Any]:
+    """One parameter per golden model; with ``values``, those that need ``float64-precision``
+    also check RT-052's first sentence (claimed: RT-060's float64 row holds)."""
     params = []
     for name in _VECTORS.models:
         needed = _needs(name)
@@ -76,6 +78,8 @@ def _golden_params(*, unclaimed: bool = False) -> list[Any]:
                 params.append(pytest.param(name, marks=when_unclaimed(*refused), id=name))
         else:
             marks = [capability(*needed)] if needed else []
+            if values and "float64-precision" in needed:
+                marks.append(requirement("RT-052"))
             params.append(pytest.param(name, marks=marks, id=name))
     return params
 
@@ -142,7 +146,7 @@ def test_golden_models_run_as_their_signature_says(
 
 
 @requirement("RT-060")
-@pytest.mark.parametrize("name", _golden_params())
+@pytest.mark.parametrize("name", _golden_params(values=True))
 def test_golden_models_give_the_vector_outputs(
     component: Runtime, golden_store: str, vectors: VectorIndex, name: str
 ) -> None:
