@@ -7,6 +7,7 @@ Layout under the root URI::
     ROOT/<name>/<version>/model.onnx.data     (large models)
     ROOT/<name>/<version>/<extra files>
     ROOT/.staging/<uuid>/...                   (publications in progress; never listed)
+    ROOT/.staging/<uuid>.owner                 (locked by the writer while it lives: ART-079)
 
 A version is published when its ``manifest.json`` is. fsspec is imported on first use.
 """
@@ -35,6 +36,7 @@ from interlock import (
     ArtifactStore,
 )
 from interlock.artifacts import list_local_dir
+from interlock_fsstore._staging import OWNER_SUFFIX, StagingOwner, remove_dead
 
 if TYPE_CHECKING:
     from fsspec import AbstractFileSystem
@@ -149,6 +151,7 @@ class FsspecArtifactStore(ArtifactStore):
         fs, root = self._filesystem()
         staging = f"{root}/{STAGING_DIR}/{uuid.uuid4().hex}"
         ordered = sorted(files, key=lambda path: path == MANIFEST_FILE)
+        owner = self._claim(staging) if self._local else None
         try:
             if self._local:
                 self._publish_local(staging, final, ordered, files, name, version)
@@ -161,7 +164,18 @@ class FsspecArtifactStore(ArtifactStore):
                 elif fs.exists(staging):
                     fs.rm(staging, recursive=True)
             raise
+        finally:
+            if owner is not None:
+                owner.release()  # after the rename there is no folder left, only the record
         return self.uri_of(name, version)
+
+    def _claim(self, staging: str) -> StagingOwner | None:
+        """Remove what publishers that died left in ``.staging/``, then lock this one's owner
+        record, so later publishers know it is in use (ART-079)."""
+        base = os.path.dirname(staging)
+        os.makedirs(base, exist_ok=True)
+        remove_dead(base, "")
+        return StagingOwner.claim(staging)
 
     def _exists_error(self, name: str, version: str) -> ArtifactExistsError:
         return ArtifactExistsError(
@@ -330,20 +344,28 @@ class FsspecArtifactStore(ArtifactStore):
     # -- housekeeping -----------------------------------------------------------------------
 
     def remove_stale_staging(self, older_than_s: float = 24 * 3600) -> int:
-        """Delete staging directories left by writers that died more than ``older_than_s``
-        seconds ago (they are never visible as artifacts); return how many were removed."""
+        """Delete what publishers that died left in ``.staging/`` (never visible as
+        artifacts); return how many were removed. On local disk a staging directory whose
+        owner record a publisher still locks is never touched, one whose publisher is dead
+        goes at once (every publish does this too), and one without a record (from an older
+        interlock) once it is older than ``older_than_s`` seconds; elsewhere, where there
+        are no locks, those older than ``older_than_s``."""
         fs, root = self._filesystem()
         base = f"{root}/{STAGING_DIR}"
         if not fs.isdir(base):
             return 0
-        removed = 0
+        removed = remove_dead(base, "") if self._local else 0
         now = time.time()
         for info in fs.ls(base, detail=True):
+            entry = str(info["name"]).rstrip("/")
+            owned = entry.endswith(OWNER_SUFFIX) or os.path.lexists(entry + OWNER_SUFFIX)
+            if self._local and owned:
+                continue  # the lock decides, above
             modified = info.get("mtime") or info.get("created")
             if isinstance(modified, datetime):
                 modified = modified.timestamp()
             if modified is not None and now - float(modified) > older_than_s:
-                fs.rm(info["name"], recursive=True)
+                fs.rm(entry, recursive=True)
                 removed += 1
         return removed
 

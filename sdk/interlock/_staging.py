@@ -21,10 +21,19 @@ import os
 import re
 import shutil
 import socket
+import tempfile
 import time
+import uuid
 from collections.abc import Iterator
 
-__all__ = ["OWNER_SUFFIX", "StagingOwner", "owner_path", "remove_dead", "take_dead"]
+__all__ = [
+    "OWNER_SUFFIX",
+    "StagingOwner",
+    "owned_temp_dir",
+    "owner_path",
+    "remove_dead",
+    "take_dead",
+]
 
 #: Appended to a staging folder's path to name its owner record.
 OWNER_SUFFIX = ".owner"
@@ -105,8 +114,11 @@ def take_dead(parent: str, prefix: str) -> Iterator[StagingOwner]:
             continue
         record = os.path.join(parent, name)
         try:
-            fd = os.open(record, os.O_RDONLY | os.O_CLOEXEC)
-        except OSError:  # gone meanwhile, or another user's
+            fd = os.open(record, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+        except OSError:  # gone meanwhile, a link, or another user's
+            continue
+        if os.fstat(fd).st_uid != os.getuid():  # in a shared folder such as /tmp
+            os.close(fd)
             continue
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -122,12 +134,32 @@ def take_dead(parent: str, prefix: str) -> Iterator[StagingOwner]:
 
 
 def remove_dead(parent: str, prefix: str) -> int:
-    """Remove the staging folders ``parent/<prefix><32 hex digits>`` whose writer is dead; how many."""
+    """Remove the staging folders ``parent/<prefix><32 hex digits>`` whose writer is dead;
+    return how many."""
     removed = 0
     for owner in take_dead(parent, prefix):
         owner.release()
         removed += 1
     return removed
+
+
+@contextlib.contextmanager
+def owned_temp_dir(prefix: str) -> Iterator[str]:
+    """A new private folder ``<system temp folder>/<prefix><32 hex digits>``, with its owner
+    record held while the block runs and removed after it; leftovers of killed processes with
+    the same prefix are removed first."""
+    parent = tempfile.gettempdir()
+    remove_dead(parent, prefix)
+    folder = os.path.join(parent, f"{prefix}{uuid.uuid4().hex}")
+    owner = StagingOwner.claim(folder)
+    try:
+        os.mkdir(folder, 0o700)
+        yield folder
+    finally:
+        if owner is not None:
+            owner.release()
+        else:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def _same_file(fd: int, path: str) -> bool:

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from interlock._staging import owned_temp_dir
 from interlock.artifacts._interfaces import Artifact, ArtifactStore
 from interlock.errors import (
     ArtifactError,
@@ -54,6 +54,9 @@ _REF = re.compile(
     r"(?::(?P<version>[A-Za-z0-9][A-Za-z0-9._-]{0,127})|@(?P<digest>sha256:[0-9a-f]{64}))?$"
 )
 _SHOWN = 20
+
+#: A save stages its files in ``<system temp folder>/interlock-save-<32 hex digits>``.
+SAVE_PREFIX = "interlock-save-"
 
 
 # -- stores ----------------------------------------------------------------------------------
@@ -361,7 +364,8 @@ def _publish(
     from interlock import __version__
     from interlock.artifacts._save import build_manifest, stage_files
 
-    with tempfile.TemporaryDirectory(prefix="interlock-save-") as staging:
+    # Owned, so that the next save removes what a killed one left here (ART-079).
+    with owned_temp_dir(SAVE_PREFIX) as staging:
         entries, sources = stage_files(Path(staging), prepared, extras)
         manifest = build_manifest(
             name=name,
