@@ -20,6 +20,11 @@ gRPC ``ModelInfer`` does not echo the request ``id``       SRV-223 (oip-core), S
 gRPC shared-memory parameters are ignored                  SRV-135 (interlock-serving)
 =========================================================  ====================================
 
+Over gRPC it also answers ``RepositoryIndex`` of the model repository extension (Triton's
+``grpc_service.proto``, which MLServer follows; encoded with tritonclient's generated messages,
+not interlock's): ``echo`` READY and ``warming`` UNAVAILABLE (left out when the request asks
+for ``ready`` only), so that a gRPC-only certification without ``--model`` finds ``echo``.
+
 (A 500 with an error body is allowed by the protocol, "typically 400", and so is answering
 ``ready: false`` for a model the server does not know: those two are interlock's rules only.)
 
@@ -383,7 +388,19 @@ def _grpc_handlers() -> Any:
             response.raw_output_contents.append(value.astype("<f4").tobytes())
         return response
 
+    def repository_index(raw: bytes, context: grpc.ServicerContext) -> bytes:
+        from tritonclient.grpc import service_pb2 as triton
+
+        request = triton.RepositoryIndexRequest.FromString(raw)
+        entry = triton.RepositoryIndexResponse.ModelIndex
+        models = [entry(name=MODEL, version=VERSION, state="READY")]
+        if not request.ready:
+            models.append(entry(name="warming", version="1", state="UNAVAILABLE",
+                                reason="loading"))
+        return bytes(triton.RepositoryIndexResponse(models=models).SerializeToString())
+
     return grpc.method_handlers_generic_handler("inference.GRPCInferenceService", {
+        "RepositoryIndex": grpc.unary_unary_rpc_method_handler(repository_index),
         "ServerLive": rpc(pb.ServerLiveRequest, lambda r, c: pb.ServerLiveResponse(live=True)),
         "ServerReady": rpc(pb.ServerReadyRequest, lambda r, c: pb.ServerReadyResponse(ready=True)),
         "ModelReady": rpc(pb.ModelReadyRequest, model_ready),

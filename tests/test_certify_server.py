@@ -191,6 +191,54 @@ def test_no_model_no_certificate(
     assert core.tested >= 3 and sum(len(ids) for ids in core.not_tested.values()) >= 5
 
 
+@requirement("CONF-028")
+def test_grpc_only_discovers_models_by_the_repository_index(
+    nonconforming: NonconformingServer, interlock_server: interlock.RunningServer,
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """With only --grpc and no --model, the checker asks the RepositoryIndex RPC of the model
+    repository extension, for ready models: the non-conforming server lists echo, and echo is
+    checked; interlock's own server has no repository
+    extension (UNIMPLEMENTED), so it is not certified for want of a model."""
+    report = check_server(grpc_address=nonconforming.grpc_address, timeout_s=5)
+    assert report.plugin.module.endswith(
+        "models found by the repository index (RepositoryIndex over gRPC): ['echo']")
+    assert any(c.id == "grpc::core_infer[echo]" for c in report.cases), [c.id for c in
+                                                                       report.cases]
+    assert (report.error or "") == "" and report.requirement("SRV-223").status == "failed"
+    out = tmp_path / "out"
+    code, stdout, stderr = run(["certify", "--grpc", interlock_server.address("grpc"), "--token",
+                           TOKEN, "--output", str(out)], capsys)
+    saved = read_report(out / "report.json")
+    assert code == 1 and saved.verdict == "not certified"
+    assert (saved.error or "").startswith(NO_MODEL), saved.error
+    assert ("the RepositoryIndex RPC of inference.GRPCInferenceService ended with "
+            "UNIMPLEMENTED") in stderr
+    assert stdout.startswith(f"{NO_MODEL}: "), stdout
+
+
+def test_repository_index_messages_are_read_from_the_wire() -> None:
+    """The gRPC repository index is read from the protobuf wire format as tritonclient's
+    generated messages write it; bytes that are not a message are refused."""
+    from tritonclient.grpc import service_pb2 as triton
+
+    from interlock_conformance.oip.discovery import parse_repository_index
+
+    entry = triton.RepositoryIndexResponse.ModelIndex
+    wire = triton.RepositoryIndexResponse(models=[
+        entry(name="a", version="2", state="READY"), entry(name="b", state="UNAVAILABLE",
+                                                           reason="loading"),
+        entry(name="c\u00e9")]).SerializeToString()
+    assert parse_repository_index(wire) == [
+        {"name": "a", "version": "2", "state": "READY", "reason": ""},
+        {"name": "b", "version": "", "state": "UNAVAILABLE", "reason": "loading"},
+        {"name": "c\u00e9", "version": "", "state": "", "reason": ""}]
+    assert parse_repository_index(b"") == []
+    for garbage in (b"\x0a\x05ab", b"\xff\xff\xff", b"\x0b"):
+        with pytest.raises(ValueError):
+            parse_repository_index(garbage)
+
+
 @requirement("CONF-027")
 def test_profiles_cover_every_serving_requirement_and_check() -> None:
     """serving.md's profile table lists every SRV requirement once, with a source; each check

@@ -39,6 +39,7 @@ from interlock_conformance.oip.checks import (
     Target,
     defined_checks,
 )
+from interlock_conformance.oip.discovery import discover_models
 from interlock_conformance.oip.profiles import (
     CORE,
     EXTENSIONS,
@@ -47,7 +48,7 @@ from interlock_conformance.oip.profiles import (
     judge_by_profile,
     profile_results,
 )
-from interlock_conformance.oip.rest_messages import json_document, json_object
+from interlock_conformance.oip.rest_messages import json_object
 from interlock_conformance.oip.support import (
     SUPPORT_FILE,
     ServerFacts,
@@ -199,28 +200,6 @@ def _server_version(target: Target) -> str | None:
         return str(result.response.version)
     except (CheckFailure, NoAnswerError):
         return None
-
-
-def discover_models(target: Target) -> tuple[list[str], str]:
-    """The models a server serves, found the ways the protocol allows, and how: the
-    repository index of the model repository extension (``POST /v2/repository/index``,
-    models whose ``state`` is READY or not given). Nothing else in the protocol lists them."""
-    if not target.http_url:
-        return [], "no HTTP address to ask the repository index (only REST has one)"
-    try:
-        response = target.rest.request("POST", "/v2/repository/index", b"{}",
-                                       {"Content-Type": "application/json"})
-        index = json_document(response) if response.status == 200 else None
-    except (CheckFailure, NoAnswerError):
-        index = None
-    if not isinstance(index, list):
-        return [], "the server answers no repository index (POST /v2/repository/index)"
-    names = []
-    for entry in index:
-        if isinstance(entry, dict) and isinstance(entry.get("name"), str) and str(
-                entry.get("state", "READY")).upper() == "READY" and entry["name"] not in names:
-            names.append(entry["name"])
-    return names, f"found by the repository index (POST /v2/repository/index): {names}"
 
 
 NO_MODEL = "not certified: no model to test (pass --model NAME)"

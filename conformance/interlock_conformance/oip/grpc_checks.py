@@ -348,11 +348,13 @@ def check_invalid_utf8(target: Target, model: str) -> None:
 
 @check("grpc", "SRV-140", needs_models=False)
 def check_unimplemented_and_garbage(target: Target, model: str) -> None:
-    """An RPC outside the service fails with UNIMPLEMENTED; bytes that are not a protobuf
-    message fail with INVALID_ARGUMENT."""
+    """An RPC the service does not have fails with UNIMPLEMENTED; bytes that are not a
+    protobuf message fail with INVALID_ARGUMENT. (The probe is a name no extension defines:
+    RepositoryIndex, of the model repository extension, is a legal RPC of servers that
+    offer it.)"""
     client = target.grpc
-    expect_status(client.call_raw("RepositoryIndex", b""), "UNIMPLEMENTED",
-                  "(an RPC outside the protocol)")
+    expect_status(client.call_raw("InterlockCheckNoSuchRpc", b""), "UNIMPLEMENTED",
+                  "(an RPC no protocol or extension defines)")
     expect_status(client.call_raw("ModelInfer", b"\xff\xff\xff\xff"), "INVALID_ARGUMENT",
                   "(not protobuf)")
 
