@@ -135,6 +135,11 @@ class CsvFormat(PyArrowFileFormat):
 
         check_csv_schema(schema)
 
+    def read_back_schema(self, schema: pa.Schema) -> pa.Schema:
+        from interlock_formats.typecheck import csv_read_back_schema
+
+        return csv_read_back_schema(schema)
+
     def write_file(self, data: pa.RecordBatchReader, file: BinaryIO, options: Any) -> None:
         from interlock_formats.writing import write_csv
 

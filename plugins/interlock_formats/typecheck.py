@@ -7,7 +7,13 @@ import pyarrow.parquet as pq
 
 from interlock.errors import DatasetError
 
-__all__ = ["check_csv_schema", "check_ipc_schema", "check_parquet_schema", "csv_refusal"]
+__all__ = [
+    "check_csv_schema",
+    "check_ipc_schema",
+    "check_parquet_schema",
+    "csv_read_back_schema",
+    "csv_refusal",
+]
 
 
 def check_parquet_schema(schema: pa.Schema) -> None:
@@ -80,3 +86,25 @@ def csv_refusal(data_type: pa.DataType) -> str | None:
     if t.is_string_view(data_type):
         return "cast the column to pa.string()"
     return "cast the column to a text, number, boolean, date or timestamp type"
+
+
+def csv_read_back_schema(schema: pa.Schema) -> pa.Schema:
+    """The types that columns of ``schema`` have once written as CSV and read back (DS-105),
+    for a column with at least one value (one of nulls only reads back as ``null``)."""
+    return pa.schema([field.with_type(_csv_read_type(field.type)) for field in schema])
+
+
+def _csv_read_type(data_type: pa.DataType) -> pa.DataType:
+    t = pa.types
+    if t.is_integer(data_type) or t.is_duration(data_type):
+        return pa.int64()
+    if t.is_floating(data_type):
+        return pa.float64()
+    if t.is_dictionary(data_type) or t.is_large_string(data_type):
+        return pa.string()
+    if t.is_date(data_type):
+        return pa.date32()
+    if t.is_timestamp(data_type):
+        unit = "s" if data_type.unit == "s" else "ns"
+        return pa.timestamp(unit, None if data_type.tz is None else "UTC")
+    return data_type

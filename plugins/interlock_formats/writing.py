@@ -11,7 +11,6 @@ import contextlib
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 
 from interlock.errors import DatasetError
@@ -58,14 +57,21 @@ def write_ipc(data: pa.RecordBatchReader, sink: Any, opts: IpcWriteOptions) -> N
 
 
 def write_csv(data: pa.RecordBatchReader, sink: Any) -> None:
-    """Write ``data`` as one CSV file with a header row."""
-    # "needed" quotes every string value and no null, which the reader relies on (DS-102).
-    options = pcsv.WriteOptions(include_header=True, quoting_style="needed")
-    writer = pcsv.CSVWriter(sink, data.schema, write_options=options)
-    with _closing_on_failure(writer):
-        for batch in data:
-            writer.write_batch(batch)
-    writer.close()
+    """Write ``data`` as one CSV file with a header row, batch by batch.
+
+    pyarrow's writer would print the float 1.0 as ``1``, read back as an integer; the encoder
+    of :mod:`interlock_formats.csv_text` gives every float a decimal point (DS-104) and quotes
+    every string value and no null, which the reader relies on (DS-102).
+    """
+    from interlock_formats.csv_text import csv_header, csv_lines
+
+    header = csv_header(data.schema)
+    if header:
+        sink.write(header)
+    for batch in data:
+        lines = csv_lines(batch)
+        if lines is not None:
+            sink.write(lines)
 
 
 @contextlib.contextmanager
