@@ -208,3 +208,33 @@ def test_the_next_write_puts_back_an_interrupted_overwrite(
         interlock.write_dataset(TABLE, uri, format="parquet")
     assert _entries(tmp_path) == ["out"]
     assert interlock.open_dataset(uri).to_table().equals(TABLE)
+
+
+@pytest.mark.parametrize("exchange", [True, False], ids=["exchange", "two-moves"])
+@pytest.mark.parametrize("old_target", ["file", "directory"])
+@requirement("DS-052", "DS-056", "DS-063")
+def test_overwrites_leave_only_the_new_dataset(
+    old_target: str, exchange: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DS-052, DS-063: a directory replaces a file or a directory, by one exchange or (where
+    the exchange is refused) two moves, and nothing is left beside it."""
+    from interlock.datasets import _publish
+
+    uri = tmp_path / "out"
+    if old_target == "file":
+        uri.write_bytes(b"an old single file")
+    else:
+        interlock.write_dataset(TABLE, uri, format="parquet")
+    calls: list[int] = []
+    real = _publish._renameat2
+
+    def renameat2(source: str, target: str, flags: int) -> bool:
+        calls.append(flags)
+        return real(source, target, flags) if exchange else False
+
+    monkeypatch.setattr(_publish, "_renameat2", renameat2)
+    new = pa.table({"x": [1, 2, 3]})
+    interlock.write_dataset(new, uri, format="parquet", mode="overwrite")
+    assert interlock.open_dataset(uri).to_table().equals(new)
+    assert _entries(tmp_path) == ["out"]
+    assert _publish._RENAME_EXCHANGE in calls
