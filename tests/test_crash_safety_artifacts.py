@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from interlock_conformance import requirement
+import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 import interlock
@@ -58,7 +59,7 @@ _CHILD = textwrap.dedent(
 )
 
 
-def _model() -> object:
+def _model() -> onnx.ModelProto:
     weight = numpy_helper.from_array(np.full(3, 2.0, np.float32), "scale")
     graph = helper.make_graph(
         [helper.make_node("Mul", ["x", "scale"], ["y"])], "mul",
