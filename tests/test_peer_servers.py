@@ -33,7 +33,9 @@ $string), ``versions`` null (KServe) or empty, an ``id`` in answers to requests 
 404/500/422 statuses carrying ``{"error": ...}`` ("typically 400"), coercing ``"0.0"`` in FP32
 data (REST "Tensor Data": "The server can decide to coerce"), KServe's gRPC outputs in typed
 ``contents`` (the proto allows either), gRPC codes UNKNOWN/INTERNAL for bad requests (the
-protocol prescribes none), MLServer's undeclared repository index.
+protocol prescribes none), MLServer's undeclared repository index, and its gRPC
+``RepositoryIndex`` writing the state ``State.READY`` for ``READY`` (discovery reads it so, and
+says so).
 """
 
 from __future__ import annotations
@@ -181,13 +183,21 @@ def test_interlock_passes_every_profile_beside_them(reports: dict[str, Report]) 
 
 @requirement("CONF-028")
 def test_models_are_discovered_or_not_certified(peers: dict[str, tuple[str, str]]) -> None:
-    """MLServer answers the repository index (it lists the model); KServe has none, so
-    without --model it cannot be certified."""
+    """MLServer answers the repository index over REST and over gRPC (it lists the model);
+    KServe has neither, so without --model it cannot be certified."""
     mlserver = check_server(*peers["mlserver"], timeout_s=5)
-    assert "found by the repository index" in mlserver.plugin.module
+    assert "found by the repository index (POST /v2/repository/index)" in mlserver.plugin.module
     assert any(c.id == f"rest::core_infer[{MODEL}]" for c in mlserver.cases)
+    by_grpc = check_server(grpc_address=peers["mlserver"][1], timeout_s=5)
+    assert by_grpc.plugin.module.endswith(
+        f"found by the repository index (RepositoryIndex over gRPC): ['{MODEL}'] "
+        "(state 'State.READY' read as READY)")
+    assert any(c.id == f"grpc::core_infer[{MODEL}]" for c in by_grpc.cases)
     kserve = check_server(peers["kserve"][0], timeout_s=5)
     assert kserve.verdict == "not certified" and (kserve.error or "").startswith(NO_MODEL)
+    kserve_grpc = check_server(grpc_address=peers["kserve"][1], timeout_s=5)
+    assert (kserve_grpc.error or "").startswith(NO_MODEL) and "UNIMPLEMENTED" in (
+        kserve_grpc.error or "")
 
 
 def test_docs_list_exactly_the_expected_deviations() -> None:

@@ -75,15 +75,23 @@ def parse_repository_index(data: bytes) -> list[dict[str, str]]:
     return models
 
 
-def _ready_names(entries: Iterable[object]) -> list[str]:
-    """The names of the entries whose ``state`` is READY or not given, once each."""
+def _ready_names(entries: Iterable[object]) -> tuple[list[str], str]:
+    """The names of the entries whose ``state`` is READY or not given, once each, and a note
+    for states read as READY that are not written so (MLServer 1.7.1's gRPC index writes
+    ``State.READY``, the name of its Python enum member)."""
     names: list[str] = []
+    odd: set[str] = set()
     for entry in entries:
-        if isinstance(entry, dict) and isinstance(entry.get("name"), str) and entry["name"] and (
-                str(entry.get("state") or "READY").upper() == "READY"
-                and entry["name"] not in names):
-            names.append(entry["name"])
-    return names
+        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+            continue
+        state = str(entry.get("state") or "READY")
+        if entry["name"] and state.rsplit(".", 1)[-1].upper() == "READY":
+            if state != "READY":
+                odd.add(state)
+            if entry["name"] not in names:
+                names.append(entry["name"])
+    note = f" (state {', '.join(map(repr, sorted(odd)))} read as READY)" if odd else ""
+    return names, note
 
 
 def _rest_index(target: Target) -> tuple[list[str] | None, str]:
@@ -96,8 +104,8 @@ def _rest_index(target: Target) -> tuple[list[str] | None, str]:
         index, answer = None, f"failed: {exc}"
     if not isinstance(index, list):
         return None, f"POST /v2/repository/index {answer}, not a JSON array"
-    names = _ready_names(index)
-    return names, f"found by the repository index (POST /v2/repository/index): {names}"
+    names, note = _ready_names(index)
+    return names, f"found by the repository index (POST /v2/repository/index): {names}{note}"
 
 
 def _grpc_index(target: Target) -> tuple[list[str] | None, str]:
@@ -112,14 +120,15 @@ def _grpc_index(target: Target) -> tuple[list[str] | None, str]:
         entries = parse_repository_index(bytes(result.response or b""))
     except (ValueError, UnicodeDecodeError) as exc:
         return None, f"{what} answered bytes that are no RepositoryIndexResponse: {exc}"
-    names = _ready_names(entries)
-    return names, f"found by the repository index (RepositoryIndex over gRPC): {names}"
+    names, note = _ready_names(entries)
+    return names, f"found by the repository index (RepositoryIndex over gRPC): {names}{note}"
 
 
 def discover_models(target: Target) -> tuple[list[str], str]:
     """The models a server serves, found the ways the protocol allows, and how: the model
     repository extension's index, over REST when the server has an HTTP address, else (or
-    when REST lists none) over gRPC; models whose ``state`` is READY or not given."""
+    when REST lists none) over gRPC; models whose ``state`` is READY (``State.READY`` too, with
+    a note) or not given."""
     tried = []
     for address, ask in ((target.http_url, _rest_index), (target.grpc_address, _grpc_index)):
         if not address:
