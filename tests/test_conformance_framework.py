@@ -609,6 +609,11 @@ def test_reference_formats_are_certified(tmp_path: Path, capfd: pytest.CaptureFi
         c for c in report.cases if c.id.startswith("dataset_format::test_vector_round_trips[jsonl-")
     ]
     assert jsonl_round_trips and {c.outcome for c in jsonl_round_trips} == {"not claimed"}
+    # The terminal counts cases as report.json does, the not-claimed ones included.
+    cases = report.counts.cases
+    assert cases["not claimed"] >= len(jsonl_round_trips) > 0
+    assert (f"cases: {cases['passed']} passed, {cases['failed']} failed, "
+            f"{cases['not claimed']} not claimed") in shown
     assert (
         report.requirement("SRV-001" if "SRV-001" in load_requirements() else "PLG-020").status
         == "not tested"
