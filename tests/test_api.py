@@ -39,7 +39,7 @@ def test_the_facades_are_the_concept_packages() -> None:
         "interlock", "interlock.artifacts", "interlock.batch", "interlock.cli",
         "interlock.datasets", "interlock.exporters", "interlock.exporters.tabular",
         "interlock.lineage", "interlock.plugins", "interlock.runtimes",
-        "interlock.servers", "interlock.serving", "interlock.tensors",
+        "interlock.servers", "interlock.serving", "interlock.tensors", "interlock.text",
     ]
 
 

@@ -40,6 +40,7 @@ _EXPORTS: dict[str, str] = {
     "SignatureMismatch": "errors",
     "DeviceUnavailableError": "errors",
     "ExportError": "errors",
+    "GenerationError": "errors",
     "MissingDependencyError": "errors",
     "OverloadedError": "errors",
     "UnsupportedModelError": "errors",
@@ -86,6 +87,10 @@ _EXPORTS: dict[str, str] = {
     "BatchJob": "batch",
     "predict_dataset": "batch",
     "executor_session": "batch",
+    # text and generative models
+    "TextGenerator": "text",
+    "TextEmbedder": "text",
+    "SamplingParams": "text",
 }
 
 __getattr__, __dir__, _names = lazy_exports(__name__, _EXPORTS)
@@ -127,6 +132,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; kept equal to _EXPORTS by a tes
         DatasetError as DatasetError,
         DeviceUnavailableError as DeviceUnavailableError,
         ExportError as ExportError,
+        GenerationError as GenerationError,
         InterlockError as InterlockError,
         MissingDependencyError as MissingDependencyError,
         OverloadedError as OverloadedError,
@@ -160,6 +166,11 @@ if TYPE_CHECKING:  # for type checkers and IDEs; kept equal to _EXPORTS by a tes
         Server as Server,
         ServerHandle as ServerHandle,
         ServerOptions as ServerOptions,
+    )
+    from interlock.text import (
+        SamplingParams as SamplingParams,
+        TextEmbedder as TextEmbedder,
+        TextGenerator as TextGenerator,
     )
     from interlock.serving import (
         BatchingOptions as BatchingOptions,

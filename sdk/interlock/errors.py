@@ -24,6 +24,7 @@ __all__ = [
     "DatasetError",
     "DeviceUnavailableError",
     "ExportError",
+    "GenerationError",
     "InterlockError",
     "MissingDependencyError",
     "OverloadedError",
@@ -109,6 +110,11 @@ class DeviceUnavailableError(InterlockError):
 
 class ExportError(InterlockError):
     """A framework model could not be exported to an artifact."""
+
+
+class GenerationError(InterlockError):
+    """A text generation or embedding request cannot be served as asked: a parameter out of
+    range, a prompt longer than the model's context, a model that is not a text model."""
 
 
 class MissingDependencyError(InterlockError):

@@ -25,6 +25,12 @@ _EXPORTS: dict[str, str] = {
     "check_relative_path": "_manifest",
     "compute_digest": "_manifest",
     "parse_manifest": "_manifest",
+    "TOKENIZER_FILE": "_text_info",
+    "EmbeddingInfo": "_text_info",
+    "GenerationDefaults": "_text_info",
+    "KVCache": "_text_info",
+    "TextInfo": "_text_info",
+    "TextTensors": "_text_info",
     "default_store_root": "_io",
     "load_artifact": "_io",
     "open_store": "_io",
@@ -61,6 +67,14 @@ if TYPE_CHECKING:  # for type checkers and IDEs; kept equal to _EXPORTS by a tes
         check_relative_path as check_relative_path,
         compute_digest as compute_digest,
         parse_manifest as parse_manifest,
+    )
+    from interlock.artifacts._text_info import (
+        TOKENIZER_FILE as TOKENIZER_FILE,
+        EmbeddingInfo as EmbeddingInfo,
+        GenerationDefaults as GenerationDefaults,
+        KVCache as KVCache,
+        TextInfo as TextInfo,
+        TextTensors as TextTensors,
     )
     from interlock.artifacts._io import (
         default_store_root as default_store_root,

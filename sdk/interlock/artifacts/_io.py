@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from interlock.datasets import Dataset
     from interlock.artifacts._save import PreparedModel
     from interlock.artifacts._exported import ExportedModel
+    from interlock.artifacts._text_info import TextInfo
     from interlock.tensors import ColumnMapping, Signature
 
 __all__ = [
@@ -290,6 +291,7 @@ def save_artifact(
     producer: Producer | None = None,
     storage_options: Mapping[str, Any] | None = None,
     external_data: bool | None = None,
+    text: TextInfo | None = None,
 ) -> Artifact:
     """Save ``model`` as the immutable artifact ``name:version`` and return it, verified.
 
@@ -304,7 +306,8 @@ def save_artifact(
     :class:`interlock.LineageEntry` objects. ``extra_files`` adds files (path in the artifact
     -> bytes or local file). ``external_data``: ``True`` moves the weights to
     ``model.onnx.data``; ``None`` does so for models over 256 MiB or whose source had
-    external data.
+    external data. ``text``: the ``text`` section of a language model (text.md; default: the
+    ExportedModel's), naming files of ``extra_files`` or of the ExportedModel's ``files``.
 
     Raises :class:`interlock.ArtifactExistsError` if the version exists (versions are
     immutable) and :class:`interlock.ArtifactError` naming what is wrong with the input.
@@ -322,15 +325,11 @@ def save_artifact(
     check_name("version", version)
     the_store = _as_store(store, storage_options)
     _refuse_existing(the_store, name, version)
-    prepared = prepare_model(
-        model,
-        signature=signature,
-        columns=columns,
-        metadata=metadata,
-        external_data=external_data,
-    )
+    prepared = prepare_model(model, signature=signature, columns=columns, metadata=metadata,
+                             external_data=external_data, text=text)
     lineage_entries = [lineage_entry(item) for item in (lineage or [])]
-    extras = dict(extra_files or {})
+    extras: dict[str, bytes | os.PathLike[str]] = dict(prepared.files)
+    extras.update(extra_files or {})
     check_extra_paths(list(extras), reserved={MANIFEST_FILE, MODEL_FILE, EXTERNAL_DATA_FILE})
     _publish(
         the_store, name, version, prepared, extras, producer=producer, lineage=lineage_entries
@@ -377,6 +376,7 @@ def _publish(
             producer=producer or Producer(name="interlock", version=__version__),
             lineage=lineage,
             metadata=prepared.metadata,
+            text=prepared.text,
         )
         sources[MANIFEST_FILE] = manifest.to_json_bytes()  # last: stores write it last
         with plugin_boundary(store, f"publishing {name}:{version}"):

@@ -18,6 +18,7 @@ from pydantic import (
     model_validator,
 )
 
+from interlock.artifacts._text_info import TextInfo
 from interlock.errors import ArtifactIntegrityError, describe_validation_error
 from interlock.tensors import ColumnMapping, Signature
 
@@ -137,6 +138,14 @@ class Manifest(_Strict):
     created_at: AwareDatetime = Field(
         description="When the artifact was made: RFC 3339 with a UTC offset."
     )
+    # Left out when absent, so that an artifact without it is written and digested exactly as
+    # before the section existed (text.md TXT-002).
+    text: TextInfo | None = Field(
+        default=None,
+        exclude_if=lambda value: value is None,
+        description="Language and embedding models: tokenizer, chat template, token tensors, "
+        "key/value cache and generation defaults (spec: text.md). Absent for other models.",
+    )
     digest: str = Field(
         pattern=DIGEST_PATTERN,
         description="sha256 of the canonical JSON of every other field (spec: artifact.md).",
@@ -160,6 +169,8 @@ class Manifest(_Strict):
         if MANIFEST_FILE in paths:
             raise ValueError(f"files must not list {MANIFEST_FILE!r} itself")
         self.columns.check_against(self.signature)
+        if self.text is not None:
+            _check_text(self.text, listed, self.signature)
         return self
 
     @property
@@ -174,6 +185,22 @@ class Manifest(_Strict):
     def expected_digest(self) -> str:
         """Recompute the digest from the other fields (see :func:`compute_digest`)."""
         return compute_digest(self.model_dump(mode="json", exclude={"digest"}))
+
+
+def _check_text(text: TextInfo, listed: set[str], signature: Signature) -> None:
+    """The text section names files that ``files`` lists and tensors the graph has."""
+    for path in text.files():
+        check_relative_path(path)
+        if path not in listed:
+            raise ValueError(f"text names the file {path!r}, which files does not list")
+    inputs = {t.name for t in signature.inputs}
+    outputs = {t.name for t in signature.outputs}
+    missing = [n for n in text.graph_inputs() if n not in inputs]
+    missing += [n for n in text.graph_outputs() if n not in outputs]
+    if missing:
+        raise ValueError(
+            f"text names tensors the signature does not have: {', '.join(missing[:8])}"
+        )
 
 
 def compute_digest(manifest_fields: dict[str, Any]) -> str:

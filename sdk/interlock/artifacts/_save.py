@@ -9,7 +9,7 @@ import hashlib
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,6 +23,7 @@ from interlock.artifacts._manifest import (
     OnnxInfo,
     check_relative_path,
 )
+from interlock.artifacts._text_info import TextInfo
 
 if TYPE_CHECKING:
     import onnx
@@ -129,6 +130,10 @@ class PreparedModel:
     #: Whether the weights go to ``model.onnx.data``.
     external_data: bool
     info: OnnxInfo
+    #: The manifest's ``text`` section (language and embedding models), if any.
+    text: TextInfo | None = None
+    #: Files an ExportedModel brings (a tokenizer, a chat template), by artifact path.
+    files: dict[str, bytes] = field(default_factory=dict)
 
 
 def prepare_model(
@@ -138,6 +143,7 @@ def prepare_model(
     columns: ColumnMapping | None,
     metadata: Mapping[str, Any] | None,
     external_data: bool | None,
+    text: TextInfo | None = None,
 ) -> PreparedModel:
     """Read ``model`` (see :func:`model_source`) and settle what describes it.
 
@@ -167,7 +173,12 @@ def prepare_model(
     if external_data is None:
         external_data = had_external or proto.ByteSize() > EXTERNAL_DATA_THRESHOLD
     info = onnx_info(proto)
-    return PreparedModel(proto, signature, columns, merged_metadata, external_data, info)
+    if text is None and exported is not None:
+        text = exported.text
+    files = dict(exported.files) if exported is not None else {}
+    return PreparedModel(
+        proto, signature, columns, merged_metadata, external_data, info, text, files
+    )
 
 
 def check_signature_agrees(given: Signature, graph: Signature) -> None:

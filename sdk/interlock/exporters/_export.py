@@ -45,7 +45,7 @@ def choose_exporter(model: object, exporter: str | None = None) -> Exporter:
             claimed = candidate.can_export(model)
         if claimed:
             return candidate
-    installed = ", ".join(c.name for c in candidates) or "none"
+    installed = ", ".join(sorted(c.name for c in candidates)) or "none"
     raise ExportError(
         f"no installed exporter can export a {_type_name(model)} (installed exporters: "
         f"{installed})",

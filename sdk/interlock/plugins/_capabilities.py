@@ -113,6 +113,10 @@ CAPABILITIES: dict[str, tuple[Capability, ...]] = {
         Capability("sample:pandas",
                    "accepts a pandas `DataFrame`, read as Arrow without its index", _EXPORTER),
         Capability("sample:numpy", "accepts a 2-D NumPy array", _EXPORTER),
+        Capability("sample:tokenizer",
+                   "takes the model's tokenizer as the sample (a `tokenizers.Tokenizer`, a fast "
+                   "`transformers` tokenizer, or the path of a `tokenizer.json`) and exports a "
+                   "text artifact: a manifest with a `text` section (text.md)", _EXPORTER),
         Capability("float64",
                    "accepts `float_dtype=\"float64\"`: the model computes in float64 where the "
                    "framework's converters allow it", _EXPORTER),
