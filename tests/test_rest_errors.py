@@ -333,13 +333,17 @@ def test_unknown_models_versions_and_paths_get_404(server: ServerThread) -> None
     assert status == 404
     for path in (
         "/",
-        "/v1/models/mlp",
         "/v2/models/mlp/explain",
         "/v2/models//infer",
         "/v2/health",
     ):
         status, _, answer = call(server, "GET", path)
         assert status == 404 and "no endpoint" in answer["error"], path
+    # The OpenAI-compatible paths answer in the OpenAI error shape (text.md TXT-054).
+    status, _, answer = call(server, "GET", "/v1/models/mlp")
+    assert status == 404 and "'mlp' is not a text model" in answer["error"]["message"]
+    status, _, answer = call(server, "GET", "/v1/models/mlp/predict")
+    assert status == 404 and "no endpoint" in answer["error"]["message"]
 
 
 def test_wrong_methods_get_405_with_allow(server: ServerThread) -> None:

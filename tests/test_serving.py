@@ -383,7 +383,7 @@ def test_the_access_log_is_off_by_default_and_one_line_per_request_when_on(store
 @requirement("SRV-313")
 def test_a_404_names_endpoints_that_exist(store: str) -> None:
     with interlock.serve([store], servers={"rest": 0}, block=False) as running:
-        status, _, body = post(running.url("rest"), "/v1/models/mlp/predict", b"{}")
+        status, _, body = post(running.url("rest"), "/v2/model/mlp/predict", b"{}")
         assert status == 404
         hint = json.loads(body)["error"]
         assert "POST /v2/models/<name>[/versions/<version>]/infer" in hint

@@ -15,6 +15,8 @@ import logging
 import time
 from collections import deque
 from functools import partial
+from typing import Any
+
 import httptools
 
 from interlock.errors import InterlockError, OverloadedError
@@ -28,8 +30,10 @@ from interlock_rest._http_checks import (
     request_path,
     target_path,
 )
-from interlock_rest._http_messages import STATUS_LINES, Request, Response, log_access, too_large
+from interlock_rest._http_messages import Answer, Request, Response, StreamedResponse
+from interlock_rest._http_messages import log_access, response_head, too_large
 from interlock_rest._http_states import MOVES, ConnectionOwner, ConnectionState
+from interlock_rest._http_stream import StreamWriter
 
 __all__ = ["MOVES", "ConnectionState", "HttpConnection"]
 
@@ -61,7 +65,7 @@ EARLY_CHECK_BYTES = 64 * 1024
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
 
-class HttpConnection(asyncio.Protocol):
+class HttpConnection(StreamWriter, asyncio.Protocol):
     """One client connection: parse, queue, answer in order."""
 
     def __init__(self, server: ConnectionOwner) -> None:
@@ -71,7 +75,9 @@ class HttpConnection(asyncio.Protocol):
         self._transport: asyncio.Transport | None = None
         self._state = _READING
         self._pending: deque[Request] = deque()
-        self.active: asyncio.Task[Response] | None = None
+        self.active: asyncio.Task[Any] | None = None  # an answer computed, or streamed
+        self._streaming = False
+        self._writable: asyncio.Future[None] | None = None  # a stream waits for the client
         self._answered = 0
         #: When the connection last had nothing to do (opened, or answered), in sweeps.
         self._idle_since = server.sweep
@@ -138,6 +144,9 @@ class HttpConnection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         # An answer still being computed finishes and is dropped (a batch may hold its rows).
         self._move("closed")
+        if self._streaming and self.active is not None:
+            self.active.cancel()  # nobody reads the stream: stop producing it
+        self._wake_writer()
         server = self._server
         server.connections.discard(self)
         for request in (self._request, *self._pending):
@@ -200,6 +209,7 @@ class HttpConnection(asyncio.Protocol):
 
     def resume_writing(self) -> None:
         self._blocked_since = None
+        self._wake_writer()
         self._track_output()
         self._move("send_buffer_drained")
         if self._state is not _CLOSED:
@@ -383,7 +393,7 @@ class HttpConnection(asyncio.Protocol):
         if self._state is _THROTTLED and not pending and self.active is None:
             self._move("queue_answered")
 
-    def _finished(self, request: Request, task: asyncio.Task[Response]) -> None:
+    def _finished(self, request: Request, task: asyncio.Task[Answer]) -> None:
         self.active = None
         if self._state is _CLOSED:
             self._release(request)
@@ -403,24 +413,19 @@ class HttpConnection(asyncio.Protocol):
         self._send(request, task.result())
         self._dispatch()
 
-    def _send(self, request: Request, reply: Response) -> None:
+    def _send(self, request: Request, reply: Answer) -> None:
         self._release(request)
         transport = self._transport
         if transport is None or self._state is _CLOSED:
             return
-        status, body, content_type, extra = reply
         server = self._server
+        if isinstance(reply, StreamedResponse):
+            self._stream(request, reply)
+            return
+        status, body, content_type, extra = reply
         # After a 408 or 413 the rest of a body may still be on the wire (SRV-092).
         close = not request.keep_alive or server.draining or status == 413 or status == 408
-        head = b"%sdate: %s\r\ncontent-type: %s\r\ncontent-length: %d\r\n" % (
-            STATUS_LINES.get(status) or b"HTTP/1.1 %d Unknown\r\n" % status,
-            server.date,
-            content_type,
-            len(body),
-        )
-        for name, value in extra:
-            head += name + b": " + value + b"\r\n"
-        head += b"connection: close\r\n\r\n" if close else b"\r\n"
+        head = response_head(status, server.date, content_type, len(body), extra, close)
         if request.method == "HEAD":
             transport.write(head)
         elif len(body) > 16384:
@@ -435,14 +440,6 @@ class HttpConnection(asyncio.Protocol):
             self._track_output()
         if close:
             self.close()
-
-    def _track_output(self) -> None:
-        """Keep the server's count of unread answer bytes current for this connection."""
-        transport = self._transport
-        size = 0 if transport is None else transport.get_write_buffer_size()
-        if size != self._output:
-            self._server.output_changed(size - self._output)
-            self._output = size
 
     # -- timeouts and shutdown ---------------------------------------------------------------
 

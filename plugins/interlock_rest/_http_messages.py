@@ -9,16 +9,47 @@ from __future__ import annotations
 import http
 import logging
 import time
-from collections.abc import Coroutine
+from collections.abc import AsyncIterator, Coroutine
 from typing import Any, Protocol
 
 from interlock.errors import InterlockError
 from interlock.serving.oip.errors import RequestTooLarge
 
-__all__ = ["STATUS_LINES", "HttpApplication", "Request", "Response", "log_access", "too_large"]
+__all__ = [
+    "STATUS_LINES",
+    "Answer",
+    "HttpApplication",
+    "Request",
+    "Response",
+    "StreamedResponse",
+    "log_access",
+    "response_head",
+    "too_large",
+]
 
 #: status, body, content type, extra headers (lower-case names).
 Response = tuple[int, bytes, bytes, tuple[tuple[bytes, bytes], ...]]
+
+
+
+class StreamedResponse:
+    """An answer written while it is produced, in the chunked transfer coding (RFC 9112
+    section 7.1): server-sent events of a streamed generation. Each item of ``chunks`` is
+    sent as one chunk as soon as the client's connection takes it; the generator is closed
+    (and the generation stops) when the client goes away or the server cuts it off."""
+
+    __slots__ = ("chunks", "content_type", "headers", "status")
+
+    def __init__(self, chunks: AsyncIterator[bytes], *, content_type: bytes,
+                 headers: tuple[tuple[bytes, bytes], ...] = (), status: int = 200) -> None:
+        self.status = status
+        self.chunks = chunks
+        self.content_type = content_type
+        self.headers = headers
+
+
+#: What an application answers: a whole response, or one streamed.
+Answer = Response | StreamedResponse
 
 #: The status line of every status.
 STATUS_LINES = {
@@ -56,7 +87,7 @@ class Request:
 class HttpApplication(Protocol):
     """What the HTTP layer needs of an application."""
 
-    def handle(self, request: Request) -> Response | Coroutine[Any, Any, Response]:
+    def handle(self, request: Request) -> Response | Coroutine[Any, Any, Answer]:
         """Answer ``request``: at once, or with a coroutine that returns the answer. Never
         raises: errors are answers."""
 
@@ -69,6 +100,18 @@ class HttpApplication(Protocol):
 
     def cut_off(self) -> Response:
         """The answer for a request the server stopped before it was done (shutdown)."""
+
+
+def response_head(status: int, date: bytes, content_type: bytes, length: int | None,
+                  extra: tuple[tuple[bytes, bytes], ...], close: bool) -> bytes:
+    """Status line and headers; ``length`` None: the chunked transfer coding."""
+    head = b"%sdate: %s\r\ncontent-type: %s\r\n" % (
+        STATUS_LINES.get(status) or b"HTTP/1.1 %d Unknown\r\n" % status, date, content_type)
+    head += (b"transfer-encoding: chunked\r\n" if length is None
+             else b"content-length: %d\r\n" % length)
+    for name, value in extra:
+        head += name + b": " + value + b"\r\n"
+    return head + (b"connection: close\r\n\r\n" if close else b"\r\n")
 
 
 def too_large(size: int, limit: int) -> RequestTooLarge:

@@ -32,7 +32,8 @@ from interlock.serving.oip.errors import (
 )
 from interlock.serving.oip.metrics import CONTENT_TYPE
 
-from interlock_rest._http_messages import Request, Response, too_large
+from interlock_rest._http_messages import Answer, Request, Response, too_large
+from interlock_rest.openai import TextRoutes, openai_error
 from interlock_rest.infer import (
     InferCall,
     ModelView,
@@ -60,7 +61,14 @@ _EXTENSIONS = ["binary_tensor_data"]
 _NO_HEADERS: tuple[tuple[bytes, bytes], ...] = ()
 
 #: Endpoints that need the token when one is set (health probes do not).
-_GUARDED = frozenset({"server", "metrics", "model", "model_ready", "infer"})
+_GUARDED = frozenset({"server", "metrics", "model", "model_ready", "infer", "generate",
+                      "generate_stream", "v1_models", "v1_model", "completions", "chat",
+                      "embeddings"})
+#: The OpenAI-compatible endpoints (text.md), answered and refused in the OpenAI shapes.
+_V1 = {("/v1/models", "GET"): "v1_models", ("/v1/completions", "POST"): "completions",
+       ("/v1/chat/completions", "POST"): "chat", ("/v1/embeddings", "POST"): "embeddings"}
+_TEXT = frozenset({"generate", "generate_stream", "v1_models", "v1_model", "completions",
+                   "chat", "embeddings"})
 #: Endpoints counted in the request metrics, and their metric names.
 _COUNTED = {"infer": "infer", "model": "metadata"}
 #: A request body above this size (or any compressed one) is decompressed and parsed on a
@@ -88,6 +96,7 @@ class RestApp:
             }
         )
         self._views: dict[int, ModelView] = {}
+        self.text = TextRoutes(repository)
 
     @property
     def ready(self) -> bool:
@@ -96,12 +105,12 @@ class RestApp:
 
     # -- the HTTP layer's interface ----------------------------------------------------------
 
-    def handle(self, request: Request) -> Response | Coroutine[Any, Any, Response]:
+    def handle(self, request: Request) -> Response | Coroutine[Any, Any, Answer]:
         """The answer to ``request``, or a coroutine computing it; never raises."""
         try:
             return self._route(request)
         except InterlockError as exc:
-            return self.error(exc)
+            return self._error_for(request, exc)
         except Exception:
             logger.exception("unexpected error answering %s %s", request.method, request.path)
             return self.error(InterlockError("internal server error; see the server log"))
@@ -112,7 +121,7 @@ class RestApp:
         try:
             endpoint, name, version = self._locate(request)
         except InterlockError as exc:
-            return self.error(exc)
+            return self._error_for(request, exc)
         try:
             if endpoint in _GUARDED:
                 self._authorize(request)
@@ -121,8 +130,12 @@ class RestApp:
         except InterlockError as exc:
             if endpoint in _COUNTED:
                 self._count(_COUNTED[endpoint], name or "", version, str(http_status(exc)))
-            return self.error(exc)
+            return self._error_for(request, exc)
         return None
+
+    def _error_for(self, request: Request, exc: InterlockError) -> Response:
+        """An error in the shape of the API the path belongs to."""
+        return openai_error(exc) if request.path.startswith("/v1/") else self.error(exc)
 
     def error(self, exc: InterlockError) -> Response:
         """``{"error": message}`` with the status of the error's kind and its headers."""
@@ -168,6 +181,11 @@ class RestApp:
             if name and rest == ["ready"]:
                 _require(method, "GET")
                 return "model_ready", name, version
+            if name and rest in (["generate"], ["generate_stream"]):
+                _require(method, "POST")
+                return rest[0], name, version
+        elif path.startswith("/v1/"):
+            return self._locate_v1(path, method)
         elif path == "/v2/health/live":
             _require(method, "GET")
             return "live", None, None
@@ -188,6 +206,23 @@ class RestApp:
             + self._served_hint(),
         )
 
+    def _locate_v1(self, path: str, method: str) -> tuple[str, str | None, str | None]:
+        endpoint = _V1.get((path, method))
+        if endpoint is not None:
+            return endpoint, None, None
+        ident = path[len("/v1/models/"):]
+        if path.startswith("/v1/models/") and ident and "/" not in ident:
+            _require(method, "GET")
+            return "v1_model", None, None
+        for known, wanted in _V1:
+            if known == path:
+                _require(method, wanted)
+        raise NotFound(
+            f"no endpoint at {path[:200]!r}",
+            hint="the OpenAI-compatible endpoints are GET /v1/models, GET /v1/models/<id>, "
+            "POST /v1/completions, POST /v1/chat/completions and POST /v1/embeddings",
+        )
+
     def _served_hint(self) -> str:
         names = sorted({model.name for model in self.repository.models()})
         if not names:
@@ -205,10 +240,12 @@ class RestApp:
             "this server requires a bearer token", hint="send 'Authorization: Bearer <token>'"
         )
 
-    def _route(self, request: Request) -> Response | Coroutine[Any, Any, Response]:
+    def _route(self, request: Request) -> Response | Coroutine[Any, Any, Answer]:
         endpoint, name, version = self._locate(request)
         if endpoint in _GUARDED:
             self._authorize(request)
+        if endpoint in _TEXT:
+            return self._text(endpoint, request, name, version)
         if endpoint == "infer":
             assert name is not None
             return self._infer(request, name, version)
@@ -233,6 +270,38 @@ class RestApp:
         return 200, self.metrics.render(), _METRICS, _NO_HEADERS
 
     # -- endpoints -------------------------------------------------------------------------
+
+    def _text(self, endpoint: str, request: Request, name: str | None,
+              version: str | None) -> Response | Coroutine[Any, Any, Answer]:
+        text = self.text
+        if endpoint == "v1_models":
+            return text.list_models()
+        if endpoint == "v1_model":
+            return text.get_model(request.path[len("/v1/models/"):])
+        if endpoint == "embeddings":
+            work = text.embeddings(request)
+        elif endpoint in ("completions", "chat"):
+            work = text.completions(request, chat=endpoint == "chat")
+        else:
+            assert name is not None
+            work = text.generate(request, name, version, stream=endpoint == "generate_stream")
+        return self._text_later(request, endpoint, work)
+
+    async def _text_later(self, request: Request, endpoint: str,
+                          work: Coroutine[Any, Any, Answer]) -> Answer:
+        status = "500"
+        try:
+            answer = await work
+            status = "200"
+            return answer
+        except InterlockError as exc:
+            status = str(http_status(exc))
+            return self._error_for(request, exc)
+        except Exception:
+            logger.exception("unexpected error answering %s %s", request.method, request.path)
+            return self._error_for(request, InterlockError("internal server error; see the log"))
+        finally:
+            self.metrics.observe_request("rest", endpoint, "", "", status)
 
     def _view(self, model: Model) -> ModelView:
         view = self._views.get(id(model))

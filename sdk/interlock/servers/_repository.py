@@ -28,7 +28,10 @@ class Model(Protocol):
     """One version of one model, as a server sees it.
 
     A server reads these members on every request, so they are plain attributes or cheap
-    properties.
+    properties. A model of a text artifact (spec text.md) may also have a ``generator``
+    (:class:`interlock.text.TextGenerator`) or an ``embedder``
+    (:class:`interlock.text.TextEmbedder`) attribute, not None once loaded; servers look for
+    them with ``getattr``, so other models need neither.
     """
 
     @property

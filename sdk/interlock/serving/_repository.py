@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from interlock.artifacts import Artifact
     from interlock.runtimes import Predictor
     from interlock.tensors import Signature, SignatureChecks
+    from interlock.text import TextEmbedder, TextGenerator
 
 __all__ = ["ModelRepository", "ServedModel"]
 
@@ -62,6 +63,9 @@ class ServedModel:
         self._in_flight = 0
         self._timer = RunTimer()
         self._inline_below_s = self._options.inline_below_ms / 1000.0
+        #: A text artifact's generator or embedder (spec text.md), made when it loads.
+        self.generator: TextGenerator | None = None
+        self.embedder: TextEmbedder | None = None
 
     # -- state -------------------------------------------------------------------------------
 
@@ -126,7 +130,19 @@ class ServedModel:
                 executor=repository.executor,
                 on_batch=self._observe_batch,
             )
+        self._load_text(predictor)
         self._predictor = predictor
+
+    def _load_text(self, predictor: Predictor) -> None:
+        text = self.artifact.manifest.text
+        if text is None:
+            return
+        from interlock.text import TextEmbedder, TextGenerator
+
+        if text.embedding is not None:
+            self.embedder = TextEmbedder.from_artifact(self.artifact, predictor)
+        else:
+            self.generator = TextGenerator.from_artifact(self.artifact, predictor)
 
     # -- inference ---------------------------------------------------------------------------
 
@@ -433,3 +449,4 @@ if TYPE_CHECKING:
     ) -> tuple[Repository, Model]:
         # Checked by mypy only: the kit's classes are what every server is written against.
         return repository, model
+

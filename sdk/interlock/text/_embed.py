@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, Final
 import numpy as np
 
 from interlock.errors import GenerationError
-from interlock.text._tokenizer import TextTokenizer
+from interlock.text._tokenizer import TextTokenizer, _text_info
 
 if TYPE_CHECKING:
     from interlock.artifacts import Artifact, TextInfo
@@ -43,13 +43,16 @@ class TextEmbedder:
         """Load an embedding artifact with ``runtime`` (see :func:`load_predictor`)."""
         from interlock.artifacts import load_artifact
         from interlock.runtimes import load_predictor
-        from interlock.text._tokenizer import _text_info
 
         loaded = artifact if not isinstance(artifact, str) else load_artifact(artifact, store)
-        text = _text_info(loaded)
-        tokenizer = TextTokenizer.from_artifact(loaded)
-        predictor = load_predictor(loaded, runtime, device, **options)
-        return cls(predictor, text, tokenizer, name=loaded.ref)
+        _text_info(loaded)
+        return cls.from_artifact(loaded, load_predictor(loaded, runtime, device, **options))
+
+    @classmethod
+    def from_artifact(cls, artifact: Artifact, predictor: Predictor) -> TextEmbedder:
+        """The embedder of ``artifact`` over a predictor already loaded from it."""
+        text = _text_info(artifact)
+        return cls(predictor, text, TextTokenizer.from_artifact(artifact), name=artifact.ref)
 
     def token_counts(self, texts: Sequence[str]) -> list[int]:
         """Tokens each text is read as (what ``usage`` counts)."""

@@ -17,7 +17,12 @@ import numpy as np
 
 from interlock.errors import GenerationError
 from interlock.text._sampling import SamplingParams, TokenSampler
-from interlock.text._tokenizer import ChatTemplate, IncrementalDecoder, TextTokenizer
+from interlock.text._tokenizer import (
+    ChatTemplate,
+    IncrementalDecoder,
+    TextTokenizer,
+    _text_info,
+)
 
 if TYPE_CHECKING:
     from interlock.artifacts import Artifact, TextInfo
@@ -109,24 +114,29 @@ class TextGenerator:
     def load(cls, artifact: Artifact | str, runtime: str = "onnxruntime", device: str = "cpu",
              *, store: str | None = None, **options: Any) -> TextGenerator:
         """Load a text-generation artifact with ``runtime`` (see :func:`load_predictor`)."""
-        from interlock.runtimes import load_predictor
-        from interlock.text._tokenizer import _text_info
-
         from interlock.artifacts import load_artifact
+        from interlock.runtimes import load_predictor
 
         loaded = artifact if not isinstance(artifact, str) else load_artifact(artifact, store)
-        text = _text_info(loaded)
-        tokenizer = TextTokenizer.from_artifact(loaded)
+        _text_info(loaded)  # not a text model: say so before loading it
+        return cls.from_artifact(loaded, load_predictor(loaded, runtime, device, **options))
+
+    @classmethod
+    def from_artifact(cls, artifact: Artifact, predictor: Predictor) -> TextGenerator:
+        """The generator of ``artifact`` over a predictor already loaded from it."""
+        text = _text_info(artifact)
+        tokenizer = TextTokenizer.from_artifact(artifact)
         template = None
         if text.chat_template:
+            ends = text.generation.eos_token_ids if text.generation else []
             template = ChatTemplate(
-                loaded.read_bytes(text.chat_template).decode("utf-8"),
-                bos_token=_token_text(tokenizer, text.generation.bos_token_id),
-                eos_token=_token_text(tokenizer, next(iter(text.generation.eos_token_ids), None)),
-                where=f"{loaded.ref}/{text.chat_template}",
+                artifact.read_bytes(text.chat_template).decode("utf-8", "replace"),
+                bos_token=_token_text(tokenizer, text.generation.bos_token_id
+                                      if text.generation else None),
+                eos_token=_token_text(tokenizer, ends[0] if ends else None),
+                where=f"{artifact.ref}/{text.chat_template}",
             )
-        predictor = load_predictor(loaded, runtime, device, **options)
-        return cls(predictor, text, tokenizer, template, name=loaded.ref)
+        return cls(predictor, text, tokenizer, template, name=artifact.ref)
 
     def chat_prompt(self, messages: Sequence[Mapping[str, Any]]) -> str:
         """The prompt text of ``messages``, rendered with the artifact's chat template."""

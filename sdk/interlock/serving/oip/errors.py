@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from interlock.errors import (
     ArtifactNotFoundError,
+    GenerationError,
     InterlockError,
     OverloadedError,
     SignatureMismatch,
@@ -63,6 +64,7 @@ class NotFound(InterlockError):
 _STATUS: tuple[tuple[type[InterlockError], int, str], ...] = (
     (ProtocolError, 400, "INVALID_ARGUMENT"),
     (SignatureMismatch, 400, "INVALID_ARGUMENT"),
+    (GenerationError, 400, "INVALID_ARGUMENT"),
     (Unauthorized, 401, "UNAUTHENTICATED"),
     (ArtifactNotFoundError, 404, "NOT_FOUND"),
     (NotFound, 404, "UNIMPLEMENTED"),
