@@ -392,3 +392,90 @@ def test_predict_into_an_existing_output_hints_with_the_flag(
     assert code == 1 and len(err.strip().splitlines()) == 1
     assert "already exists" in err and "pass --mode overwrite to replace it" in err, err
     assert "mode='overwrite'" not in err
+
+
+@pytest.fixture
+def integral_regression(tmp_path: Path) -> tuple[str, str]:
+    """A CSV of int64 columns and a float32 regression whose predictions are whole numbers
+    (2a + b): (csv, store)."""
+    from sklearn.linear_model import LinearRegression
+
+    x = np.array([[1, 2], [3, 4], [5, 7], [2, 2], [0, 0]], dtype="float32")
+    sample = pa.table({"a": x[:, 0], "b": x[:, 1]})
+    store = str(tmp_path / "store")
+    model = LinearRegression().fit(x, 2 * x[:, 0] + x[:, 1])
+    model.coef_, model.intercept_ = np.array([2.0, 1.0]), 0.0
+    interlock.export(model, sample, name="lin", version="1", store=store)
+    data = str(tmp_path / "ints.csv")
+    interlock.write_dataset(pa.table({"a": [1, 3, 5, 2, 0], "b": [2, 4, 7, 2, 0]}), data)
+    return data, store
+
+
+@requirement("DS-104")
+def test_predict_casts_csv_integers_and_writes_floats_that_read_back_as_floats(
+    integral_regression: tuple[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data, store = integral_regression
+    out = str(tmp_path / "out.csv")
+    code, _, err = run(["predict", "lin:1", data, out, "--store", store], capsys)
+    assert code == 1 and "(hint: cast the column explicitly, e.g. --cast a=float32;" in err, err
+    code, _, err = run(["predict", "lin:1", data, out, "--store", store, "--cast", "a=float32",
+                        "--cast", "b=float32", "--keep", "a"], capsys)
+    assert code == 0, err
+    read = interlock.open_dataset(out)
+    assert read.schema.types == [pa.float64(), pa.float64()]  # a (cast, kept), prediction
+    assert read.to_table().column("prediction").to_pylist() == [4.0, 10.0, 17.0, 6.0, 0.0]
+    assert (tmp_path / "out.csv").read_text().splitlines()[1] == "1.0,4.0"
+
+
+def test_predict_cast_mistakes_name_the_column_the_row_and_the_value(
+    integral_regression: tuple[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data, store = integral_regression
+    out = tmp_path / "out.parquet"
+    base = ["predict", "lin:1", data, str(out), "--store", store]
+    code, _, err = run([*base, "--cast", "zz=float32"], capsys)
+    assert code == 1 and "--cast names column(s) ['zz']" in err and "columns: a, b" in err, err
+    big = str(tmp_path / "big.csv")
+    interlock.write_dataset(pa.table({"a": [1, 2, 16_777_217], "b": [0, 0, 0]}), big)
+    code, _, err = run(["predict", "lin:1", big, str(out), "--store", store,
+                        "--cast", "a=float32", "--cast", "b=float32"], capsys)
+    assert code == 1 and "Traceback" not in err
+    assert "cannot cast column 'a'" in err and "to float32: row 2 (16777217)" in err, err
+    assert "--cast a=float64" in err and not out.exists()
+    code, _, err = run([*base, "--cast", "a=float32", "--executor", "dask"], capsys)
+    assert code == 1 and "executor 'dask' reads dataset" in err and "'local'" in err, err
+
+
+@requirement("DS-106")
+def test_predict_flattens_list_outputs_into_csv_columns(
+    trained: tuple[str, str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data, store, _ = trained
+    out = tmp_path / "p.csv"
+    code, _, err = run(["predict", "clf:1", data, str(out), "--store", store], capsys)
+    assert code == 1 and "column 'probabilities' of type fixed_size_list<item: float>[2]" in err
+    assert "pass --flatten-lists to write it as 2 columns probabilities_0, probabilities_1" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data.parquet", "store"]
+    code, _, err = run(["predict", "clf:1", data, str(out), "--store", store, "--flatten-lists",
+                        "--keep", "id"], capsys)
+    assert code == 0, err
+    read = interlock.open_dataset(out).to_table()
+    assert read.column_names == ["id", "label", "probabilities_0", "probabilities_1"]
+    assert read.schema.field("probabilities_0").type == pa.float64()
+    total = np.add(read.column("probabilities_0"), read.column("probabilities_1"))
+    assert np.allclose(total, 1.0, atol=1e-6)
+
+
+def test_predict_into_a_directory_takes_the_output_format_flag(
+    trained: tuple[str, str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data, store, _ = trained
+    out = tmp_path / "scores"
+    code, _, err = run(["predict", "clf:1", data, str(out), "--store", store], capsys)
+    assert code == 2 and "pass --output-format NAME" in err and not out.exists()
+    code, _, err = run(["predict", "clf:1", data, str(out), "--store", store,
+                        "--output-format", "csv", "--flatten-lists"], capsys)
+    assert code == 0, err
+    assert [p.suffix for p in out.iterdir()] == [".csv"]
+    assert interlock.open_dataset(out).count_rows() == 500

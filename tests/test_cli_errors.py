@@ -38,6 +38,23 @@ CASES: list[tuple[str, int, str]] = [
     ("matrix --output {file}", 2, "--output: '{file}' is a file"),
     ("quickstart {file}", 2, "DIRECTORY: '{file}' is a file"),
     ("plugins --bogus", 2, "No such option"),
+    # predict's own flags, in the CLI's words (issue 14)
+    ("predict {missing}/art {data} {empty}/outdir", 2,
+     "'{empty}/outdir' names no format"),
+    ("predict {missing}/art {data} {empty}/out", 2, "pass --output-format NAME, one of arrow"),
+    ("predict {missing}/art {data} {empty}/o.parquet --flatten-lists", 2,
+     "--flatten-lists: it applies to CSV output"),
+    ("predict {missing}/art {data} {empty}/o.csv --cast a", 2, "'a' is not COLUMN=TYPE"),
+    ("predict {missing}/art {data} {empty}/o.csv --cast a=float", 1,
+     "unknown type 'float' in the cast of column 'a' (hint: use one of int8, int16,"),
+    ("predict {missing}/art {data} {empty}/o.csv --cast zz=float32", 1,
+     "--cast names column(s) ['zz'] that dataset '{data}' does not have (dataset columns: a)"),
+    ("predict {missing}/art {data} {empty}/o.csv --cast a=int8 --cast a=int16", 2,
+     "column 'a' is cast twice"),
+    ("predict {missing}/art {data} {data}", 1, "OUTPUT '{data}' is the dataset being read"),
+    ("predict {missing}/art {file} {empty}/o.csv", 1, "(hint: pass --input-format NAME)"),
+    ("dataset info {file}", 1, "(hint: pass --format NAME)"),
+    ("dataset info {missing}/other.parquet", 1, "interlock predict writes datasets"),
 ]
 
 #: The cases whose command offers --json: the error object comes on stdout too.
@@ -59,6 +76,31 @@ def test_the_cli_translates_keyword_hints_into_flags() -> None:
     assert cli_words("for example batch_size=65536") == "for example --batch-size 65536"
     assert cli_words("use runtime='reference'") == "use --runtime reference"
     assert cli_words("interlock.write_dataset(data, uri)") == "interlock.write_dataset(data, uri)"
+    assert cli_words("pass flatten_lists=True to write it") == "pass --flatten-lists to write it"
+    assert cli_words("for example casts={'a': 'float64'}") == "for example --cast a=float64"
+    assert cli_words("leave them out of keep_columns") == "leave them out of --keep"
+    tensor = "cast the column explicitly, e.g. column.cast(pyarrow.float32()); or"
+    assert cli_words(tensor, "column 'x y' has type int64") == (
+        "cast the column explicitly, e.g. --cast x y=float32; or"
+    )
+    assert cli_words("e.g. column.cast(pyarrow.bool_())", "column 'b'") == "e.g. --cast b=bool"
+    assert cli_words("pass format='<name>'", "", "predict") == "pass --input-format NAME"
+    assert cli_words("or pass format=", "", "dataset") == "or pass --format NAME"
+    assert cli_words("or write format='parquet'", "", "dataset") == "or write --format parquet"
+    found = "check the URI; write one with interlock.write_dataset(data, uri)"
+    assert "interlock predict writes datasets" in cli_words(found)
+
+
+def test_messages_that_name_python_arguments_name_the_cli_s() -> None:
+    from interlock.cli._main import cli_message
+
+    assert cli_message("output_uri 'o' is the dataset being read") == (
+        "OUTPUT 'o' is the dataset being read"
+    )
+    assert cli_message("keep_columns names column(s) ['z']").startswith("--keep names")
+    assert cli_message("casts names column(s) ['z']").startswith("--cast names")
+    assert cli_message("row_index 'id' is the name").startswith("--row-index 'id'")
+    assert cli_message("dataset 'x' not found") == "dataset 'x' not found"
 
 
 def _interlock(args: str, places: dict[str, str]) -> subprocess.CompletedProcess[str]:

@@ -148,3 +148,51 @@ def test_float32_data_appends_to_a_csv_directory_it_was_written_to(tmp_path: Pat
     interlock.write_dataset(batch, tmp_path / "dir", format="csv")
     dataset = interlock.write_dataset(batch, tmp_path / "dir", format="csv", mode="append")
     assert dataset.to_table().column("x").to_pylist() == [1.0, 2.5, 1.0, 2.5]
+
+
+def _probabilities() -> pa.Table:
+    lists = pa.array([[0.25, 0.75], None, [1.0, 0.0]], pa.list_(pa.float32(), 2))
+    return pa.table({"id": [1, 2, 3], "p": lists, "after": ["a", "b", "c"]})
+
+
+@requirement("DS-106")
+def test_flatten_lists_writes_one_column_per_element(tmp_path: Path) -> None:
+    dataset = interlock.write_dataset(_probabilities(), tmp_path / "p.csv", flatten_lists=True)
+    assert dataset.schema.names == ["id", "p_0", "p_1", "after"]
+    assert dataset.schema.field("p_0").type == pa.float64()
+    read = dataset.to_table()
+    assert read.column("p_0").to_pylist() == [0.25, None, 1.0]
+    assert read.column("p_1").to_pylist() == [0.75, None, 0.0]
+    component = interlock.get_registry().get("dataset_format", "csv")
+    assert component.read_back_schema(_probabilities().schema) == dataset.schema
+
+
+@requirement("DS-106")
+def test_a_fixed_size_list_without_flatten_lists_is_refused_naming_the_option(
+    tmp_path: Path,
+) -> None:
+    with pytest.raises(interlock.DatasetError) as caught:
+        interlock.write_dataset(_probabilities(), tmp_path / "p.csv")
+    assert "column 'p' of type fixed_size_list<item: float>[2]" in str(caught.value)
+    assert "flatten_lists=True" in (caught.value.hint or "") and "p_0, p_1" in caught.value.hint
+    assert list(tmp_path.iterdir()) == []
+
+
+@requirement("DS-106", "DS-101")
+def test_variable_length_lists_and_name_clashes_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(interlock.DatasetError, match="column 'l' of type list<item: int64>") as c:
+        interlock.write_dataset(pa.table({"l": [[1], [2, 3]]}), tmp_path / "v.csv",
+                                flatten_lists=True)
+    assert "only a fixed-size list" in (c.value.hint or "")
+    clash = _probabilities().append_column("p_1", pa.array([1, 2, 3]))
+    with pytest.raises(interlock.DatasetError, match="'p_1' would be the name of two columns"):
+        interlock.write_dataset(clash, tmp_path / "c.csv", flatten_lists=True)
+    assert list(tmp_path.iterdir()) == []
+
+
+@requirement("DS-106")
+def test_flattened_lists_append_to_a_csv_directory(tmp_path: Path) -> None:
+    interlock.write_dataset(_probabilities(), tmp_path / "d", format="csv", flatten_lists=True)
+    dataset = interlock.write_dataset(_probabilities(), tmp_path / "d", format="csv",
+                                      mode="append", flatten_lists=True)
+    assert dataset.count_rows() == 6 and dataset.schema.names == ["id", "p_0", "p_1", "after"]

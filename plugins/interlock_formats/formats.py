@@ -143,7 +143,7 @@ class CsvFormat(PyArrowFileFormat):
     def write_file(self, data: pa.RecordBatchReader, file: BinaryIO, options: Any) -> None:
         from interlock_formats.writing import write_csv
 
-        write_csv(data, file)
+        write_csv(data, file, options)
 
 
 class JsonLinesFormat(PyArrowFileFormat):

@@ -26,4 +26,10 @@ class IpcWriteOptions(FileWriteOptions):
 
 
 class CsvWriteOptions(FileWriteOptions):
-    """CSV: always a header row, ',' separated, strings quoted, nulls as empty fields."""
+    """CSV: always a header row, ',' separated, strings quoted, nulls as empty fields.
+
+    ``flatten_lists``: write each ``fixed_size_list<T>[k]`` column ``name`` as the ``k``
+    columns ``name_0`` ... ``name_{k-1}`` (DS-106); off, such a column is refused.
+    """
+
+    flatten_lists: bool = False

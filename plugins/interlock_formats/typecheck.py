@@ -70,8 +70,18 @@ def csv_refusal(data_type: pa.DataType) -> str | None:
         or t.is_duration(data_type)
     ):
         return None
+    if t.is_fixed_size_list(data_type) and not t.is_nested(data_type.value_type):
+        if csv_refusal(data_type.value_type) is None:
+            return None  # one column per element under flatten_lists (DS-106)
+    if t.is_list(data_type) or t.is_large_list(data_type) or t.is_list_view(data_type) or (
+        t.is_large_list_view(data_type)
+    ):
+        return ("CSV has no nested values, and only a fixed-size list can be written one "
+                "column per element (flatten_lists=True); write Parquet or Arrow IPC, which "
+                "keep lists")
     if t.is_nested(data_type):
-        return "CSV has no nested values; flatten the column or write format='parquet'"
+        return ("CSV has no nested values; write Parquet or Arrow IPC, or flatten the column "
+                "(flatten_lists=True writes a fixed-size list of numbers one column per element)")
     if t.is_decimal(data_type):
         return "CSV reads decimals back as float64; cast to pa.string() to keep exact digits"
     if t.is_time(data_type):
@@ -90,8 +100,12 @@ def csv_refusal(data_type: pa.DataType) -> str | None:
 
 def csv_read_back_schema(schema: pa.Schema) -> pa.Schema:
     """The types that columns of ``schema`` have once written as CSV and read back (DS-105),
-    for a column with at least one value (one of nulls only reads back as ``null``)."""
-    return pa.schema([field.with_type(_csv_read_type(field.type)) for field in schema])
+    for a column with at least one value (one of nulls only reads back as ``null``); a
+    fixed-size list column as its element columns (DS-106)."""
+    from interlock_formats.flatten import flattened_schema
+
+    flat = flattened_schema(schema)
+    return pa.schema([field.with_type(_csv_read_type(field.type)) for field in flat])
 
 
 def _csv_read_type(data_type: pa.DataType) -> pa.DataType:

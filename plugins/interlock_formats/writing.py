@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from interlock.errors import DatasetError
-from interlock_formats.options import IpcWriteOptions, ParquetWriteOptions
+from interlock_formats.options import CsvWriteOptions, IpcWriteOptions, ParquetWriteOptions
 
 __all__ = ["write_csv", "write_ipc", "write_parquet"]
 
@@ -56,15 +56,21 @@ def write_ipc(data: pa.RecordBatchReader, sink: Any, opts: IpcWriteOptions) -> N
     writer.close()
 
 
-def write_csv(data: pa.RecordBatchReader, sink: Any) -> None:
+def write_csv(data: pa.RecordBatchReader, sink: Any, opts: CsvWriteOptions) -> None:
     """Write ``data`` as one CSV file with a header row, batch by batch.
 
     pyarrow's writer would print the float 1.0 as ``1``, read back as an integer; the encoder
     of :mod:`interlock_formats.csv_text` gives every float a decimal point (DS-104) and quotes
-    every string value and no null, which the reader relies on (DS-102).
+    every string value and no null, which the reader relies on (DS-102). Fixed-size list
+    columns are flattened under ``flatten_lists`` and refused otherwise (DS-106).
     """
     from interlock_formats.csv_text import csv_header, csv_lines
+    from interlock_formats.flatten import flattened_reader, refuse_list_columns
 
+    if opts.flatten_lists:
+        data = flattened_reader(data)
+    else:
+        refuse_list_columns(data.schema)
     header = csv_header(data.schema)
     if header:
         sink.write(header)

@@ -48,7 +48,7 @@ def predict_dataset(
     executor_options: Mapping[str, Any] | None = None,
     resume: bool = False,
     row_index: str | None = None,
-    lineage_job: str | None = None,
+    lineage_job: str | None = None, casts: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """Run ``artifact`` over every row of ``dataset`` and write the predictions to ``output_uri``.
 
@@ -72,14 +72,14 @@ def predict_dataset(
     :param row_index: name of an ``int64`` column, written first, holding each output row's
         number in the dataset (0-based, in the reader's order); ``None``: no such column.
     :param lineage_job: the job name of its OpenLineage events (lineage.md LIN-011).
-    :returns: a summary: ``rows``, ``batches``, ``seconds``, ``rows_per_second``,
-        ``output_uri``, and what the executor adds.
+    :param casts: ``{column: type}``: columns cast before the model reads them (batch.md).
+    :returns: ``rows``, ``batches``, ``seconds``, ``rows_per_second``, ``output_uri``, and more.
     """
     output_uri = _checked_output_uri(output_uri, mode, batch_size)
     component, parsed_options = _checked_executor(executor, executor_options, resume)
     _check_runtime(runtime, device, runtime_options)
     with _input_dataset(dataset, component, executor) as data:
-        data, model = _resolve_inputs(data, artifact, store, output_uri)
+        data, model = _resolve_inputs(data, artifact, store, output_uri, casts, component)
         keep = _check_columns(data, model, keep_columns)
         job = BatchJob(
             dataset=data, artifact=model, keep_columns=keep, input_columns=_input_columns(model),
@@ -198,15 +198,20 @@ def _resolve_inputs(
     artifact: Artifact | str | os.PathLike[str],
     store: ArtifactStore | str | os.PathLike[str] | None,
     output_uri: str,
+    casts: Mapping[str, str] | None,
+    component: Executor,
 ) -> tuple[Dataset, Artifact]:
-    """The dataset and the artifact of the job, refusing an output that is the dataset."""
+    """The dataset (as the model should see it, ``casts`` applied) and the artifact of the
+    job, refusing an output that is the dataset."""
+    from interlock.batch._casts import cast_dataset
+
     data = _resolve_dataset(dataset)
     if _same_place(data.uri, output_uri):
         raise DatasetError(
             f"output_uri {output_uri!r} is the dataset being read",
             hint="write the predictions to another URI",
         )
-    return data, _resolve_artifact(artifact, store)
+    return cast_dataset(data, casts, component), _resolve_artifact(artifact, store)
 
 
 def _run(

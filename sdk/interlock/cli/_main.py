@@ -162,9 +162,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         exc.show()
         sys.exit(exc.exit_code)
     except InterlockError as exc:
-        hint = cli_words(exc.hint) if exc.hint else None
-        _json_error(args, exc.message, type(exc).__name__, hint)
-        click.echo(f"interlock: error: {exc.message}" + (f" (hint: {hint})" if hint else ""),
+        command = next((arg for arg in args if not arg.startswith("-")), "")
+        message = cli_message(exc.message)
+        hint = cli_words(exc.hint, exc.message, command) if exc.hint else None
+        _json_error(args, message, type(exc).__name__, hint)
+        click.echo(f"interlock: error: {message}" + (f" (hint: {hint})" if hint else ""),
                    err=True)
         sys.exit(1)
 
@@ -174,12 +176,49 @@ _FLAGS = {"mode": "--mode", "runtime": "--runtime", "device": "--device",
           "row_index": "--row-index", "batch_size": "--batch-size",
           "output_format": "--output-format", "executor": "--executor"}
 _KEYWORD = re.compile(r"\b(" + "|".join(_FLAGS) + r")=(?:'([^']*)'|(\w[\w.-]*))")
+#: Hint phrases with no keyword=value shape, in the CLI's words.
+_PHRASES = [
+    (re.compile(r"\bflatten_lists=True"), "--flatten-lists"),
+    (re.compile(r"\bcasts=\{'([^']*)': '([^']*)'\}"), r"--cast \1=\2"),
+    (re.compile(r"\bkeep_columns\b"), "--keep"),
+    (re.compile(r"; write one with interlock\.write_dataset\(data, uri\)"),
+     " (interlock predict writes datasets, and interlock.write_dataset(data, uri) from Python)"),
+]
+#: The flag that ``format=`` stands for, by command (predict writes with --output-format, but
+#: an output's format is settled before it runs, so its format errors are about DATASET).
+_FORMAT_FLAGS = {"predict": "--input-format", "dataset": "--format"}
+_FORMAT = re.compile(r"\bformat=(?:'([^']*)')?")
+_TENSOR_CAST = re.compile(r"column\.cast\(pyarrow\.(\w+?)_?\(\)\)")
+#: How messages name the Python arguments of the API, and what the CLI calls them.
+_SUBJECTS = {"output_uri ": "OUTPUT ", "keep_columns names": "--keep names",
+             "row_index ": "--row-index ", "casts names": "--cast names",
+             "batch_size must": "--batch-size must"}
 
 
-def cli_words(hint: str) -> str:
+def cli_words(hint: str, message: str = "", command: str = "") -> str:
     """A hint written for Python callers (``mode='overwrite'``) in the CLI's words
-    (``--mode overwrite``)."""
-    return _KEYWORD.sub(lambda m: f"{_FLAGS[m[1]]} {m[2] if m[2] is not None else m[3]}", hint)
+    (``--mode overwrite``); ``message`` is the error's own text (a column it names) and
+    ``command`` the command that failed, where a keyword's flag depends on them."""
+    words = _KEYWORD.sub(lambda m: f"{_FLAGS[m[1]]} {m[2] if m[2] is not None else m[3]}", hint)
+    for pattern, replacement in _PHRASES:
+        words = pattern.sub(replacement, words)
+    flag = _FORMAT_FLAGS.get(command)
+    if flag is not None:
+        words = _FORMAT.sub(lambda m: f"{flag} {'NAME' if m[1] in (None, '<name>') else m[1]}",
+                            words)
+    column = re.search(r"\bcolumn '([^']+)'", message)
+    if column is not None:
+        words = _TENSOR_CAST.sub(lambda m: f"--cast {column[1]}={m[1]}", words)
+    return words
+
+
+def cli_message(message: str) -> str:
+    """An error message in the CLI's words where it starts with the name of a Python
+    argument (``output_uri 'x' is the dataset being read`` names OUTPUT)."""
+    for python, flag in _SUBJECTS.items():
+        if message.startswith(python):
+            return flag + message[len(python):]
+    return message
 
 
 def _json_error(args: Sequence[str], message: str, kind: str, hint: str | None) -> None:

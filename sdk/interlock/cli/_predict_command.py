@@ -40,6 +40,23 @@ def signals_as_interrupt() -> Iterator[None]:
             signal.signal(sig, handler)
 
 
+def _parse_casts(
+    ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
+) -> dict[str, str]:
+    """``COLUMN=TYPE`` pairs; the column and the type are checked by ``predict_dataset``,
+    against the dataset, before any work."""
+    casts: dict[str, str] = {}
+    for item in values:
+        column, sep, name = item.rpartition("=")
+        if not sep or not column or not name:
+            raise click.BadParameter(f"{item!r} is not COLUMN=TYPE (for example x=float32)",
+                                     param=param)
+        if column in casts:
+            raise click.BadParameter(f"column {column!r} is cast twice", param=param)
+        casts[column] = name
+    return casts
+
+
 @click.command("predict")
 @click.argument("artifact")
 @click.argument("dataset")
@@ -62,32 +79,23 @@ def signals_as_interrupt() -> Iterator[None]:
 @click.option("--batch-size", default=65536, show_default=True, type=click.IntRange(min=1))
 @click.option("--keep", default=None, help="Comma-separated input columns to copy to the output.")
 @click.option("--mode", type=click.Choice(["error", "overwrite", "append"]), default="error", show_default=True)
-@click.option("--output-format", default=None, help="Output format (default: from OUTPUT's extension).")
+@click.option("--input-format", default=None, metavar="NAME",
+              help="Format of DATASET (default: from its extension or its files).")
+@click.option("--output-format", default=None, metavar="NAME",
+              help="Output format (default: from OUTPUT's extension; needed for a directory).")
+@click.option("--cast", "casts", multiple=True, metavar="COLUMN=TYPE", callback=_parse_casts,
+              help="Cast a DATASET column before the model reads it (repeatable), e.g. "
+              "x=float32; TYPE: int8-64, uint8-64, float16/32/64, bool or string.")
+@click.option("--flatten-lists", is_flag=True,
+              help="CSV output: write each fixed-size list column NAME as columns NAME_0, "
+              "NAME_1, ... (one per element).")
 @click.option("--json", "as_json", is_flag=True)
-def predict_command(
-    artifact: str,
-    dataset: str,
-    output: str,
-    store: str | None,
-    runtime: str,
-    device: str,
-    runtime_options: dict[str, Any],
-    executor: str,
-    executor_options: dict[str, Any],
-    resume: bool,
-    row_index: str | None,
-    batch_size: int,
-    keep: str | None,
-    mode: str,
-    output_format: str | None,
-    as_json: bool,
-) -> None:
+def predict_command(artifact: str, dataset: str, output: str, as_json: bool,
+                    **options: Any) -> None:
     """Stream DATASET through ARTIFACT and write predictions to OUTPUT."""
+    chosen = _output_format(output, options["output_format"], options["flatten_lists"])
     with signals_as_interrupt():
-        summary = _predict(
-            dataset, artifact, output, store, runtime, device, runtime_options, executor,
-            executor_options, resume, row_index, batch_size, keep, mode, output_format, as_json,
-        )
+        summary = _predict(artifact, dataset, output, chosen, as_json, options)
     if as_json:
         emit_json(summary)
     else:
@@ -97,27 +105,58 @@ def predict_command(
         )
 
 
-def _predict(
-    dataset: str, artifact: str, output: str, store: str | None, runtime: str, device: str,
-    runtime_options: dict[str, Any], executor: str, executor_options: dict[str, Any],
-    resume: bool, row_index: str | None, batch_size: int, keep: str | None, mode: str,
-    output_format: str | None, as_json: bool,
-) -> dict[str, Any]:
+def _output_format(output: str, output_format: str | None, flatten_lists: bool) -> str | None:
+    """The output's format name when it can be told before any work (None: left to the
+    library, for an existing dataset). A new OUTPUT with no format extension and no
+    ``--output-format`` is a usage error naming the flag: there is no default format."""
+    import posixpath
+
+    from fsspec.core import url_to_fs
+
+    writers = [c for c in interlock.get_registry().all("dataset_format")
+               if "write" in c.capabilities]
+    chosen = output_format
+    if chosen is None:
+        name = posixpath.basename(output.rstrip("/")).lower()
+        matching = [c.name for c in writers
+                    if any(name.endswith(ext) for ext in c.extensions)]
+        chosen = matching[0] if len(matching) == 1 else None
+        fs, path = url_to_fs(output)
+        if not matching and not fs.exists(path):
+            extensions = ", ".join(ext for c in writers for ext in c.extensions)
+            raise click.BadParameter(
+                f"{output!r} names no format ({extensions} end a file name; a directory has "
+                f"none): pass --output-format NAME, one of "
+                f"{', '.join(sorted(c.name for c in writers))}", param_hint="OUTPUT")
+    if flatten_lists and chosen is not None and chosen != "csv":
+        raise click.BadParameter(f"it applies to CSV output; OUTPUT {output!r} is {chosen}",
+                                 param_hint="--flatten-lists")
+    return chosen
+
+
+def _predict(artifact: str, dataset: str, output: str, output_format: str | None,
+             as_json: bool, options: dict[str, Any]) -> dict[str, Any]:
+    keep = options["keep"]
+    source: Any = dataset
+    if options["input_format"] is not None:
+        source = interlock.open_dataset(dataset, format=options["input_format"])
     return interlock.predict_dataset(
-        dataset,
+        source,
         artifact,
         output,
-        executor=executor,
-        executor_options=executor_options or None,
-        resume=resume,
-        row_index=row_index,
-        runtime=runtime,
-        device=device,
-        runtime_options=runtime_options or None,
-        batch_size=batch_size,
+        executor=options["executor"],
+        executor_options=options["executor_options"] or None,
+        resume=options["resume"],
+        row_index=options["row_index"],
+        runtime=options["runtime"],
+        device=options["device"],
+        runtime_options=options["runtime_options"] or None,
+        batch_size=options["batch_size"],
         output_format=output_format,
-        mode=mode,
+        mode=options["mode"],
         keep_columns=[c.strip() for c in keep.split(",")] if keep else None,
         progress=not as_json,
-        store=store,
+        store=options["store"],
+        casts=options["casts"] or None,
+        write_options={"flatten_lists": True} if options["flatten_lists"] else None,
     )
