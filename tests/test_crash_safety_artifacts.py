@@ -169,12 +169,3 @@ def test_staging_without_an_owner_record_is_left_to_its_age(tmp_path: Path) -> N
     assert store.remove_stale_staging() == 0  # type: ignore[attr-defined]
     assert store.remove_stale_staging(older_than_s=-1) == 1  # type: ignore[attr-defined]
     assert os.listdir(root / ".staging") == []
-
-
-def test_the_store_keeps_an_identical_copy_of_the_owner_protocol() -> None:
-    """The fsspec store imports only interlock's public API, so it carries its own copy of
-    interlock/_staging.py; the two must not drift apart."""
-    root = Path(__file__).resolve().parents[1]
-    ours = (root / "sdk" / "interlock" / "_staging.py").read_text(encoding="utf-8")
-    copy = (root / "plugins" / "interlock_fsstore" / "_staging.py").read_text(encoding="utf-8")
-    assert copy == ours

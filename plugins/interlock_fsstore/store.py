@@ -36,7 +36,7 @@ from interlock import (
     ArtifactStore,
 )
 from interlock.artifacts import list_local_dir
-from interlock_fsstore._staging import OWNER_SUFFIX, StagingOwner, remove_dead
+from interlock.staging import OWNER_SUFFIX, StagingOwner, remove_dead
 
 if TYPE_CHECKING:
     from fsspec import AbstractFileSystem

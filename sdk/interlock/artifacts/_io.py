@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from interlock._staging import owned_temp_dir
+from interlock.staging import owned_temp_dir
 from interlock.artifacts._interfaces import Artifact, ArtifactStore
 from interlock.errors import (
     ArtifactError,

@@ -18,7 +18,7 @@ from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from interlock.datasets._interfaces import Dataset, DatasetFormat
-from interlock._staging import StagingOwner
+from interlock.staging import StagingOwner
 from interlock.datasets._publish import (
     REPLACED,
     STAGING_MARK,

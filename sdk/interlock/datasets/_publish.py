@@ -19,7 +19,7 @@ import sys
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Literal
 
-from interlock._staging import take_dead
+from interlock.staging import take_dead
 from interlock.errors import DatasetError, SpecViolation
 
 if TYPE_CHECKING:
