@@ -54,6 +54,7 @@ CASES: list[tuple[str, int, str]] = [
     ("predict {missing}/art {data} {data}", 1, "OUTPUT '{data}' is the dataset being read"),
     ("predict {missing}/art {file} {empty}/o.csv", 1, "(hint: pass --input-format NAME)"),
     ("dataset info {file}", 1, "(hint: pass --format NAME)"),
+    ("predict {missing}/art {data} ftpx://host/out", 1, "no artifact directory"),
     ("dataset info {missing}/other.parquet", 1, "interlock predict writes datasets"),
 ]
 
@@ -87,6 +88,8 @@ def test_the_cli_translates_keyword_hints_into_flags() -> None:
     assert cli_words("pass format='<name>'", "", "predict") == "pass --input-format NAME"
     assert cli_words("or pass format=", "", "dataset") == "or pass --format NAME"
     assert cli_words("or write format='parquet'", "", "dataset") == "or write --format parquet"
+    call = "write with interlock.write_dataset(data, uri, format='delta')"
+    assert cli_words(call, "", "predict") == call
     found = "check the URI; write one with interlock.write_dataset(data, uri)"
     assert "interlock predict writes datasets" in cli_words(found)
 

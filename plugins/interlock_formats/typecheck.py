@@ -24,7 +24,8 @@ def check_parquet_schema(schema: pa.Schema) -> None:
         except (pa.ArrowNotImplementedError, pa.ArrowInvalid, pa.ArrowTypeError) as exc:
             raise DatasetError(
                 f"parquet cannot hold column {field.name!r} of type {field.type} ({exc})",
-                hint="cast the column to a type Parquet supports, or write format='arrow'",
+                hint="cast the column to a type Parquet supports, or write Arrow IPC, which holds "
+                "every Arrow type",
             ) from None
 
 

@@ -187,7 +187,8 @@ _PHRASES = [
 #: The flag that ``format=`` stands for, by command (predict writes with --output-format, but
 #: an output's format is settled before it runs, so its format errors are about DATASET).
 _FORMAT_FLAGS = {"predict": "--input-format", "dataset": "--format"}
-_FORMAT = re.compile(r"\bformat=(?:'([^']*)')?")
+#: ``format=`` as a keyword to pass, not inside a ``write_dataset(data, uri, format=...)`` call.
+_FORMAT = re.compile(r"(?<!uri, )\bformat=(?:'([^']*)')?")
 _TENSOR_CAST = re.compile(r"column\.cast\(pyarrow\.(\w+?)_?\(\)\)")
 #: How messages name the Python arguments of the API, and what the CLI calls them.
 _SUBJECTS = {"output_uri ": "OUTPUT ", "keep_columns names": "--keep names",

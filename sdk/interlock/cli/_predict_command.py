@@ -111,8 +111,6 @@ def _output_format(output: str, output_format: str | None, flatten_lists: bool) 
     ``--output-format`` is a usage error naming the flag: there is no default format."""
     import posixpath
 
-    from fsspec.core import url_to_fs
-
     writers = [c for c in interlock.get_registry().all("dataset_format")
                if "write" in c.capabilities]
     chosen = output_format
@@ -121,8 +119,7 @@ def _output_format(output: str, output_format: str | None, flatten_lists: bool) 
         matching = [c.name for c in writers
                     if any(name.endswith(ext) for ext in c.extensions)]
         chosen = matching[0] if len(matching) == 1 else None
-        fs, path = url_to_fs(output)
-        if not matching and not fs.exists(path):
+        if not matching and not _exists(output):
             extensions = ", ".join(ext for c in writers for ext in c.extensions)
             raise click.BadParameter(
                 f"{output!r} names no format ({extensions} end a file name; a directory has "
@@ -132,6 +129,18 @@ def _output_format(output: str, output_format: str | None, flatten_lists: bool) 
         raise click.BadParameter(f"it applies to CSV output; OUTPUT {output!r} is {chosen}",
                                  param_hint="--flatten-lists")
     return chosen
+
+
+def _exists(uri: str) -> bool:
+    """Whether something is at ``uri``; True when that cannot be told here (an unknown
+    protocol, missing credentials), so that the library's own error tells what is wrong."""
+    from fsspec.core import url_to_fs
+
+    try:
+        fs, path = url_to_fs(uri)
+        return bool(fs.exists(path))
+    except Exception:  # the library reports it, as an InterlockError, when it opens the URI
+        return True
 
 
 def _predict(artifact: str, dataset: str, output: str, output_format: str | None,
