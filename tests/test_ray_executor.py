@@ -33,6 +33,7 @@ import pytest
 from batch_jobs import ROWS, make_setup, make_table, predict, rows, staging_dirs
 
 import interlock
+from interlock_conformance import requirement
 
 BIN = Path(sys.executable).parent
 #: Two actors of half a CPU each leave one of the cluster's two CPUs to Ray Data.
@@ -386,3 +387,21 @@ def test_the_ray_example_of_the_batch_page_runs_as_written(
     capsys.readouterr()
     exec(compile(code, "docs/batch.md (Running on Ray)", "exec"), {"__name__": "__docs__"})
     assert capsys.readouterr().out == shown
+
+
+@requirement("TXT-060")
+def test_a_text_job_gives_the_rows_of_local(cluster: Cluster, tmp_path: Path) -> None:
+    """Prompts to completions and texts to embeddings on the ray workers (text.md)."""
+    from test_text_batch import OPTIONS, check_completions, check_embeddings
+    from text_models import expected_text_outputs, text_batch_setup
+
+    text = text_batch_setup(tmp_path / "text")
+    expected = expected_text_outputs(text)
+    out = tmp_path / "completions.parquet"
+    interlock.predict_dataset(text["data"], "lm:1", str(out), store=text["store"],
+                              keep_columns=["id"], text_options=OPTIONS, **on(cluster))
+    check_completions(pq.read_table(out), expected)
+    out = tmp_path / "embeddings.parquet"
+    interlock.predict_dataset(text["data"], "enc:1", str(out), store=text["store"],
+                              text_options={"input_column": "prompt"}, **on(cluster))
+    check_embeddings(pq.read_table(out), expected)

@@ -81,3 +81,45 @@ def tiny_bert(vocab_size: int, *, seed: int = 0) -> Any:
                         num_attention_heads=4, intermediate_size=64,
                         max_position_embeddings=64)
     return BertModel(config).eval()
+
+
+PROMPTS = ["the quick brown fox", None, "hello interlock", "東京 🙂", "a tokenizer turns"]
+
+
+def text_batch_setup(root: Any) -> dict[str, str]:
+    """A store with a tiny Llama and a tiny BERT, and a Parquet dataset of prompts (one null)
+    with an ``id`` column: what the text batch tests run on any executor."""
+    from pathlib import Path
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    import interlock
+
+    root = Path(root)
+    store = str(root / "store")
+    tokenizer = tiny_tokenizer()
+    vocab = tokenizer.get_vocab_size()
+    interlock.export(tiny_llama(vocab), fast_tokenizer(tokenizer), name="lm", store=store)
+    interlock.export(tiny_bert(vocab), tokenizer, name="enc", store=store)
+    data = root / "prompts.parquet"
+    table = pa.table({"id": pa.array(range(len(PROMPTS)), pa.int64()),
+                      "prompt": pa.array(PROMPTS, pa.string())})
+    pq.write_table(table, data)
+    return {"store": store, "data": str(data)}
+
+
+def expected_text_outputs(setup: dict[str, str], max_tokens: int = 6) -> dict[str, Any]:
+    """What each prompt's row must hold: completions, finish reasons and embeddings."""
+    import numpy as np
+
+    from interlock.text import SamplingParams, TextEmbedder, TextGenerator
+
+    generator = TextGenerator.load("lm:1", store=setup["store"])
+    embedder = TextEmbedder.load("enc:1", store=setup["store"])
+    params = SamplingParams(max_tokens=max_tokens, temperature=0.7, seed=4)
+    answers = [None if p is None else generator.generate(p, params) for p in PROMPTS]
+    vectors = [None if p is None else embedder.embed([p])[0] for p in PROMPTS]
+    return {"completion": [a and a.text for a in answers],
+            "finish_reason": [a and a.finish_reason for a in answers],
+            "embedding": [None if v is None else np.asarray(v) for v in vectors]}

@@ -58,12 +58,9 @@ class LocalExecutor(Executor):
         from tqdm import tqdm
 
         from interlock.datasets import write_dataset
-        from interlock.runtimes import load_predictor
 
         started = time.perf_counter()
-        predictor = load_predictor(
-            job.artifact, runtime=job.runtime, device=job.device, **job.runtime_options
-        )
+        predictor = job.load_predictor()
         pieces, total = _pieces(job)
         with tqdm(
             total=total if job.progress else None,

@@ -25,6 +25,7 @@ _EXPORTS: dict[str, str] = {
     "STAGING_FORMAT": "_shards",
     "ShardTask": "_shards",
     "run_shard": "_shards",
+    "load_job_predictor": "_shards",
 }
 
 __getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)
@@ -45,6 +46,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; kept equal to _EXPORTS by a tes
     from interlock.batch._shards import (
         STAGING_FORMAT as STAGING_FORMAT,
         ShardTask as ShardTask,
+        load_job_predictor as load_job_predictor,
         run_shard as run_shard,
     )
     from interlock.batch._predict import (

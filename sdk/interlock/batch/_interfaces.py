@@ -58,6 +58,17 @@ class BatchJob:
     #: Name of an ``int64`` column, first in the output, holding each row's number in the
     #: dataset (batch.md BAT-025), or None.
     row_index: str | None = None
+    #: For a text artifact (spec text.md): how the job reads and writes text, as plain data
+    #: (``interlock.text.TextJobOptions.to_dict``); None for other artifacts.
+    text_options: dict[str, Any] | None = None
+
+    def load_predictor(self) -> Any:
+        """The predictor of the job for this process: the runtime's, or for a text artifact
+        the text batch predictor over it (both have ``predict(batch)``)."""
+        from interlock.batch._shards import load_job_predictor
+
+        return load_job_predictor(self.artifact, self.runtime, self.device,
+                                  self.runtime_options, self.text_options)
 
     @property
     def read_columns(self) -> list[str]:

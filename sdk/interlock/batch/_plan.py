@@ -123,6 +123,7 @@ class ShardPlan:
                 done_uri=staging.done_uri(index), read_columns=job.read_columns,
                 keep_columns=list(job.keep_columns), runtime_options=options,
                 schema_metadata=metadata, row_index=job.row_index, first_row=first_rows[index],
+                text_options=job.text_options,
             )
             for index in range(len(parts))
         ]
@@ -276,6 +277,7 @@ def _identity(job: BatchJob, dataset_uri: str, request: int,
         "artifact": job.artifact.digest,
         "output": [absolute_uri(job.output_uri), job.output_format],
         "columns": [job.read_columns, job.keep_columns, job.row_index],
+        "text": job.text_options,
         "runtime": [job.runtime, job.device, dict(runtime_options)],
         "batch_size": job.batch_size,
         "shards": request,

@@ -20,6 +20,7 @@ from interlock.plugins import get_registry, plugin_boundary
 if TYPE_CHECKING:
     from interlock.artifacts import Artifact, ArtifactStore
     from interlock.datasets import Dataset
+    from interlock.text import TextJobOptions
 
 __all__ = ["LINEAGE_VERSION", "WRITE_MODES", "predict_dataset"]
 
@@ -48,7 +49,9 @@ def predict_dataset(
     executor_options: Mapping[str, Any] | None = None,
     resume: bool = False,
     row_index: str | None = None,
-    lineage_job: str | None = None, casts: Mapping[str, str] | None = None,
+    lineage_job: str | None = None,
+    casts: Mapping[str, str] | None = None,
+    text_options: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Run ``artifact`` over every row of ``dataset`` and write the predictions to ``output_uri``.
 
@@ -64,30 +67,28 @@ def predict_dataset(
     :param keep_columns: dataset columns copied before the predictions (ids, keys), or ``None``.
     :param progress: show a progress bar (rows) on stderr.
     :param store: the artifact store (root URI or ``ArtifactStore``) of a reference.
-    :param runtime_options: options for the runtime (``interlock.load_predictor``).
-    :param write_options: options for the output format's writer (Parquet: ``compression``...).
+    :param runtime_options: / ``write_options``: the runtime's / the output writer's options.
     :param executor_options: the executor's options (``dask``: ``address``...), checked first.
-    :param resume: skip the shards that an earlier, interrupted run of the same job completed
-        (executors with the ``resume`` capability; batch.md BAT-050).
+    :param resume: skip the shards an interrupted run of the same job completed (BAT-050).
     :param row_index: name of an ``int64`` column, written first, holding each output row's
         number in the dataset (0-based, in the reader's order); ``None``: no such column.
     :param lineage_job: the job name of its OpenLineage events (lineage.md LIN-011).
     :param casts: ``{column: type}``: columns cast before the model reads them (batch.md).
+    :param text_options: a text artifact's columns and generation parameters (text.md TXT-060).
     :returns: ``rows``, ``batches``, ``seconds``, ``rows_per_second``, ``output_uri``, and more.
     """
     output_uri = _checked_output_uri(output_uri, mode, batch_size)
-    component, parsed_options = _checked_executor(executor, executor_options, resume)
-    _check_runtime(runtime, device, runtime_options)
+    component, parsed_options = _checked_executor(executor, executor_options, resume,
+                                                  (runtime, device, runtime_options))
     with _input_dataset(dataset, component, executor) as data:
         data, model = _resolve_inputs(data, artifact, store, output_uri, casts, component)
-        keep = _check_columns(data, model, keep_columns)
+        keep = _check_columns(data, model, keep_columns, text := _text_job(model, text_options))
         job = BatchJob(
-            dataset=data, artifact=model, keep_columns=keep, input_columns=_input_columns(model),
+            dataset=data, artifact=model, keep_columns=keep, **_reads(model, text),
             output_uri=output_uri, output_format=output_format, runtime=runtime, device=device,
             batch_size=batch_size, mode=mode, progress=progress, resume=resume,
             runtime_options=dict(runtime_options or {}), write_options=dict(write_options or {}),
-            executor_options=parsed_options, row_index=_check_row_index(row_index, keep, model),
-        )
+            executor_options=parsed_options, row_index=_check_row_index(row_index, keep, model))
         return _run(component, executor, job, lineage_job)
 
 
@@ -126,14 +127,16 @@ def _input_dataset(dataset: Any, component: Executor, executor: str) -> Iterator
 
 
 def _checked_executor(
-    name: str, options: Mapping[str, Any] | None, resume: object
+    name: str, options: Mapping[str, Any] | None, resume: object,
+    runtime: tuple[str, str, Mapping[str, Any] | None],
 ) -> tuple[Executor, Any]:
     """The executor called ``name`` and its parsed options, once it can honour ``resume``
-    (BAT-001, BAT-007)."""
+    (BAT-001, BAT-007), and then the runtime, device and runtime options checked."""
     component: Executor = get_registry().get("executor", name)
     with plugin_boundary(component, "parsing the executor options"):
         parsed = component.parse_options(dict(options or {}))
     _check_resume(component, resume)
+    _check_runtime(*runtime)
     return component, parsed
 
 
@@ -280,13 +283,40 @@ def _input_columns(model: Artifact) -> list[str]:
     return list(dict.fromkeys(columns))
 
 
+def _reads(model: Artifact, text: TextJobOptions | None) -> dict[str, Any]:
+    """The input columns of a job, and its text options as plain data."""
+    if text is None:
+        return {"input_columns": _input_columns(model), "text_options": None}
+    return {"input_columns": [text.input_column], "text_options": text.to_dict()}
+
+
+def _text_job(model: Artifact, options: Mapping[str, Any] | None) -> TextJobOptions | None:
+    """The text options of a job over a text artifact; None for other artifacts."""
+    text = model.manifest.text
+    if text is None:
+        if options is not None:
+            raise DatasetError(
+                f"text_options is given but {model.ref} is not a text model",
+                hint="leave text_options out for models without a text section")
+        return None
+    from interlock.text import TextJobOptions
+
+    return TextJobOptions.parse(options, text)
+
+
 def _check_columns(
-    data: Dataset, model: Artifact, keep_columns: Sequence[str] | None
+    data: Dataset, model: Artifact, keep_columns: Sequence[str] | None,
+    text: TextJobOptions | None = None,
 ) -> list[str]:
     """Every column the job reads exists, and no kept column is overwritten by a prediction."""
     names = list(data.schema.names)
     present = set(names)
-    for binding in model.columns.inputs:
+    if text is not None and text.input_column not in present:
+        raise SignatureMismatch(
+            f"dataset {data.uri!r} has no column {text.input_column!r} of texts for "
+            f"{model.ref} (dataset columns: {_preview(names)})",
+            hint="name the text column with text_options={'input_column': ...}")
+    for binding in ([] if text is not None else model.columns.inputs):
         missing = [c for c in binding.columns if c not in present]
         if missing:
             raise SignatureMismatch(
@@ -308,6 +338,8 @@ def _check_columns(
             hint="keep only columns the dataset has",
         )
     outputs = {binding.column for binding in model.columns.outputs}
+    if text is not None and model.manifest.text is not None:
+        outputs = set(text.output_columns(model.manifest.text))
     clash = [c for c in keep if c in outputs]
     if clash:
         raise DatasetError(

@@ -23,10 +23,11 @@ from interlock.errors import ArtifactIntegrityError, DatasetError, SpecViolation
 if TYPE_CHECKING:
     import pyarrow as pa
 
+    from interlock.artifacts import Artifact
     from interlock.datasets import Dataset
     from interlock.runtimes import Predictor
 
-__all__ = ["STAGING_FORMAT", "ShardTask", "run_shard"]
+__all__ = ["STAGING_FORMAT", "ShardTask", "load_job_predictor", "run_shard"]
 
 #: The dataset format of staged parts: Arrow IPC holds every Arrow type exactly.
 STAGING_FORMAT = "arrow"
@@ -60,6 +61,8 @@ class ShardTask:
     #: Name of the row-number column, and the dataset row number of the shard's first row.
     row_index: str | None = None
     first_row: int = 0
+    #: How a text artifact reads and writes text (BatchJob.text_options), or None.
+    text_options: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The task as a plain ``dict`` (what an engine should ship to its workers)."""
@@ -114,10 +117,9 @@ def run_shard(task: ShardTask | Mapping[str, Any], shard: Dataset | None = None)
 def _predictor(task: ShardTask) -> tuple[Predictor, bool]:
     """The process's predictor for the task's model, loading it the first time."""
     from interlock.artifacts import load_artifact
-    from interlock.runtimes import load_predictor
 
     key = json.dumps([task.artifact_uri, task.artifact_digest, task.runtime, task.device,
-                      task.runtime_options], sort_keys=True, default=str)
+                      task.runtime_options, task.text_options], sort_keys=True, default=str)
     with _LOCK:  # the threads of one worker share one load
         cached = _PREDICTORS.get(key)
         if cached is not None:
@@ -129,10 +131,27 @@ def _predictor(task: ShardTask) -> tuple[Predictor, bool]:
                 f"with digest {task.artifact_digest}",
                 hint="artifacts are immutable; something replaced this one while the job ran",
             )
-        predictor = load_predictor(artifact, runtime=task.runtime, device=task.device,
-                                   **task.runtime_options)
+        predictor = load_job_predictor(artifact, task.runtime, task.device,
+                                       task.runtime_options, task.text_options)
         _PREDICTORS[key] = predictor
         return predictor, True
+
+
+def load_job_predictor(artifact: Artifact, runtime: str, device: str,
+                       runtime_options: Mapping[str, Any],
+                       text_options: Mapping[str, Any] | None) -> Any:
+    """What predicts a batch job's batches: ``load_predictor``'s predictor, or for a text
+    artifact an :class:`interlock.text.TextBatchPredictor` over it (text.md TXT-060). Both
+    have ``predict(batch) -> RecordBatch``; executors call this, or
+    :meth:`interlock.BatchJob.load_predictor`, rather than ``load_predictor`` itself."""
+    from interlock.runtimes import load_predictor
+
+    predictor = load_predictor(artifact, runtime=runtime, device=device, **runtime_options)
+    if artifact.manifest.text is None:
+        return predictor
+    from interlock.text import TextBatchPredictor
+
+    return TextBatchPredictor.from_artifact(artifact, predictor, text_options)
 
 
 def _shard(task: ShardTask) -> Dataset:

@@ -23,11 +23,17 @@ _EXPORTS: dict[str, str] = {
     "CompletionChunk": "_generate",
     "TextGenerator": "_generate",
     "TextEmbedder": "_embed",
+    "TextBatchPredictor": "_batch",
+    "TextJobOptions": "_batch",
 }
 
 __getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)
 
 if TYPE_CHECKING:  # for type checkers and IDEs; kept equal to _EXPORTS by a test
+    from interlock.text._batch import (
+        TextBatchPredictor as TextBatchPredictor,
+        TextJobOptions as TextJobOptions,
+    )
     from interlock.text._embed import TextEmbedder as TextEmbedder
     from interlock.text._generate import (
         Completion as Completion,

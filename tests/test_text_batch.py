@@ -1,0 +1,105 @@
+"""predict_dataset over a string column: prompts in, completions or embeddings out (text.md
+TXT-060..TXT-062), here on the local executor, whole and in resumable shards; the dask and ray
+executors run the same job in their own test modules."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+import interlock
+from interlock import DatasetError, GenerationError, SignatureMismatch
+from interlock_conformance import requirement
+from text_models import expected_text_outputs, text_batch_setup
+
+OPTIONS = {"max_tokens": 6, "temperature": 0.7, "seed": 4}
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    return text_batch_setup(tmp_path_factory.mktemp("text-batch"))
+
+
+@pytest.fixture(scope="module")
+def expected(setup: dict[str, str]) -> dict[str, Any]:
+    return expected_text_outputs(setup)
+
+
+def check_completions(table: pa.Table, expected: dict[str, Any]) -> None:
+    assert table.column_names == ["id", "completion", "completion_finish_reason"]
+    assert table.schema.field("completion").type == pa.string()
+    assert table.column("id").to_pylist() == list(range(5))
+    assert table.column("completion").to_pylist() == expected["completion"]
+    assert table.column("completion_finish_reason").to_pylist() == expected["finish_reason"]
+
+
+def check_embeddings(table: pa.Table, expected: dict[str, Any]) -> None:
+    assert table.schema.field("embedding").type == pa.list_(pa.float32(), 32)
+    for got, want in zip(table.column("embedding").to_pylist(), expected["embedding"]):
+        assert (got is None) == (want is None)
+        if want is not None:
+            assert np.allclose(got, want, atol=1e-5)
+
+
+@requirement("TXT-060", "TXT-061")
+@pytest.mark.parametrize("batch_size", [2, 64])
+def test_prompts_become_completions_whatever_the_batching(
+    setup: dict[str, str], expected: dict[str, Any], tmp_path: Path, batch_size: int
+) -> None:
+    out = tmp_path / "out.parquet"
+    summary = interlock.predict_dataset(setup["data"], "lm:1", str(out), store=setup["store"],
+                                        keep_columns=["id"], batch_size=batch_size,
+                                        text_options=OPTIONS)
+    assert summary["rows"] == 5
+    table = pq.read_table(out)
+    check_completions(table, expected)
+    lineage = json.loads(table.schema.metadata[b"interlock.lineage"])
+    assert lineage["artifact"]["digest"] == interlock.load_artifact(
+        "lm:1", store=setup["store"]).digest
+
+
+@requirement("TXT-060", "TXT-061")
+def test_resumable_shards_give_the_same_rows(setup: dict[str, str], expected: dict[str, Any],
+                                             tmp_path: Path) -> None:
+    out = tmp_path / "out.arrow"
+    interlock.predict_dataset(setup["data"], "lm:1", str(out), store=setup["store"],
+                              keep_columns=["id"], resume=True, batch_size=2,
+                              text_options=OPTIONS)
+    check_completions(interlock.open_dataset(str(out)).to_table(), expected)
+
+
+@requirement("TXT-060", "TXT-061")
+def test_texts_become_embeddings(setup: dict[str, str], expected: dict[str, Any],
+                                 tmp_path: Path) -> None:
+    out = tmp_path / "vectors.parquet"
+    interlock.predict_dataset(setup["data"], "enc:1", str(out), store=setup["store"],
+                              text_options={"input_column": "prompt"}, batch_size=3)
+    check_embeddings(pq.read_table(out), expected)
+
+
+@requirement("TXT-062")
+def test_text_job_mistakes_are_refused_before_any_work(setup: dict[str, str],
+                                                       tmp_path: Path) -> None:
+    out = tmp_path / "never.parquet"
+    run = lambda **kw: interlock.predict_dataset(  # noqa: E731
+        setup["data"], kw.pop("artifact", "lm:1"), str(out), store=setup["store"], **kw)
+    with pytest.raises(SignatureMismatch, match="has no column 'text' of texts"):
+        run(artifact="enc:1")  # an embedding job reads 'text' unless told
+    with pytest.raises(GenerationError, match=r"unknown key\(s\) \['temprature'\]"):
+        run(text_options={"temprature": 1})
+    with pytest.raises(GenerationError, match="temperature is -1"):
+        run(text_options={"temperature": -1})
+    with pytest.raises(DatasetError, match="kept column.*'completion'"):
+        data = tmp_path / "clash.parquet"
+        pq.write_table(pa.table({"prompt": ["a"], "completion": ["b"]}), data)
+        interlock.predict_dataset(str(data), "lm:1", str(out), store=setup["store"],
+                                  keep_columns=["completion"])
+    with pytest.raises(SignatureMismatch, match="'id' is int64, not a string column"):
+        run(text_options={"input_column": "id"})
+    assert not out.exists()
