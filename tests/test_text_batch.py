@@ -103,3 +103,27 @@ def test_text_job_mistakes_are_refused_before_any_work(setup: dict[str, str],
     with pytest.raises(SignatureMismatch, match="'id' is int64, not a string column"):
         run(text_options={"input_column": "id"})
     assert not out.exists()
+
+
+def _cli(*args: str) -> Any:
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "interlock.cli", *args], capture_output=True,
+                          text=True, timeout=120)
+
+
+@requirement("TXT-060", "TXT-062")
+def test_interlock_predict_runs_a_text_job(setup: dict[str, str], expected: dict[str, Any],
+                                           tmp_path: Path) -> None:
+    out = tmp_path / "answers.parquet"
+    done = _cli("predict", "lm:1", setup["data"], str(out), "--store", setup["store"],
+                "--keep", "id", *[f"--text-option={k}={v}" for k, v in OPTIONS.items()])
+    assert done.returncode == 0, done.stderr
+    check_completions(pq.read_table(out), expected)
+    bad = _cli("predict", "lm:1", setup["data"], str(tmp_path / "bad.parquet"), "--store",
+               setup["store"], "--text-option", "temprature=1")
+    assert bad.returncode == 1 and "Traceback" not in bad.stderr
+    assert bad.stderr.count("\n") == 1, bad.stderr
+    assert "--text-option has unknown key(s) ['temprature']" in bad.stderr
+    assert not (tmp_path / "bad.parquet").exists()

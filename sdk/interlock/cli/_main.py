@@ -181,6 +181,9 @@ _PHRASES = [
     (re.compile(r"\bflatten_lists=True"), "--flatten-lists"),
     (re.compile(r"\bcasts=\{'([^']*)': '([^']*)'\}"), r"--cast \1=\2"),
     (re.compile(r"\bkeep_columns\b"), "--keep"),
+    (re.compile(r"text_options(?:=\{'input_column': \.\.\.\}| input_column)"),
+     "--text-option input_column=NAME"),
+    (re.compile(r"\btext_options\b"), "--text-option"),
     (re.compile(r"; write one with interlock\.write_dataset\(data, uri\)"),
      " (interlock predict writes datasets, and interlock.write_dataset(data, uri) from Python)"),
 ]
@@ -193,7 +196,7 @@ _TENSOR_CAST = re.compile(r"column\.cast\(pyarrow\.(\w+?)_?\(\)\)")
 #: How messages name the Python arguments of the API, and what the CLI calls them.
 _SUBJECTS = {"output_uri ": "OUTPUT ", "keep_columns names": "--keep names",
              "row_index ": "--row-index ", "casts names": "--cast names",
-             "batch_size must": "--batch-size must"}
+             "batch_size must": "--batch-size must", "text_options ": "--text-option "}
 
 
 def cli_words(hint: str, message: str = "", command: str = "") -> str:

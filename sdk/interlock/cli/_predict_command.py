@@ -86,6 +86,10 @@ def _parse_casts(
 @click.option("--cast", "casts", multiple=True, metavar="COLUMN=TYPE", callback=_parse_casts,
               help="Cast a DATASET column before the model reads it (repeatable), e.g. "
               "x=float32; TYPE: int8-64, uint8-64, float16/32/64, bool or string.")
+@click.option("--text-option", "text_options", multiple=True, metavar="KEY=VALUE",
+              callback=parse_runtime_options,
+              help="A text model's job option (repeatable): input_column, output_column, chat, "
+              "max_tokens, temperature, top_p, top_k, seed, stop; e.g. max_tokens=64.")
 @click.option("--flatten-lists", is_flag=True,
               help="CSV output: write each fixed-size list column NAME as columns NAME_0, "
               "NAME_1, ... (one per element).")
@@ -167,5 +171,6 @@ def _predict(artifact: str, dataset: str, output: str, output_format: str | None
         progress=not as_json,
         store=options["store"],
         casts=options["casts"] or None,
+        text_options=options["text_options"] or None,
         write_options={"flatten_lists": True} if options["flatten_lists"] else None,
     )
