@@ -411,7 +411,7 @@ def integral_regression(tmp_path: Path) -> tuple[str, str]:
     return data, store
 
 
-@requirement("DS-104")
+@requirement("DS-104", "BAT-027")
 def test_predict_casts_csv_integers_and_writes_floats_that_read_back_as_floats(
     integral_regression: tuple[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -428,6 +428,7 @@ def test_predict_casts_csv_integers_and_writes_floats_that_read_back_as_floats(
     assert (tmp_path / "out.csv").read_text().splitlines()[1] == "1.0,4.0"
 
 
+@requirement("BAT-027")
 def test_predict_cast_mistakes_name_the_column_the_row_and_the_value(
     integral_regression: tuple[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

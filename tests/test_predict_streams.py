@@ -11,7 +11,9 @@ import pyarrow as pa
 import pytest
 from batch_jobs import make_setup, make_table, predict, rows
 
+import interlock
 from interlock import DatasetError
+from interlock_conformance import requirement
 
 
 class _Capsule:
@@ -68,3 +70,22 @@ def test_an_executor_on_other_processes_refuses_an_in_memory_input(
         predict(setup, tmp_path / "out.parquet", dataset=make_table(10), executor="dask")
     assert "write_dataset" in (caught.value.hint or "")
     assert not (tmp_path / "out.parquet").exists()
+
+
+@requirement("BAT-026")
+def test_an_output_with_no_format_is_refused_before_the_job_starts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from runtime_models import mlp
+
+    store = str(tmp_path / "store")
+    interlock.save_artifact(mlp(), store, name="mlp", version="1")
+    data = tmp_path / "in.parquet"
+    interlock.write_dataset(pa.table({"x": pa.array([[0.0] * 8] * 3,
+                                                     pa.list_(pa.float32(), 8))}), str(data))
+    with pytest.raises(interlock.DatasetError, match="format") as caught:
+        interlock.predict_dataset(str(data), "mlp:1", str(tmp_path / "out"), store=store,
+                                  progress=True)
+    assert "output_format" in (caught.value.hint or "") or "format=" in (caught.value.hint or "")
+    assert capsys.readouterr().err == ""  # no progress bar was started
+    assert not (tmp_path / "out").exists()

@@ -210,9 +210,13 @@ class ShardPlan:
 
 
 def _check_target(job: BatchJob) -> None:
-    """``mode="error"`` refuses an existing output before any work (BAT-023)."""
+    """``mode="error"`` refuses an existing output before any work (BAT-023), and an output
+    whose format cannot be told is refused then too (BAT-027)."""
     from fsspec.core import url_to_fs
 
+    from interlock.datasets import write_format
+
+    write_format(job.output_uri, job.output_format)
     if job.mode != "error":
         return
     fs, path = url_to_fs(job.output_uri)

@@ -23,6 +23,7 @@ _EXPORTS: dict[str, str] = {
     "MODES": "_io",
     "open_dataset": "_io",
     "write_dataset": "_io",
+    "write_format": "_io",
 }
 
 __getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)
@@ -46,4 +47,5 @@ if TYPE_CHECKING:  # for type checkers and IDEs; kept equal to _EXPORTS by a tes
         MODES as MODES,
         open_dataset as open_dataset,
         write_dataset as write_dataset,
+        write_format as write_format,
     )

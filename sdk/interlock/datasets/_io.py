@@ -299,6 +299,17 @@ def _uri_text(uri: object) -> str:
     )
 
 
+def write_format(uri: str | os.PathLike[str], format: str | None = None,
+                 storage_options: Mapping[str, Any] | None = None) -> str:
+    """The name of the format :func:`write_dataset` would write ``uri`` with, or the
+    :class:`DatasetError` it would raise (no format named and none told by the name, a
+    read-only format): for callers that must refuse a job before it starts (batch.md)."""
+    text = os.fspath(uri)
+    fs, path = _filesystem(text, dict(storage_options or {}))
+    path = path.rstrip("/") or path
+    return format_for_write(format, fs, path, target_kind(fs, path, text), text).name
+
+
 def _filesystem(uri: str, storage_options: dict[str, Any] | None) -> tuple[AbstractFileSystem, str]:
     from fsspec.core import url_to_fs
 
