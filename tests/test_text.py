@@ -59,13 +59,14 @@ def _reference_greedy(model: Any, ids: list[int], max_new: int) -> list[int]:
     return [int(t) for t in out[0, len(ids):]]
 
 
-def _without_eos(generator: TextGenerator) -> TextGenerator:
+def _without_eos(generator: TextGenerator, batch_steps: int = 1) -> TextGenerator:
     """The same model with no end token, so that answers run to max_tokens."""
     assert generator.text.generation is not None
     text = generator.text.model_copy(
         update={"generation": generator.text.generation.model_copy(update={"eos_token_ids": []})}
     )
-    return TextGenerator(generator.predictor, text, generator.tokenizer, generator.chat_template)
+    return TextGenerator(generator.predictor, text, generator.tokenizer, generator.chat_template,
+                         batch_steps=batch_steps)
 
 
 @requirement("TXT-001", "TXT-003", "TXT-020", "TXT-021")
@@ -349,3 +350,37 @@ def test_embeddings_pool_real_tokens_only(pooling: str, tokenizer: Any, store: s
         assert np.allclose(together[index], vector / np.linalg.norm(vector), atol=1e-4)
     with pytest.raises(GenerationError, match=r"input\[1\] is empty"):
         embedder.embed(["a", ""])
+
+
+@requirement("TXT-039")
+@pytest.mark.parametrize("family", ["llama", "gpt2"])
+def test_merged_decode_steps_give_each_request_its_own_answer(
+    family: str, llama_artifact: interlock.Artifact, tokenizer: Any, store: str
+) -> None:
+    artifact = llama_artifact
+    if family == "gpt2":
+        artifact = interlock.export(tiny_gpt2(tokenizer.get_vocab_size(), seed=3), tokenizer,
+                                    name="gpt2-merged", store=store)
+    alone = _without_eos(TextGenerator.load(artifact))
+    merged = _without_eos(alone, batch_steps=8)
+    requests = [(PROMPTS[i % 3] * (1 + i % 2), SamplingParams(max_tokens=10, temperature=0.8,
+                                                               seed=i)) for i in range(8)]
+    requests += [(p, SamplingParams(max_tokens=10)) for p in PROMPTS]  # greedy ones too
+    expected = [alone.generate(p, s).token_ids for p, s in requests]
+    got: list[Any] = [None] * len(requests)
+    barrier = threading.Barrier(len(requests))
+
+    def run(index: int) -> None:
+        barrier.wait()
+        got[index] = merged.generate(*requests[index]).token_ids
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(requests))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert got == expected
+    stats = merged._batcher
+    assert stats is not None and stats.rows > stats.calls, (stats.rows, stats.calls)
+    with pytest.raises(GenerationError, match="batch_steps is 0"):
+        TextGenerator.load(artifact, batch_steps=0)

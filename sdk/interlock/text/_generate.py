@@ -9,6 +9,7 @@ Several threads may generate at once with one generator; each request keeps its 
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
@@ -91,7 +92,8 @@ class TextGenerator:
     """Generates text with a language-model artifact (``text.task`` ``text-generation``)."""
 
     def __init__(self, predictor: Predictor, text: TextInfo, tokenizer: TextTokenizer,
-                 chat_template: ChatTemplate | None = None, *, name: str = "") -> None:
+                 chat_template: ChatTemplate | None = None, *, name: str = "",
+                 batch_steps: int = 1) -> None:
         if text.task != "text-generation":
             raise GenerationError(
                 f"{name or 'the model'} is a {text.task!r} model, not a text-generation one",
@@ -109,20 +111,36 @@ class TextGenerator:
         self._present = self._kv.present_names()
         self._cache_dtype = _CACHE_DTYPES.get(self._kv.dtype, np.float32)
         self._eos = frozenset(self.defaults.eos_token_ids)
+        if not (isinstance(batch_steps, int) and 1 <= batch_steps <= 256):
+            raise GenerationError(f"batch_steps is {batch_steps!r}",
+                                  hint="batch_steps is 1 (off) to 256 requests per step")
+        self._batcher = None
+        if batch_steps > 1:
+            from interlock.text._steps import StepBatcher
+
+            self._batcher = StepBatcher(text, predictor.infer, batch_steps)
+        self._streams = 0  # requests generating now (merged steps only pay off for two)
+        self._count = threading.Lock()
 
     @classmethod
     def load(cls, artifact: Artifact | str, runtime: str = "onnxruntime", device: str = "cpu",
-             *, store: str | None = None, **options: Any) -> TextGenerator:
-        """Load a text-generation artifact with ``runtime`` (see :func:`load_predictor`)."""
+             *, store: str | None = None, batch_steps: int = 1,
+             **options: Any) -> TextGenerator:
+        """Load a text-generation artifact with ``runtime`` (see :func:`load_predictor`).
+
+        ``batch_steps`` above 1 merges the decode steps of up to that many concurrent
+        requests into one graph call (TXT-039)."""
         from interlock.artifacts import load_artifact
         from interlock.runtimes import load_predictor
 
         loaded = artifact if not isinstance(artifact, str) else load_artifact(artifact, store)
         _text_info(loaded)  # not a text model: say so before loading it
-        return cls.from_artifact(loaded, load_predictor(loaded, runtime, device, **options))
+        predictor = load_predictor(loaded, runtime, device, **options)
+        return cls.from_artifact(loaded, predictor, batch_steps=batch_steps)
 
     @classmethod
-    def from_artifact(cls, artifact: Artifact, predictor: Predictor) -> TextGenerator:
+    def from_artifact(cls, artifact: Artifact, predictor: Predictor, *,
+                      batch_steps: int = 1) -> TextGenerator:
         """The generator of ``artifact`` over a predictor already loaded from it."""
         text = _text_info(artifact)
         tokenizer = TextTokenizer.from_artifact(artifact)
@@ -136,7 +154,8 @@ class TextGenerator:
                 eos_token=_token_text(tokenizer, ends[0] if ends else None),
                 where=f"{artifact.ref}/{text.chat_template}",
             )
-        return cls(predictor, text, tokenizer, template, name=artifact.ref)
+        return cls(predictor, text, tokenizer, template, name=artifact.ref,
+                   batch_steps=batch_steps)
 
     def chat_prompt(self, messages: Sequence[Mapping[str, Any]]) -> str:
         """The prompt text of ``messages``, rendered with the artifact's chat template."""
@@ -198,25 +217,36 @@ class TextGenerator:
         budget = min(sampler.max_tokens, self.text.context_length - len(ids))
         decoder = IncrementalDecoder(self.tokenizer)
         stopper = _StopMatcher(params.stop)
-        past = self._empty_cache()
-        logits, past = self._step(ids, past, 0)
-        length = len(ids)
-        for count in range(1, budget + 1):
-            token = sampler.choose(logits)
-            if token in self._eos:
-                yield CompletionChunk(stopper.flush() + decoder.flush(), (), "stop")
-                return
-            text, stopped = stopper.feed(decoder.push(token))
-            if stopped:
-                yield CompletionChunk(text, (token,), "stop")
-                return
-            if count == budget:
-                tail = stopper.feed(decoder.flush())[0] + stopper.flush()
-                yield CompletionChunk(text + tail, (token,), "length")
-                return
-            yield CompletionChunk(text, (token,))
-            logits, past = self._step([token], past, length)
-            length += 1
+        with self._count:
+            self._streams += 1
+        try:
+            logits, past = self._step(ids, self._empty_cache(), 0)
+            length = len(ids)
+            for count in range(1, budget + 1):
+                token = sampler.choose(logits)
+                if token in self._eos:
+                    yield CompletionChunk(stopper.flush() + decoder.flush(), (), "stop")
+                    return
+                text, stopped = stopper.feed(decoder.push(token))
+                if stopped:
+                    yield CompletionChunk(text, (token,), "stop")
+                    return
+                if count == budget:
+                    tail = stopper.feed(decoder.flush())[0] + stopper.flush()
+                    yield CompletionChunk(text + tail, (token,), "length")
+                    return
+                yield CompletionChunk(text, (token,))
+                logits, past = self._decode(token, past, length)
+                length += 1
+        finally:
+            with self._count:
+                self._streams -= 1
+
+    def _decode(self, token: int, past: list[tuple[np.ndarray, np.ndarray]],
+                length: int) -> tuple[np.ndarray, list[tuple[np.ndarray, np.ndarray]]]:
+        if self._batcher is not None and self._streams > 1:
+            return self._batcher.step(token, past, length)
+        return self._step([token], past, length)
 
     def _empty_cache(self) -> list[tuple[np.ndarray, np.ndarray]]:
         shape = (1, self._kv.num_kv_heads, 0, self._kv.head_dim)
