@@ -4,12 +4,15 @@ They reach the command line through the ``interlock.commands`` entry-point group
 distribution registers (``certify = "interlock_conformance.cli:certify_command"``); the core
 imports this module only when one of them runs. Like every command, each is a thin shell over
 a public function (:func:`interlock_conformance.certify`,
-:func:`interlock_conformance.certify_server`, :func:`interlock_conformance.matrix.run_matrix`).
+:func:`interlock_conformance.certify_server`,
+:func:`interlock_conformance.openai.certify_openai_server`,
+:func:`interlock_conformance.matrix.run_matrix`).
 """
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import click
@@ -21,6 +24,9 @@ if TYPE_CHECKING:
 
 __all__ = ["certify_command", "matrix_command"]
 
+_OIP_PROFILES = ("oip-core", "binary-data", "interlock-serving")
+_OPENAI_PROFILES = ("openai-core", "interlock-text")
+
 
 @click.command("certify")
 @click.argument("plugin", required=False)
@@ -31,42 +37,62 @@ __all__ = ["certify_command", "matrix_command"]
               help="Certify the Open Inference Protocol REST server at URL instead of a plugin.")
 @click.option("--grpc", "grpc_address", default=None, metavar="HOST:PORT",
               help="Certify the Open Inference Protocol gRPC server at HOST:PORT.")
+@click.option("--openai", "openai_url", default=None, metavar="URL",
+              help="Certify the OpenAI-compatible server at URL (without /v1) against "
+              "openai.md instead.")
 @click.option("--model", "models", multiple=True, metavar="NAME",
-              help="A model the server serves, to check (repeatable; with --server/--grpc).")
+              help="A model the server serves, to check (repeatable; with --server/--grpc/"
+              "--openai).")
 @click.option("--token", envvar="INTERLOCK_TOKEN", default=None,
-              help="Bearer token the server requires (or $INTERLOCK_TOKEN; with --server/--grpc).")
+              help="Bearer token the server requires (or $INTERLOCK_TOKEN; with --server/"
+              "--grpc/--openai).")
 @click.option("--profile", "profiles", multiple=True, metavar="NAME",
-              type=click.Choice(["oip-core", "binary-data", "interlock-serving"]),
-              help="Also hold the server to this profile of serving.md (repeatable; with "
-              "--server/--grpc): interlock-serving is otherwise reported as advice.")
+              type=click.Choice([*_OIP_PROFILES, *_OPENAI_PROFILES]),
+              help="Also hold the server to this profile (repeatable): of serving.md with "
+              "--server/--grpc, where interlock-serving is otherwise advice; of openai.md with "
+              "--openai, where interlock-text is otherwise advice.")
 @click.option("--json", "as_json", is_flag=True, help="Print report.json on stdout.")
 def certify_command(
     plugin: str | None,
     output_dir: str,
     server_url: str | None,
     grpc_address: str | None,
+    openai_url: str | None,
     models: tuple[str, ...],
     token: str | None,
     profiles: tuple[str, ...],
     as_json: bool,
 ) -> None:
     """Certify an installed plugin (by its entry-point name), or a running server (by its
-    address: --server URL and/or --grpc HOST:PORT), against spec v1.
+    address: --server URL and/or --grpc HOST:PORT, or --openai URL), against spec v1.
 
-    A server is certified at the oip-core profile and the extensions it declares; without
-    --model its models are discovered from the repository index. Exits 0 only when every
-    requirement it is held to passes.
+    An Open Inference Protocol server is certified at the oip-core profile and the extensions
+    it declares; without --model its models are discovered from the repository index. An
+    OpenAI-compatible server is certified at openai-core; without --model its models are
+    discovered by GET /v1/models. Exits 0 only when every requirement it is held to passes.
     """
     by_address = server_url is not None or grpc_address is not None
+    if openai_url is not None and (by_address or plugin is not None):
+        raise click.UsageError("--openai URL certifies one OpenAI-compatible server: give it "
+                               "without a PLUGIN, --server or --grpc")
+    if openai_url is not None:
+        _certify_openai(openai_url, output_dir, models, token, profiles, as_json)
+        return
     if by_address == (plugin is not None):
         raise click.UsageError(
-            "name a PLUGIN, or give --server URL and/or --grpc HOST:PORT (not both)"
+            "name a PLUGIN, or give --server URL and/or --grpc HOST:PORT, or --openai URL "
+            "(not both)"
         )
     token_given = click.get_current_context().get_parameter_source("token")
     if not by_address and (models or profiles
                            or token_given == click.core.ParameterSource.COMMANDLINE):
-        raise click.UsageError("--model, --token and --profile only apply with --server or "
-                               "--grpc")
+        raise click.UsageError("--model, --token and --profile only apply with --server, "
+                               "--grpc or --openai")
+    wrong = sorted(set(profiles) & set(_OPENAI_PROFILES))
+    if wrong:
+        raise click.UsageError(f"--profile {wrong[0]} is a profile of openai.md: it applies "
+                               f"with --openai; with --server/--grpc: "
+                               f"{', '.join(_OIP_PROFILES)}")
     if by_address:
         from interlock_conformance.oip import certify_server
 
@@ -80,6 +106,12 @@ def certify_command(
         assert plugin is not None
         report = certify(plugin, output_dir)  # MissingDependencyError without pytest
         subject = plugin
+    _conclude(report, subject, output_dir, as_json)
+
+
+def _conclude(report: Report, subject: str, output_dir: str, as_json: bool) -> None:
+    """The report on stdout with --json, the verdict on the last line; exit 1 unless
+    certified."""
     if as_json:
         click.echo(report.model_dump_json(indent=2))
     verdict: str = report.verdict
@@ -91,10 +123,29 @@ def certify_command(
         sys.exit(1)
 
 
-def _say_server(report: Report) -> None:
-    """Each failure of a profile the verdict rests on, then one line per profile (stderr)."""
-    from interlock_conformance.oip.profiles import profile_of
+def _certify_openai(url: str, output_dir: str, models: tuple[str, ...], token: str | None,
+                    profiles: tuple[str, ...], as_json: bool) -> None:
+    """``certify --openai URL``: :func:`interlock_conformance.openai.certify_openai_server`."""
+    wrong = sorted(set(profiles) - set(_OPENAI_PROFILES))
+    if wrong:
+        raise click.UsageError(f"--profile {wrong[0]} is a profile of serving.md: with --openai "
+                               f"the profiles are {', '.join(_OPENAI_PROFILES)}")
+    from interlock_conformance.openai import certify_openai_server
+    from interlock_conformance.openai.profiles import profile_of
 
+    report = certify_openai_server(output_dir, url, model=list(models), token=token,
+                                   profiles=profiles)
+    _say_server(report, profile_of)
+    _conclude(report, report.plugin.name, output_dir, as_json)
+
+
+def _say_server(report: Report, profile_of: Callable[[str], str] | None = None) -> None:
+    """Each failure of a profile the verdict rests on, then one line per profile (stderr);
+    ``profile_of`` tells a requirement's profile (serving.md's by default)."""
+    if profile_of is None:
+        from interlock_conformance.oip import profiles
+
+        profile_of = profiles.profile_of
     verdict_profiles = {p.name for p in report.profiles if p.role == "verdict"}
     told = set()
     for result in report.failed():
