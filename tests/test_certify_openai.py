@@ -206,6 +206,23 @@ def test_transformers_serve_findings_are_the_true_deviations(reports: dict[str, 
                for o in report.observations)
 
 
+@requirement("OAI-010", "OAI-101")
+def test_the_command_names_each_failure_and_the_advice(
+    transformers_serve: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """On the command line, with the model given: each openai-core failure is a FAILED line,
+    each interlock-text one an ADVICE line, then one line per profile."""
+    code, stdout, stderr = run(["certify", "--openai", transformers_serve, "--model",
+                                "tiny-llama", "--output", str(tmp_path / "out")], capsys)
+    assert code == 1 and stdout.startswith(f"not certified: {transformers_serve}")
+    assert "FAILED [openai-core] OAI-010 openai::streams: POST /v1/chat/completions" in stderr
+    assert "ADVICE [interlock-text] OAI-101 openai::unsupported_parameters" in stderr
+    assert "openai-core (verdict): failed" in stderr and "interlock-text (advice)" in stderr
+    report = read_report(tmp_path / "out" / "report.json")
+    assert report.plugin.module.endswith("given: ['tiny-llama']; generation model "
+                                         "'tiny-llama', embedding model None")
+
+
 @requirement("OAI-001", "OAI-012")
 def test_no_model_no_certificate(interlock_server: interlock.RunningServer, tmp_path: Path,
                                  capsys: pytest.CaptureFixture[str]) -> None:
