@@ -38,8 +38,6 @@ import argparse
 import json
 import os
 import platform
-import queue
-import random
 import shutil
 import signal
 import socket
@@ -47,7 +45,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.request
 from collections.abc import Callable, Sequence
@@ -60,242 +57,25 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 DOC = HERE.parent / "docs" / "performance.md"
 BEGIN, END = "<!-- bench_text:begin -->", "<!-- bench_text:end -->"
-PROMPT = "the quick brown fox jumps over the lazy dog and interlock makes the pieces fit"
-CONCURRENCY = (1, 8)
-INTERLOCK, HTTP, RAW, TORCH, TORCH_BATCH = (
-    "interlock", "interlock HTTP", "onnxruntime loop (raw)", "transformers",
-    "transformers batch")
+
+sys.path.insert(0, str(HERE / "text"))
+from sides import (  # noqa: E402
+    CONCURRENCY, HTTP, INTERLOCK, MODELS, PROMPT, RAW, TORCH, TORCH_BATCH, ModelSpec, Stream,
+    build_model, build_tokenizer, http_side, timed_cell, worker_main,
+)
 
 
-@dataclass(frozen=True)
-class ModelSpec:
-    name: str
-    vocab: int
-    layers: int
-    hidden: int
-    heads: int
-    kv_heads: int
-    mlp: int
+class Process:
+    """A child process (a worker, or ``interlock serve``), its log, and how to stop it."""
 
-
-MODELS = {
-    "tiny": ModelSpec("tiny", 320, 2, 32, 4, 2, 64),
-    "mid": ModelSpec("mid", 8192, 8, 512, 8, 4, 1408),
-}
-
-# One stream's outcome: its new token ids (or text, over HTTP), seconds to the first new
-# token, seconds to the last.
-Stream = tuple[Sequence[int] | str, float, float]
-Side = Callable[[list[int], int], list[Stream]]
-
-
-def build_tokenizer(vocab: int) -> Any:
-    """A byte-level BPE tokenizer trained on the prompt and seeded random words."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-
-    rng = random.Random(0)
-    letters = "etaoinshrdlcumwfgypbvkjxqz"
-    words = ["".join(rng.choices(letters, k=rng.randint(2, 9))) for _ in range(vocab * 4)]
-    corpus = [PROMPT] * 8 + [" ".join(words[i:i + 16]) for i in range(0, len(words), 16)]
-    tokenizer = Tokenizer(models.BPE())
-    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tokenizer.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=vocab, special_tokens=["<|end|>"],
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-                                  show_progress=False)
-    tokenizer.train_from_iterator(corpus, trainer)
-    return tokenizer
-
-
-def build_model(spec: ModelSpec, vocab: int, context: int) -> Any:
-    """A random Llama causal LM (seed 0) without an end token."""
-    import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    torch.manual_seed(0)
-    config = LlamaConfig(
-        vocab_size=vocab, hidden_size=spec.hidden, intermediate_size=spec.mlp,
-        num_hidden_layers=spec.layers, num_attention_heads=spec.heads,
-        num_key_value_heads=spec.kv_heads, max_position_embeddings=context,
-        bos_token_id=None, eos_token_id=None, pad_token_id=None,
-    )
-    return LlamaForCausalLM(config).eval()
-
-
-def together(count: int, action: Callable[[], Stream]) -> list[Stream]:
-    """Run ``action`` in ``count`` threads released at once; their streams in order."""
-    if count == 1:
-        return [action()]
-    results: list[Stream | BaseException | None] = [None] * count
-    barrier = threading.Barrier(count)
-
-    def worker(index: int) -> None:
-        barrier.wait()
-        try:
-            results[index] = action()
-        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller
-            results[index] = exc
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    for result in results:
-        if isinstance(result, BaseException):
-            raise result
-    return [r for r in results if r is not None and not isinstance(r, BaseException)]
-
-
-def raw_side(model_path: str, layers: int, kv_heads: int, head_dim: int) -> Side:
-    """The hand-written greedy loop over one shared onnxruntime session."""
-    import onnxruntime as ort
-
-    session = ort.InferenceSession(model_path, providers=["CPUExecutionProvider"])
-    past_names = [f"past_key_values.{i}.{kind}" for i in range(layers) for kind in ("key", "value")]
-    present_names = [f"present.{i}.{kind}" for i in range(layers) for kind in ("key", "value")]
-    outputs = ["logits", *present_names]
-
-    def one(ids: list[int], new: int) -> Stream:
-        started = time.perf_counter()
-        past = [np.zeros((1, kv_heads, 0, head_dim), np.float32)] * len(past_names)
-        step, length, tokens, first = ids, 0, [], 0.0
-        for _ in range(new):
-            total = length + len(step)
-            feeds = {"input_ids": np.asarray([step], np.int64),
-                     "attention_mask": np.ones((1, total), np.int64),
-                     "position_ids": np.arange(length, total, dtype=np.int64)[None]}
-            feeds.update(zip(past_names, past))
-            logits, *past = session.run(outputs, feeds)
-            tokens.append(int(np.argmax(logits[0, -1])))
-            first = first or time.perf_counter() - started
-            step, length = tokens[-1:], total
-        return tokens, first, time.perf_counter() - started
-
-    return lambda ids, new: [one(ids, new)]
-
-
-def interlock_side(generator: Any) -> Side:
-    from interlock.text import SamplingParams
-
-    def one(ids: list[int], new: int) -> Stream:
-        started = time.perf_counter()
-        tokens: list[int] = []
-        first = 0.0
-        for chunk in generator.stream(ids, SamplingParams(max_tokens=new, temperature=0)):
-            first = first or time.perf_counter() - started
-            tokens.extend(chunk.token_ids)
-        return tokens, first, time.perf_counter() - started
-
-    return lambda ids, new: [one(ids, new)]
-
-
-def http_side(url: str, model: str, prompt: str) -> Side:
-    """Streaming ``/v1/completions``; one kept-alive httpx client per concurrent stream."""
-    import httpx
-
-    clients: queue.SimpleQueue[httpx.Client] = queue.SimpleQueue()
-    for _ in range(max(CONCURRENCY)):
-        clients.put(httpx.Client(base_url=url, timeout=120))
-
-    def one(_ids: list[int], new: int) -> Stream:
-        body = {"model": model, "prompt": prompt, "max_tokens": new, "temperature": 0,
-                "stream": True}
-        client = clients.get()
-        try:
-            started = time.perf_counter()
-            pieces, first = [], 0.0
-            with client.stream("POST", "/v1/completions", json=body) as reply:
-                if reply.status_code != 200:
-                    raise SystemExit(f"HTTP {reply.status_code}: {reply.read()[:300]!r}")
-                for line in reply.iter_lines():
-                    if not line.startswith("data: ") or line == "data: [DONE]":
-                        continue
-                    first = first or time.perf_counter() - started
-                    pieces.extend(c["text"] for c in json.loads(line[6:])["choices"])
-            return "".join(pieces), first, time.perf_counter() - started
-        finally:
-            clients.put(client)
-
-    return lambda ids, new: [one(ids, new)]
-
-
-class _FirstToken:
-    """A transformers streamer that notes when the first new token comes (put #2)."""
-
-    def __init__(self, started: float) -> None:
-        self.started, self.calls, self.first = started, 0, 0.0
-
-    def put(self, value: Any) -> None:
-        self.calls += 1
-        if self.calls == 2:
-            self.first = time.perf_counter() - self.started
-
-    def end(self) -> None:
-        pass
-
-
-def torch_side(model: Any, batch: int = 1) -> Side:
-    """``model.generate`` greedily; ``batch`` > 1: one call for that many copies of the prompt."""
-    import torch
-
-    def call(ids: list[int], new: int) -> list[Stream]:
-        with torch.inference_mode():
-            started = time.perf_counter()
-            streamer = _FirstToken(started)  # a batch's first tokens come all at once
-            out = model.generate(torch.tensor([ids] * batch), max_new_tokens=new,
-                                 min_new_tokens=new, do_sample=False, eos_token_id=None,
-                                 pad_token_id=0, streamer=streamer)
-            ended = time.perf_counter() - started
-        return [([int(t) for t in row[len(ids):]], streamer.first, ended) for row in out]
-
-    return call
-
-
-@dataclass
-class Bench:
-    """One model, its prompt, the greedy answer every side must give, and the sides."""
-
-    spec: ModelSpec
-    ref: str
-    parameters: int
-    prompt_ids: list[int]
-    expected: list[int]
-    expected_text: str
-    sides: dict[str, Side]
-
-
-class ServerProcess:
-    """``interlock serve STORE --server rest=PORT`` in a process of its own (so that the
-    client threads do not share its interpreter), stopped with SIGINT."""
-
-    def __init__(self, store: str, log: Path, refs: list[str]) -> None:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = int(sock.getsockname()[1])
-        self.url = f"http://127.0.0.1:{port}"
-        self.log = log
-        command = [str(Path(sys.executable).parent / "interlock"), "serve", store,
-                   "--server", f"rest={port}"]
+    def __init__(self, name: str, command: list[str], log: Path, **popen: Any) -> None:
+        self.name, self.log = name, log
         with log.open("wb") as out:
-            self.process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 120
-        for ref in refs:
-            ready = f"{self.url}/v2/models/{ref.split('@')[0]}/ready"
-            while not self._ready(ready):
-                if self.process.poll() is not None or time.monotonic() > deadline:
-                    self.stop()
-                    raise SystemExit(f"interlock serve did not get ready; its log:\n"
-                                     f"{log.read_text()[-3000:]}")
-                time.sleep(0.1)
+            self.process = subprocess.Popen(command, stderr=out, **popen)
 
-    @staticmethod
-    def _ready(url: str) -> bool:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as answer:
-                return bool(answer.status == 200)
-        except OSError:
-            return False
+    def failed(self, what: str) -> SystemExit:
+        self.stop()
+        return SystemExit(f"{self.name} {what}; its log:\n{self.log.read_text()[-3000:]}")
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -307,33 +87,118 @@ class ServerProcess:
                 self.process.wait()
 
 
-def prepare(spec: ModelSpec, store: str, tokens: int) -> Bench:
-    """Build, export and load ``spec``; check the greedy answer of the raw loop and interlock."""
+class Worker(Process):
+    """``bench_text.py --worker``: one engine of one model in a process of its own, so that
+    one side's thread pools (onnxruntime's, PyTorch's) do not spin on the cores of another's."""
+
+    def __init__(self, job: dict[str, Any], log: Path) -> None:
+        super().__init__(f"the {job['engine']} worker", [
+            sys.executable, __file__, "--worker", json.dumps(job)], log,
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+
+    def wait_ready(self) -> None:
+        assert self.process.stdout is not None
+        if self.process.stdout.readline().strip() != "ready":
+            raise self.failed("did not start")
+
+    def cell(self, side: str, concurrency: int, tokens: int) -> tuple[list[Stream], float]:
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.process.stdin.write(json.dumps({"side": side, "concurrency": concurrency,
+                                             "tokens": tokens}) + "\n")
+        self.process.stdin.flush()
+        line = self.process.stdout.readline()
+        if not line:
+            raise self.failed(f"stopped during {side}")
+        answer = json.loads(line)
+        return [tuple(s) for s in answer["streams"]], answer["wall"]  # type: ignore[misc]
+
+
+class Server(Process):
+    """``interlock serve STORE --server rest=PORT`` (so that the client threads do not share
+    its interpreter)."""
+
+    def __init__(self, store: str, log: Path) -> None:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = int(sock.getsockname()[1])
+        self.url = f"http://127.0.0.1:{port}"
+        super().__init__("interlock serve", [str(Path(sys.executable).parent / "interlock"),
+                                             "serve", store, "--server", f"rest={port}"], log,
+                         stdout=subprocess.DEVNULL)
+
+    def wait_ready(self, models: list[str]) -> None:
+        deadline = time.monotonic() + 120
+        for model in models:
+            while not self._ready(f"{self.url}/v2/models/{model}/ready"):
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    raise self.failed("did not get ready")
+                time.sleep(0.1)
+
+    @staticmethod
+    def _ready(url: str) -> bool:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as answer:
+                return bool(answer.status == 200)
+        except OSError:
+            return False
+
+
+Cell = Callable[[int, int], tuple[list[Stream], float]]
+
+
+@dataclass
+class Bench:
+    """One model, its prompt, the greedy answer every side must give, and the sides."""
+
+    spec: ModelSpec
+    job: dict[str, Any]
+    parameters: int
+    expected_text: str
+    sides: dict[str, Cell]
+    expected: list[int] | None = None
+
+    @property
+    def prompt_ids(self) -> list[int]:
+        return list(self.job["prompt_ids"])
+
+
+def prepare(spec: ModelSpec, work: Path, tokens: int) -> Bench:
+    """Build and export ``spec``, save its PyTorch weights; interlock's answer as text."""
     import interlock
     from interlock.text import SamplingParams, TextGenerator
     from transformers import PreTrainedTokenizerFast
 
     tokenizer = build_tokenizer(spec.vocab)
-    vocab = tokenizer.get_vocab_size()
     prompt_ids = tokenizer.encode(PROMPT).ids
-    model = build_model(spec, vocab, context=len(prompt_ids) + tokens + 64)
+    model = build_model(spec, tokenizer.get_vocab_size(),
+                        context=len(prompt_ids) + tokens + 64)
+    store, torch_dir = work / "store", work / f"torch-{spec.name}"
     artifact = interlock.export(model, PreTrainedTokenizerFast(tokenizer_object=tokenizer),
-                                name=f"bench-{spec.name}", store=store)
-    generator = TextGenerator.load(artifact)
-    head_dim = spec.hidden // spec.heads
-    raw = raw_side(str(artifact.local_dir() / "model.onnx"), spec.layers, spec.kv_heads,
-                   head_dim)
-    expected = list(raw(prompt_ids, tokens)[0][0])
-    answer = generator.generate(prompt_ids, SamplingParams(max_tokens=tokens, temperature=0))
-    sides = {RAW: raw, INTERLOCK: interlock_side(generator), TORCH: torch_side(model),
-             TORCH_BATCH: torch_side(model, batch=max(CONCURRENCY))}
-    return Bench(spec, artifact.ref, sum(p.numel() for p in model.parameters()), prompt_ids,
-                 expected, answer.text, sides)
+                                name=f"bench-{spec.name}", store=str(store))
+    model.save_pretrained(torch_dir)
+    answer = TextGenerator.load(artifact).generate(
+        prompt_ids, SamplingParams(max_tokens=tokens, temperature=0))
+    job = {"store": str(store), "ref": artifact.ref, "torch_dir": str(torch_dir),
+           "model_path": str(artifact.local_dir() / "model.onnx"), "prompt_ids": prompt_ids,
+           "shape": [spec.layers, spec.kv_heads, spec.hidden // spec.heads]}
+    return Bench(spec, job, sum(p.numel() for p in model.parameters()), answer.text, {})
+
+
+def start_workers(bench: Bench, work: Path) -> list[Worker]:
+    workers = []
+    for engine, sides in (("raw", [RAW]), ("interlock", [INTERLOCK]),
+                          ("torch", [TORCH, TORCH_BATCH])):
+        worker = Worker({**bench.job, "engine": engine},
+                        work / f"{bench.spec.name}-{engine}.log")
+        workers.append(worker)
+        for side in sides:
+            bench.sides[side] = lambda c, n, w=worker, s=side: w.cell(s, c, n)
+    return workers
 
 
 def check(bench: Bench, side: str, streams: list[Stream]) -> None:
-    """Stop the run unless every stream of ``side`` is the greedy answer."""
-    want: Sequence[int] | str = bench.expected_text if side == HTTP else bench.expected
+    """Stop the run unless every stream of ``side`` is the raw loop's greedy answer."""
+    want: Sequence[int] | str | None = bench.expected_text if side == HTTP else bench.expected
     for got, _, _ in streams:
         if (got if isinstance(got, str) else list(got)) != want:
             raise SystemExit(
@@ -342,16 +207,9 @@ def check(bench: Bench, side: str, streams: list[Stream]) -> None:
 
 
 def run_cell(bench: Bench, side: str, concurrency: int, tokens: int) -> tuple[list[Stream], float]:
-    """One cell: ``concurrency`` streams of ``side`` at once; the streams and the wall time."""
-    action = bench.sides[side]
-    started = time.perf_counter()
-    if side == TORCH_BATCH:
-        streams = action(bench.prompt_ids, tokens)
-    else:
-        streams = together(concurrency, lambda: action(bench.prompt_ids, tokens)[0])
-    wall = time.perf_counter() - started
-    check(bench, side, streams)
-    return streams, wall
+    result = bench.sides[side](concurrency, tokens)
+    check(bench, side, result[0])
+    return result
 
 
 def cell_sides(bench: Bench, concurrency: int) -> list[str]:
@@ -381,12 +239,13 @@ def measure(benches: list[Bench], reps: int, tokens: int) -> Samples:
 def warm_up_and_check(benches: list[Bench], tokens: int) -> None:
     """Run every side once at each concurrency (untimed); all must agree with the raw loop."""
     for bench in benches:
+        bench.expected = list(bench.sides[RAW](1, tokens)[0][0][0])
         for concurrency in CONCURRENCY:
             for side in cell_sides(bench, concurrency):
                 run_cell(bench, side, concurrency, tokens)
         names = ", ".join(cell_sides(bench, max(CONCURRENCY)))
         print(f"greedy check, {bench.spec.name} model: {names} all give the same "
-              f"{tokens} tokens (first {bench.expected[:8]}), at concurrency "
+              f"{tokens} tokens (first {(bench.expected or [])[:8]}), at concurrency "
               f"{' and '.join(map(str, CONCURRENCY))}", flush=True)
 
 
@@ -481,25 +340,34 @@ def parse_args() -> argparse.Namespace:
 
 
 def main() -> None:
+    if sys.argv[1:2] == ["--worker"]:
+        return worker_main(json.loads(sys.argv[2]))
     args = parse_args()
     work = Path(tempfile.mkdtemp(prefix="interlock-bench-text-"))
     load_before = os.getloadavg()
-    server = None
+    processes: list[Process] = []
     try:
-        store = str(work / "store")
-        benches = [prepare(MODELS[name], store, args.tokens) for name in args.models.split(",")]
-        if not args.no_http:
-            server = ServerProcess(store, work / "serve.log", [b.ref for b in benches])
+        benches = [prepare(MODELS[name], work, args.tokens) for name in args.models.split(",")]
+        workers = [w for bench in benches for w in start_workers(bench, work)]
+        processes += workers
+        server = None if args.no_http else Server(benches[0].job["store"], work / "serve.log")
+        if server is not None:
+            processes.append(server)
+            server.wait_ready([f"bench-{b.spec.name}" for b in benches])
             for bench in benches:
-                bench.sides[HTTP] = http_side(server.url, f"bench-{bench.spec.name}", PROMPT)
+                action = http_side(server.url, f"bench-{bench.spec.name}", PROMPT)
+                bench.sides[HTTP] = (lambda c, n, a=action, ids=bench.prompt_ids:
+                                     timed_cell(a, HTTP, ids, c, n))
+        for worker in workers:
+            worker.wait_ready()
         for bench in benches:
             print(f"{bench.spec.name}: {bench.spec}, {bench.parameters:,} parameters, "
-                  f"prompt {len(bench.prompt_ids)} tokens ({bench.ref})")
+                  f"prompt {len(bench.prompt_ids)} tokens ({bench.job['ref']})")
         warm_up_and_check(benches, args.tokens)
         rows = summarise(measure(benches, args.reps, args.tokens), args.tokens)
     finally:
-        if server is not None:
-            server.stop()
+        for process in processes:
+            process.stop()
         shutil.rmtree(work, ignore_errors=True)
     load_after = os.getloadavg()
     header = (f"Measured {time.strftime('%Y-%m-%d')} on {platform.processor() or platform.machine()}"

@@ -355,6 +355,19 @@ def test_another_job_gets_another_staging_place(
     assert first == same != other
 
 
+@requirement("BAT-050")
+def test_naming_the_format_the_uri_tells_is_the_same_job(
+    kit: KitExecutor, artifact: interlock.Artifact, sharded: str, tmp_path: Path
+) -> None:
+    # `interlock predict` names the format it found in the URI; a Python call leaves it out.
+    output = str(tmp_path / "out.parquet")
+    for output_format, mode in ((None, "error"), ("parquet", "overwrite"), ("arrow", "overwrite")):
+        interlock.predict_dataset(sharded, artifact, output, executor="kit", mode=mode,
+                                  output_format=output_format, resume=True)
+    told, named, other = (plan.staging_uri for plan in kit.plans)
+    assert told == named != other
+
+
 @requirement("BAT-007")
 def test_resume_needs_an_executor_that_resumes(
     artifact: interlock.Artifact, dataset: interlock.Dataset, tmp_path: Path

@@ -273,13 +273,17 @@ def _first_rows(shards: list[Dataset]) -> list[int]:
 
 def _identity(job: BatchJob, dataset_uri: str, request: int,
               runtime_options: Mapping[str, Any]) -> str:
-    """What makes two runs the same job (BAT-050): the same key, the same staging place."""
+    """What makes two runs the same job (BAT-050): the same key, the same staging place. The
+    output format is the one that will be written, whether named or told by the URI, so that
+    ``interlock predict`` (which names it) resumes a Python run that did not, and back."""
+    from interlock.datasets import write_format
+
     record = {
         "layout": _LAYOUT,
         "dataset": [dataset_uri, job.dataset.format_name,
                     job.lineage.get("dataset", {}).get("fingerprint")],
         "artifact": job.artifact.digest,
-        "output": [absolute_uri(job.output_uri), job.output_format],
+        "output": [absolute_uri(job.output_uri), write_format(job.output_uri, job.output_format)],
         "columns": [job.read_columns, job.keep_columns, job.row_index],
         "text": job.text_options,
         "runtime": [job.runtime, job.device, dict(runtime_options)],
