@@ -30,6 +30,7 @@ INTERFACES = {
     "runtime": "interlock.runtimes._interfaces",
     "server": "interlock.servers._interfaces",
     "executor": "interlock.batch._interfaces",
+    "text_engine": "interlock.text._engine",
 }
 #: The most lines of interlock code a vendor must read to implement one component.
 CONTRACT_LINE_BUDGET = 2500

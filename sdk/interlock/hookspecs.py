@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from interlock.exporters import Exporter
     from interlock.runtimes import Runtime
     from interlock.servers import Server
+    from interlock.text import TextEngine
 
 __all__ = [
     "PROJECT_NAME",
@@ -36,6 +37,7 @@ __all__ = [
     "interlock_exporters",
     "interlock_runtimes",
     "interlock_servers",
+    "interlock_text_engines",
 ]
 
 PROJECT_NAME = "interlock"
@@ -125,6 +127,19 @@ def interlock_executors() -> list[Executor]:
     :returns: :class:`interlock.Executor` instances, each with a unique ``name``.
 
     ``firstresult``: no. Spec: ``specs/v1/batch.md``.
+
+    .. versionadded:: 0.1
+    """
+    raise NotImplementedError
+
+
+@hookspec
+def interlock_text_engines() -> list[TextEngine]:
+    """Return the text-generation engines this plugin provides.
+
+    :returns: :class:`interlock.text.TextEngine` instances, each with a unique ``name``.
+
+    ``firstresult``: no. Spec: ``specs/v1/text.md``.
 
     .. versionadded:: 0.1
     """

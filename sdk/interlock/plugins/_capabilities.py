@@ -57,6 +57,7 @@ _EXPORTER = "exporter.md"
 _RUNTIME = "runtime.md"
 _SERVING = "serving.md"
 _BATCH = "batch.md"
+_TEXT = "text.md"
 
 #: kind -> the capabilities a component of that kind may claim, in the spec's order.
 CAPABILITIES: dict[str, tuple[Capability, ...]] = {
@@ -175,6 +176,14 @@ CAPABILITIES: dict[str, tuple[Capability, ...]] = {
                    "reads `job.dataset` in the caller's process, so any `interlock.Dataset` "
                    "object works, even one that cannot be reopened from its URI (BAT-016)",
                    _BATCH),
+    ),
+    "text_engine": (
+        Capability("sampling",
+                   "draws tokens with `temperature`, `top_k` and `top_p` (TXT-032); without it "
+                   "an engine decodes greedily only and refuses other requests (TXT-072)", _TEXT),
+        Capability("seeded",
+                   "the same `seed` gives the same tokens on every run (TXT-032); the tokens "
+                   "of a seed are the engine's own, not those of another engine", _TEXT),
     ),
 }
 

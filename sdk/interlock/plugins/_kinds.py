@@ -48,6 +48,8 @@ KINDS: dict[str, ComponentKind] = {
                       "interlock.servers.Server", False, "server"),
         ComponentKind("executor", "interlock_executors",
                       "interlock.batch.Executor", False, "executor"),
+        ComponentKind("text_engine", "interlock_text_engines",
+                      "interlock.text.TextEngine", False, "text engine"),
     )
 }
 

@@ -24,6 +24,8 @@ _EXPORTS: dict[str, str] = {
     "TextGenerator": "_generate",
     "TextEmbedder": "_embed",
     "TextBatchPredictor": "_batch",
+    "TextEngine": "_engine",
+    "TokenSource": "_engine",
     "TextJobOptions": "_batch",
 }
 
@@ -35,6 +37,10 @@ if TYPE_CHECKING:  # for type checkers and IDEs; kept equal to _EXPORTS by a tes
         TextJobOptions as TextJobOptions,
     )
     from interlock.text._embed import TextEmbedder as TextEmbedder
+    from interlock.text._engine import (
+        TextEngine as TextEngine,
+        TokenSource as TokenSource,
+    )
     from interlock.text._generate import (
         Completion as Completion,
         CompletionChunk as CompletionChunk,

@@ -25,6 +25,8 @@ from interlock.text._tokenizer import (
     _text_info,
 )
 
+from interlock.text._engine import TokenSource
+
 if TYPE_CHECKING:
     from interlock.artifacts import Artifact, TextInfo
     from interlock.runtimes import Predictor
@@ -91,9 +93,9 @@ class _StopMatcher:
 class TextGenerator:
     """Generates text with a language-model artifact (``text.task`` ``text-generation``)."""
 
-    def __init__(self, predictor: Predictor, text: TextInfo, tokenizer: TextTokenizer,
+    def __init__(self, predictor: Predictor | None, text: TextInfo, tokenizer: TextTokenizer,
                  chat_template: ChatTemplate | None = None, *, name: str = "",
-                 batch_steps: int = 1) -> None:
+                 batch_steps: int = 1, source: TokenSource | None = None) -> None:
         if text.task != "text-generation":
             raise GenerationError(
                 f"{name or 'the model'} is a {text.task!r} model, not a text-generation one",
@@ -104,7 +106,10 @@ class TextGenerator:
         self.text = text
         self.tokenizer = tokenizer
         self.chat_template = chat_template
-        self.name = name or predictor.model
+        if predictor is None and source is None:
+            raise GenerationError("a TextGenerator needs a predictor or a token source")
+        self.name = name or (predictor.model if predictor is not None else "the model")
+        self.source = source
         self.defaults = text.generation
         self._kv = text.kv_cache
         self._past = self._kv.past_names()
@@ -115,7 +120,7 @@ class TextGenerator:
             raise GenerationError(f"batch_steps is {batch_steps!r}",
                                   hint="batch_steps is 1 (off) to 256 requests per step")
         self._batcher = None
-        if batch_steps > 1:
+        if batch_steps > 1 and predictor is not None:
             from interlock.text._steps import StepBatcher
 
             self._batcher = StepBatcher(text, predictor.infer, batch_steps)
@@ -124,23 +129,30 @@ class TextGenerator:
 
     @classmethod
     def load(cls, artifact: Artifact | str, runtime: str = "onnxruntime", device: str = "cpu",
-             *, store: str | None = None, batch_steps: int = 1,
+             *, store: str | None = None, batch_steps: int = 1, engine: str | None = None,
              **options: Any) -> TextGenerator:
         """Load a text-generation artifact with ``runtime`` (see :func:`load_predictor`).
 
         ``batch_steps`` above 1 merges the decode steps of up to that many concurrent
-        requests into one graph call (TXT-039)."""
+        requests into one graph call (TXT-039). ``engine`` names a text engine component
+        (``onnxruntime-genai``, ...) that generates instead of interlock's own loop; then
+        ``options`` are the engine's and ``runtime`` is not used (TXT-070)."""
         from interlock.artifacts import load_artifact
-        from interlock.runtimes import load_predictor
 
         loaded = artifact if not isinstance(artifact, str) else load_artifact(artifact, store)
         _text_info(loaded)  # not a text model: say so before loading it
+        if engine is not None:
+            return cls.from_artifact(loaded, None, source=_load_source(engine, loaded, device,
+                                                                       options))
+        from interlock.runtimes import load_predictor
+
         predictor = load_predictor(loaded, runtime, device, **options)
         return cls.from_artifact(loaded, predictor, batch_steps=batch_steps)
 
     @classmethod
-    def from_artifact(cls, artifact: Artifact, predictor: Predictor, *,
-                      batch_steps: int = 1) -> TextGenerator:
+    def from_artifact(cls, artifact: Artifact, predictor: Predictor | None, *,
+                      batch_steps: int = 1, source: TokenSource | None = None
+                      ) -> TextGenerator:
         """The generator of ``artifact`` over a predictor already loaded from it."""
         text = _text_info(artifact)
         tokenizer = TextTokenizer.from_artifact(artifact)
@@ -155,7 +167,7 @@ class TextGenerator:
                 where=f"{artifact.ref}/{text.chat_template}",
             )
         return cls(predictor, text, tokenizer, template, name=artifact.ref,
-                   batch_steps=batch_steps)
+                   batch_steps=batch_steps, source=source)
 
     def chat_prompt(self, messages: Sequence[Mapping[str, Any]]) -> str:
         """The prompt text of ``messages``, rendered with the artifact's chat template."""
@@ -217,13 +229,14 @@ class TextGenerator:
         budget = min(sampler.max_tokens, self.text.context_length - len(ids))
         decoder = IncrementalDecoder(self.tokenizer)
         stopper = _StopMatcher(params.stop)
+        if self.source is not None:
+            tokens = _guarded(self.source.tokens(ids, sampler, budget), self.name)
+        else:
+            tokens = self._own_tokens(ids, sampler, budget)
         with self._count:
             self._streams += 1
         try:
-            logits, past = self._step(ids, self._empty_cache(), 0)
-            length = len(ids)
-            for count in range(1, budget + 1):
-                token = sampler.choose(logits)
+            for count, token in enumerate(tokens, start=1):
                 if token in self._eos:
                     yield CompletionChunk(stopper.flush() + decoder.flush(), (), "stop")
                     return
@@ -231,16 +244,32 @@ class TextGenerator:
                 if stopped:
                     yield CompletionChunk(text, (token,), "stop")
                     return
-                if count == budget:
+                if count >= budget:
                     tail = stopper.feed(decoder.flush())[0] + stopper.flush()
                     yield CompletionChunk(text + tail, (token,), "length")
                     return
                 yield CompletionChunk(text, (token,))
-                logits, past = self._decode(token, past, length)
-                length += 1
+            # The engine ended before the budget (its own length limit): say so.
+            yield CompletionChunk(stopper.flush() + decoder.flush(), (), "length")
         finally:
+            close = getattr(tokens, "close", None)
+            if close is not None:
+                close()
             with self._count:
                 self._streams -= 1
+
+    def _own_tokens(self, ids: list[int], sampler: TokenSampler,
+                    budget: int) -> Iterator[int]:
+        """interlock's own loop: prefill, then one decode step per token (TXT-020)."""
+        logits, past = self._step(ids, self._empty_cache(), 0)
+        length = len(ids)
+        for count in range(1, budget + 1):
+            token = sampler.choose(logits)
+            yield token
+            if count == budget:
+                return
+            logits, past = self._decode(token, past, length)
+            length += 1
 
     def _decode(self, token: int, past: list[tuple[np.ndarray, np.ndarray]],
                 length: int) -> tuple[np.ndarray, list[tuple[np.ndarray, np.ndarray]]]:
@@ -266,11 +295,50 @@ class TextGenerator:
         for (key, value), (past_key, past_value) in zip(self._past, past):
             feeds[key] = past_key
             feeds[value] = past_value
+        assert self.predictor is not None
         outputs = self.predictor.infer(feeds)
         assert self.text.logits is not None
         logits = outputs[self.text.logits][0, -1]
         present = [(outputs[key], outputs[value]) for key, value in self._present]
         return logits, present
+
+
+def _guarded(tokens: Iterator[int], name: str) -> Iterator[int]:
+    """An engine's tokens, its failures as PluginError naming it (interlock's stay as they
+    are); closing this closes the engine's iterator."""
+    from interlock.errors import InterlockError, PluginError
+
+    try:
+        yield from tokens
+    except InterlockError:
+        raise
+    except Exception as exc:
+        raise PluginError(f"the text engine failed generating for {name}: "
+                          f"{type(exc).__name__}: {exc}") from exc
+
+
+def _load_source(engine: str, artifact: Artifact, device: str,
+                 options: dict[str, Any]) -> TokenSource:
+    """The TokenSource of the text engine called ``engine`` for ``artifact``."""
+    from interlock.plugins import get_registry, plugin_boundary
+    from interlock.runtimes import parse_device
+
+    component = get_registry().get("text_engine", engine)
+    kind, _ = parse_device(device)
+    if kind not in component.devices:
+        from interlock.errors import DeviceUnavailableError
+
+        raise DeviceUnavailableError(
+            f"text engine {engine!r} does not run on device {device!r}",
+            hint=f"use one of its devices: {', '.join(component.devices)}")
+    with plugin_boundary(component, f"loading {artifact.ref} on device {device!r}"):
+        source = component.load(artifact, device, options)
+    if not isinstance(source, TokenSource):
+        from interlock.errors import SpecViolation
+
+        raise SpecViolation(f"text engine {engine!r} returned {type(source).__name__}, not a "
+                            "TokenSource", component=engine, requirement="TXT-070")
+    return source
 
 
 def _token_text(tokenizer: TextTokenizer, token_id: int | None) -> str:

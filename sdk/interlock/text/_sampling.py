@@ -87,6 +87,7 @@ class TokenSampler:
         self.top_k = int(params.top_k if params.top_k is not None else defaults.top_k)
         self.max_tokens = int(params.max_tokens or defaults.max_new_tokens)
         self.greedy = self.temperature == 0.0
+        self.seed = params.seed
         self._rng = np.random.Generator(np.random.PCG64(params.seed))
 
     def choose(self, logits: np.ndarray) -> int:

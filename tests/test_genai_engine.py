@@ -1,0 +1,110 @@
+"""The onnxruntime-genai text engine (plugins/interlock_genai) on a tiny Llama built here:
+the same greedy tokens as interlock's own loop, its own seeded sampling, and interlock's
+stop strings, end tokens and streaming around it (text.md TXT-070..TXT-072)."""
+
+from __future__ import annotations
+
+import os
+import pytest
+
+import interlock
+from interlock import GenerationError
+from interlock.text import SamplingParams, TextGenerator
+from interlock_conformance import requirement
+from text_models import fast_tokenizer, tiny_llama, tiny_tokenizer
+
+PROMPTS = ["the quick brown fox", "hello interlock", "東京 🙂 café"]
+
+
+@pytest.fixture(scope="module")
+def artifact(tmp_path_factory: pytest.TempPathFactory) -> interlock.Artifact:
+    tokenizer = tiny_tokenizer()
+    store = str(tmp_path_factory.mktemp("genai"))
+    return interlock.export(tiny_llama(tokenizer.get_vocab_size()), fast_tokenizer(tokenizer),
+                            name="lm", store=store)
+
+
+@pytest.fixture(scope="module")
+def engines(artifact: interlock.Artifact) -> dict[str, TextGenerator]:
+    return {"interlock": TextGenerator.load(artifact),
+            "genai": TextGenerator.load(artifact, engine="onnxruntime-genai")}
+
+
+@requirement("TXT-070", "TXT-071")
+def test_greedy_tokens_are_interlocks_own(engines: dict[str, TextGenerator],
+                                         artifact: interlock.Artifact) -> None:
+    own, genai = engines["interlock"], engines["genai"]
+    for prompt in PROMPTS:
+        params = SamplingParams(max_tokens=12, temperature=0)
+        assert genai.generate(prompt, params) == own.generate(prompt, params), prompt
+    assert genai.source is not None and own.source is None
+    folder = genai.source.folder  # type: ignore[attr-defined]
+    assert sorted(os.listdir(folder)) == ["genai_config.json", "model.onnx"]
+    assert os.path.islink(os.path.join(folder, "model.onnx"))  # the artifact is not copied
+    assert sorted(os.listdir(artifact.local_dir())) == sorted(
+        ["manifest.json", "model.onnx", "tokenizer.json", "chat_template.jinja"])
+
+
+@requirement("TXT-070", "TXT-071")
+def test_interlock_keeps_stops_streams_and_reasons_around_the_engine(
+    engines: dict[str, TextGenerator],
+) -> None:
+    own, genai = engines["interlock"], engines["genai"]
+    whole = own.generate("hello world", SamplingParams(max_tokens=20, temperature=0)).text
+    stop = whole[5:8]
+    params = SamplingParams(max_tokens=20, temperature=0, stop=[stop])
+    answer = genai.generate("hello world", params)
+    assert answer.text == whole[: whole.find(stop)] and answer.finish_reason == "stop"
+    pieces = list(genai.stream("hello world", params))
+    assert "".join(p.text for p in pieces) == answer.text
+    assert pieces[-1].finish_reason == "stop"
+    with pytest.raises(GenerationError, match="temperature is -1"):
+        genai.generate("x", SamplingParams(temperature=-1))
+
+
+@requirement("TXT-071")
+def test_seeded_sampling_repeats_on_the_engine(engines: dict[str, TextGenerator]) -> None:
+    genai = engines["genai"]
+    params = SamplingParams(max_tokens=16, temperature=0.9, top_p=0.95, top_k=40, seed=7)
+    first = genai.generate("the lazy dog", params)
+    assert genai.generate("the lazy dog", params) == first
+    other = genai.generate("the lazy dog", SamplingParams(max_tokens=16, temperature=0.9,
+                                                          seed=8))
+    assert other.token_ids != first.token_ids
+
+
+@requirement("TXT-070")
+def test_engine_mistakes_are_named(artifact: interlock.Artifact) -> None:
+    with pytest.raises(interlock.PluginError, match="no text engine"):
+        TextGenerator.load(artifact, engine="no-such-engine")
+    with pytest.raises(interlock.DeviceUnavailableError, match="does not run on device 'cuda'"):
+        TextGenerator.load(artifact, engine="onnxruntime-genai", device="cuda")
+    with pytest.raises(interlock.InterlockError, match="option"):
+        TextGenerator.load(artifact, engine="onnxruntime-genai", threads=2)
+
+
+@requirement("TXT-070", "TXT-072")
+def test_an_engine_that_cannot_sample_refuses_and_its_failures_are_named(
+    engines: dict[str, TextGenerator],
+) -> None:
+    from collections.abc import Iterator
+
+    from interlock.text import TokenSampler, TokenSource
+
+    class GreedyOnly(TokenSource):
+        def tokens(self, prompt: list[int], sampler: TokenSampler,
+                   max_tokens: int) -> Iterator[int]:
+            if not sampler.greedy:
+                raise GenerationError("this engine decodes greedily only",
+                                      hint="send temperature 0")
+            yield from (1, 2, 3)
+            raise RuntimeError("device lost")
+
+    own = engines["interlock"]
+    greedy = TextGenerator(None, own.text, own.tokenizer, source=GreedyOnly(), name="lm:1")
+    with pytest.raises(GenerationError, match="greedily only"):
+        greedy.generate("hi", SamplingParams(temperature=0.5))
+    answer = greedy.generate("hi", SamplingParams(max_tokens=3, temperature=0))
+    assert answer.token_ids == (1, 2, 3) and answer.finish_reason == "length"
+    with pytest.raises(interlock.PluginError, match="text engine failed .*RuntimeError: device"):
+        greedy.generate("hi", SamplingParams(max_tokens=10, temperature=0))
