@@ -181,6 +181,14 @@ def test_errors_are_openai_error_objects(client: openai.OpenAI,
         "the request body must be a JSON object")
     status, headers, data = _post(server, "/v1/nothing", {})
     assert status == 404 and "POST /v1/chat/completions" in json.loads(data)["error"]["message"]
+    address = urlsplit(server.url("rest"))
+    connection = http.client.HTTPConnection(address.hostname, address.port, timeout=30)
+    connection.request("GET", "/v1/chat/completions", headers={"authorization": f"Bearer {TOKEN}"})
+    reply = connection.getresponse()
+    error = json.loads(reply.read())["error"]
+    connection.close()
+    assert reply.status == 405 and reply.getheader("allow") == "POST", reply.getheaders()
+    assert "takes POST" in error["message"] and error["type"] == "invalid_request_error"
 
 
 @requirement("TXT-052")

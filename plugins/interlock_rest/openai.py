@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Final
 import numpy as np
 import orjson
 from interlock.errors import GenerationError, InterlockError, OverloadedError
-from interlock.serving.oip.errors import NotFound, ProtocolError, http_status
+from interlock.serving.oip.errors import MethodNotAllowed, NotFound, ProtocolError, http_status
 from interlock.text import Completion, CompletionChunk, SamplingParams
 
 from interlock_rest._http_messages import Answer, Request, Response, StreamedResponse
@@ -63,6 +63,8 @@ def openai_error(exc: InterlockError) -> Response:
     headers: tuple[tuple[bytes, bytes], ...] = ()
     if isinstance(exc, OverloadedError):
         headers = ((b"retry-after", str(max(1, round(exc.retry_after))).encode()),)
+    elif isinstance(exc, MethodNotAllowed):  # RFC 9110 section 15.5.6: a 405 names what is allowed
+        headers = ((b"allow", exc.allow.encode()),)
     return status, orjson.dumps(body), _JSON, headers
 
 
