@@ -13,6 +13,12 @@ prompt is answered greedily with ``--tokens`` new tokens by:
   cache back: the floor interlock's overhead is measured against;
 * **interlock**: ``TextGenerator.load(artifact).stream(prompt, SamplingParams(temperature=0))``
   in process;
+* **interlock batch_steps=8** (concurrency 8 only): the same with ``TextGenerator.load(...,
+  batch_steps=8)``, the decode steps of concurrent requests merged into one graph call;
+* **onnxruntime-genai loop (raw)**: onnxruntime-genai's own greedy ``Generator`` loop over
+  the artifact (the folder interlock's ``onnxruntime-genai`` text engine writes), and
+  **interlock on onnxruntime-genai**: ``TextGenerator.load(artifact,
+  engine="onnxruntime-genai")``, interlock's requests, stop strings and streaming around it;
 * **interlock HTTP**: ``interlock serve`` in a process of its own and a streaming
   ``/v1/completions`` request with httpx (one kept-alive client per stream), so time to first
   token is what a client sees;
@@ -25,7 +31,9 @@ stream is new tokens over the whole stream's time (request to last token); aggre
 is every stream's tokens over the wall-clock time of the cell. Cells are interleaved (the order
 of sides rotates each repetition); TTFT median and p90 are over every stream of every
 repetition, tokens/s are medians. Before timing, every side's greedy tokens are checked to be
-the raw loop's (the HTTP side: the same text); a disagreement stops the run.
+the raw loop's (the HTTP side: the same text); a disagreement stops the run. Each interlock
+row's "vs raw" ratios are to the raw loop of the engine under it (onnxruntime's, or
+onnxruntime-genai's for the engine row).
 
     python benchmarks/bench_text.py [--quick] [--reps 3] [--tokens 64] [--no-doc]
 
@@ -60,9 +68,13 @@ BEGIN, END = "<!-- bench_text:begin -->", "<!-- bench_text:end -->"
 
 sys.path.insert(0, str(HERE / "text"))
 from sides import (  # noqa: E402
-    CONCURRENCY, HTTP, INTERLOCK, MODELS, PROMPT, RAW, TORCH, TORCH_BATCH, ModelSpec, Stream,
-    build_model, build_tokenizer, http_side, timed_cell, worker_main,
+    BATCHED, CONCURRENCY, GENAI, GENAI_RAW, HTTP, INTERLOCK, MODELS, PROMPT, RAW, TORCH,
+    TORCH_BATCH, ModelSpec, Stream, build_model, build_tokenizer, http_side, timed_cell,
+    worker_main,
 )
+
+#: The raw loop each interlock side is compared with.
+RAW_OF = {INTERLOCK: RAW, BATCHED: RAW, HTTP: RAW, GENAI: GENAI_RAW}
 
 
 class Process:
@@ -186,8 +198,8 @@ def prepare(spec: ModelSpec, work: Path, tokens: int) -> Bench:
 
 def start_workers(bench: Bench, work: Path) -> list[Worker]:
     workers = []
-    for engine, sides in (("raw", [RAW]), ("interlock", [INTERLOCK]),
-                          ("torch", [TORCH, TORCH_BATCH])):
+    for engine, sides in (("raw", [RAW]), ("interlock", [INTERLOCK, BATCHED]),
+                          ("genai", [GENAI_RAW, GENAI]), ("torch", [TORCH, TORCH_BATCH])):
         worker = Worker({**bench.job, "engine": engine},
                         work / f"{bench.spec.name}-{engine}.log")
         workers.append(worker)
@@ -213,8 +225,9 @@ def run_cell(bench: Bench, side: str, concurrency: int, tokens: int) -> tuple[li
 
 
 def cell_sides(bench: Bench, concurrency: int) -> list[str]:
-    order = [RAW, INTERLOCK, HTTP, TORCH, TORCH_BATCH]
-    return [s for s in order if s in bench.sides and (s != TORCH_BATCH or concurrency > 1)]
+    order = [RAW, INTERLOCK, BATCHED, HTTP, GENAI_RAW, GENAI, TORCH, TORCH_BATCH]
+    return [s for s in order if s in bench.sides
+            and (s not in (TORCH_BATCH, BATCHED) or concurrency > 1)]
 
 
 Samples = dict[tuple[str, int, str], list[tuple[list[Stream], float]]]
@@ -274,7 +287,8 @@ def summarise(samples: Samples, tokens: int) -> list[Row]:
 
 
 def table(rows: list[Row]) -> list[str]:
-    """The markdown table; interlock's rows carry their ratios to raw and to transformers."""
+    """The markdown table; interlock's rows carry their ratios to the raw loop of the same
+    engine and to transformers."""
     by_key = {(r.model, r.concurrency, r.side): r for r in rows}
     lines = ["| model | conc. | side | tok/s per stream | tok/s aggregate | TTFT p50 ms | "
              "TTFT p90 ms | tok/s vs raw | tok/s vs transformers | TTFT vs raw | "
@@ -283,9 +297,9 @@ def table(rows: list[Row]) -> list[str]:
     for row in rows:
         cells = [row.model, str(row.concurrency), row.side, f"{row.per_stream:,.0f}",
                  f"{row.aggregate:,.0f}", f"{row.ttft_p50:.2f}", f"{row.ttft_p90:.2f}"]
-        raw = by_key.get((row.model, row.concurrency, RAW))
+        raw = by_key.get((row.model, row.concurrency, RAW_OF.get(row.side, "")))
         peer = by_key.get((row.model, row.concurrency, TORCH))
-        if row.side in (INTERLOCK, HTTP) and raw and peer:
+        if raw and peer:
             cells += [f"{row.aggregate / raw.aggregate:.2f}x",
                       f"{row.aggregate / peer.aggregate:.2f}x",
                       f"{row.ttft_p50 / raw.ttft_p50:.2f}x",
@@ -298,12 +312,14 @@ def table(rows: list[Row]) -> list[str]:
 
 def versions() -> str:
     import onnxruntime
+    import onnxruntime_genai
     import torch
     import transformers
 
     import interlock
 
     return (f"interlock {interlock.__version__}, onnxruntime {onnxruntime.__version__}, "
+            f"onnxruntime-genai {onnxruntime_genai.__version__}, "
             f"torch {torch.__version__}, transformers {transformers.__version__}, "
             f"Python {platform.python_version()}")
 

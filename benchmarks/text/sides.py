@@ -20,6 +20,8 @@ CONCURRENCY = (1, 8)
 INTERLOCK, HTTP, RAW, TORCH, TORCH_BATCH = (
     "interlock", "interlock HTTP", "onnxruntime loop (raw)", "transformers",
     "transformers batch")
+BATCHED = f"interlock batch_steps={max(CONCURRENCY)}"
+GENAI_RAW, GENAI = "onnxruntime-genai loop (raw)", "interlock on onnxruntime-genai"
 
 
 @dataclass(frozen=True)
@@ -130,6 +132,27 @@ def raw_side(model_path: str, layers: int, kv_heads: int, head_dim: int) -> Side
     return lambda ids, new: [one(ids, new)]
 
 
+def genai_raw_side(source: Any) -> Side:
+    """onnxruntime-genai's own greedy loop over the model the interlock engine loaded (one
+    shared ``og.Model``, a ``Generator`` per stream), without interlock around it."""
+    og, model = source._og, source._model
+
+    def one(ids: list[int], new: int) -> Stream:
+        started = time.perf_counter()
+        params = og.GeneratorParams(model)
+        params.set_search_options(do_sample=False, max_length=len(ids) + new)
+        generator = og.Generator(model, params)
+        generator.append_tokens(np.asarray(ids, dtype=np.int32))
+        tokens, first = [], 0.0
+        while len(tokens) < new and not generator.is_done():
+            generator.generate_next_token()
+            tokens.append(int(generator.get_next_tokens()[0]))
+            first = first or time.perf_counter() - started
+        return tokens, first, time.perf_counter() - started
+
+    return lambda ids, new: [one(ids, new)]
+
+
 def interlock_side(generator: Any) -> Side:
     from interlock.text import SamplingParams
 
@@ -225,7 +248,18 @@ def worker_main(job: dict[str, Any]) -> None:
     elif job["engine"] == "interlock":
         from interlock.text import TextGenerator
 
-        sides = {INTERLOCK: interlock_side(TextGenerator.load(job["ref"], store=job["store"]))}
+        sides = {INTERLOCK: interlock_side(TextGenerator.load(job["ref"], store=job["store"])),
+                 BATCHED: interlock_side(TextGenerator.load(
+                     job["ref"], store=job["store"], batch_steps=max(CONCURRENCY)))}
+    elif job["engine"] == "genai":
+        import interlock
+        from interlock.text import TextGenerator
+
+        engine = "onnxruntime-genai"
+        generator = TextGenerator.load(job["ref"], store=job["store"], engine=engine)
+        source = interlock.get_registry().get("text_engine", engine).load(
+            interlock.load_artifact(job["ref"], store=job["store"]), "cpu", {})
+        sides = {GENAI_RAW: genai_raw_side(source), GENAI: interlock_side(generator)}
     else:
         from transformers import LlamaForCausalLM
 
