@@ -141,8 +141,9 @@ class ServedModel:
 
         if text.embedding is not None:
             self.embedder = TextEmbedder.from_artifact(self.artifact, predictor)
-        else:
-            self.generator = TextGenerator.from_artifact(self.artifact, predictor)
+        else:  # dynamic batching merges the decode steps of concurrent requests (TXT-056)
+            self.generator = TextGenerator.from_artifact(
+                self.artifact, predictor, batch_steps=self._options.max_batch_size)
 
     # -- inference ---------------------------------------------------------------------------
 
