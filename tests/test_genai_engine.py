@@ -11,7 +11,7 @@ import interlock
 from interlock import GenerationError
 from interlock.text import SamplingParams, TextGenerator
 from interlock_conformance import requirement
-from text_models import fast_tokenizer, tiny_llama, tiny_tokenizer
+from text_models import fast_tokenizer, tiny_gpt2, tiny_llama, tiny_tokenizer
 
 PROMPTS = ["the quick brown fox", "hello interlock", "東京 🙂 café"]
 
@@ -108,3 +108,20 @@ def test_an_engine_that_cannot_sample_refuses_and_its_failures_are_named(
     assert answer.token_ids == (1, 2, 3) and answer.finish_reason == "length"
     with pytest.raises(interlock.PluginError, match="text engine failed .*RuntimeError: device"):
         greedy.generate("hi", SamplingParams(max_tokens=10, temperature=0))
+
+
+@requirement("TXT-071")
+def test_a_gpt2_artifact_runs_on_the_engine_with_interlocks_greedy_tokens(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    # GPT-2's learned positions and fused attention export to the same decoder layout.
+    tokenizer = tiny_tokenizer()
+    artifact = interlock.export(tiny_gpt2(tokenizer.get_vocab_size(), seed=3),
+                                fast_tokenizer(tokenizer), name="gpt2",
+                                store=str(tmp_path_factory.mktemp("genai-gpt2")))
+    own = TextGenerator.load(artifact)
+    genai = TextGenerator.load(artifact, engine="onnxruntime-genai")
+    params = SamplingParams(max_tokens=16, temperature=0)
+    answers = [own.generate(prompt, params) for prompt in PROMPTS]
+    assert [genai.generate(prompt, params) for prompt in PROMPTS] == answers
+    assert len({a.text for a in answers}) == len(PROMPTS)  # the prompts lead somewhere different
