@@ -125,3 +125,39 @@ def test_a_gpt2_artifact_runs_on_the_engine_with_interlocks_greedy_tokens(
     answers = [own.generate(prompt, params) for prompt in PROMPTS]
     assert [genai.generate(prompt, params) for prompt in PROMPTS] == answers
     assert len({a.text for a in answers}) == len(PROMPTS)  # the prompts lead somewhere different
+
+
+@requirement("TXT-073")
+def test_interlock_serve_generates_with_the_engine_it_is_given(
+    artifact: interlock.Artifact, engines: dict[str, TextGenerator],
+) -> None:
+    import openai
+
+    store = str(artifact.local_dir().parent.parent)
+    with interlock.serve([store], servers={"rest": 0}, text_engine="onnxruntime-genai",
+                         block=False) as running:
+        served = running.repository.get("lm").generator
+        assert served is not None and served.source is not None
+        client = openai.OpenAI(base_url=running.url("rest") + "/v1", api_key="-", max_retries=0)
+        for prompt in PROMPTS:
+            answer = client.completions.create(model="lm", prompt=prompt, max_tokens=10,
+                                               temperature=0)
+            own = engines["interlock"].generate(prompt, SamplingParams(max_tokens=10,
+                                                                       temperature=0))
+            assert answer.choices[0].text == own.text, prompt
+
+
+@requirement("TXT-073")
+def test_an_unknown_text_engine_is_refused_before_anything_listens(
+    artifact: interlock.Artifact,
+) -> None:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    command = [str(Path(sys.executable).parent / "interlock"), "serve", str(artifact.uri),
+               "--server", "rest=0", "--text-engine", "no-such-engine"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1, done
+    assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    assert "no-such-engine" in done.stderr and "onnxruntime-genai" in done.stderr, done.stderr

@@ -81,6 +81,9 @@ def _server_ports(
 @click.option("--runtime", default="onnxruntime", show_default=True)
 @click.option("--device", default="cpu", show_default=True)
 @_runtime_option
+@click.option("--text-engine", default=None, metavar="NAME",
+              help="Generate text with this text engine (e.g. onnxruntime-genai) instead of "
+              "interlock's own loop.")
 @click.option("--grace-seconds", default=10.0, show_default=True, type=click.FloatRange(min=0))
 @click.option("--keep-alive-s", default=300.0, show_default=True, type=click.FloatRange(min=0, min_open=True),
               help="Seconds a connection may stay idle (no request, no byte) before it is closed.")
@@ -99,6 +102,7 @@ def serve_command(
     runtime: str,
     device: str,
     runtime_options: dict[str, Any],
+    text_engine: str | None,
     grace_seconds: float,
     keep_alive_s: float,
     access_log: bool,
@@ -131,6 +135,7 @@ def serve_command(
         runtime=runtime,
         device=device,
         runtime_options=runtime_options or None,
+        text_engine=text_engine,
         grace_seconds=grace_seconds,
         keep_alive_s=keep_alive_s,
         access_log=access_log,

@@ -141,6 +141,9 @@ class ServedModel:
 
         if text.embedding is not None:
             self.embedder = TextEmbedder.from_artifact(self.artifact, predictor)
+        elif self._repository.text_engine is not None:
+            self.generator = TextGenerator.load(self.artifact, device=self.device,
+                                                engine=self._repository.text_engine)
         else:  # dynamic batching merges the decode steps of concurrent requests (TXT-056)
             self.generator = TextGenerator.from_artifact(
                 self.artifact, predictor, batch_steps=self._options.max_batch_size)
@@ -266,6 +269,7 @@ class ModelRepository:
         runtime_options: dict[str, Any] | None = None,
         batching: BatchingOptions | None = None,
         workers: int | None = None,
+        text_engine: str | None = None,
     ) -> None:
         if isinstance(sources, str) or not sources:
             raise ArtifactError(
@@ -279,6 +283,8 @@ class ModelRepository:
         self.device = device
         self.runtime_options = dict(runtime_options or {})
         self.batching = batching or BatchingOptions()
+        #: The text engine that generates for text-generation artifacts (None: interlock's).
+        self.text_engine = text_engine
         self._workers = workers or min(8, max(2, os.cpu_count() or 2))
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None
         self._models: dict[str, dict[str, ServedModel]] = {}

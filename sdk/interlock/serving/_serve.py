@@ -145,6 +145,7 @@ def serve(
     runtime: str = "onnxruntime",
     device: str = "cpu",
     runtime_options: dict[str, Any] | None = None,
+    text_engine: str | None = None,
     max_request_bytes: int = 64 * 1024 * 1024,
     keep_alive_s: float = 300.0,
     access_log: bool = False,
@@ -160,6 +161,8 @@ def serve(
     None (the default) starts every installed server at its default port. ``max_batch_size``
     above 1 turns on dynamic batching. A connection idle (no request, no byte received) for
     ``keep_alive_s`` is closed. ``access_log``: one line per request on stderr.
+    ``text_engine`` names a text engine component (``"onnxruntime-genai"``, ...) that
+    generates for text-generation artifacts instead of interlock's own loop (text.md TXT-070).
 
     With ``block=False`` the servers run on one event loop in a background thread and the
     returned :class:`RunningServer` has their addresses and a ``stop()``. With
@@ -174,12 +177,17 @@ def serve(
     from interlock.serving._batcher import BatchingOptions
     from interlock.serving._repository import ModelRepository
 
+    if text_engine is not None:  # an unknown engine fails here, text models served or not
+        from interlock.plugins import get_registry
+
+        get_registry().get("text_engine", text_engine)
+
     batching = BatchingOptions(
         max_batch_size=max_batch_size, max_batch_delay_ms=max_batch_delay_ms, max_queue=max_queue
     )
     repository = ModelRepository(
         sources, store=store, runtime=runtime, device=device,
-        runtime_options=runtime_options, batching=batching,
+        runtime_options=runtime_options, batching=batching, text_engine=text_engine,
     )
     _connection_options(keep_alive_s, access_log)
     options = {"max_request_bytes": max_request_bytes, "keep_alive_s": keep_alive_s}
