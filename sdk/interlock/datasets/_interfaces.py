@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from interlock.plugins import CAPABILITIES, Component, parse_options
@@ -132,11 +132,27 @@ class Dataset(ABC):
         """Split into at most ``n`` datasets that together hold every row exactly once."""
 
     def __arrow_c_stream__(self, requested_schema: object | None = None) -> object:
-        """Arrow PyCapsule stream export: the whole dataset as one stream."""
-        return self.to_reader().__arrow_c_stream__(requested_schema)
+        """Arrow PyCapsule stream export: the whole dataset as one stream.
+
+        Only an error's text crosses the C stream interface (DS-034), and pyarrow appends the
+        Python traceback of the exception to it; a DatasetError is raised afresh here, so
+        that what the consumer shows is interlock's message and one frame, not the chain of
+        the reader's internals."""
+        import pyarrow as pa
+
+        reader = self.to_reader()
+        return pa.RecordBatchReader.from_batches(
+            reader.schema, _plain_errors(reader)).__arrow_c_stream__(requested_schema)
 
     def __repr__(self) -> str:
         return f"<Dataset {self.uri!r} format={self.format_name!r}>"
+
+
+def _plain_errors(reader: pa.RecordBatchReader) -> Iterator[pa.RecordBatch]:
+    try:
+        yield from reader
+    except DatasetError as exc:
+        raise exc.with_traceback(None) from None
 
 
 def compute_fingerprint(
