@@ -100,6 +100,8 @@ EXPECTED: dict[str, Breakage] = {
     ),
     # executors
     "broken_executor_rows": _breaks("BAT-020", "the rows are out of order"),
+    # text engines
+    "broken_text_engine": _breaks("TXT-071", "interlock's own loop"),
     # servers. A server that answers every error 200 breaks each requirement that names the
     # status of an error (SRV-090's table and the 400, 401, 404, 405, 408, 413 and 503 of the
     # others); it honours the limits (SRV-005) and answers no 5xx (SRV-094), which the checks

@@ -161,3 +161,17 @@ def test_an_unknown_text_engine_is_refused_before_anything_listens(
     assert done.returncode == 1, done
     assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
     assert "no-such-engine" in done.stderr and "onnxruntime-genai" in done.stderr, done.stderr
+
+
+@requirement("TXT-070", "TXT-071", "TXT-072", "PLG-042")
+def test_the_plugin_is_certified(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """`interlock certify interlock_genai`: the text engine cases on the suite's golden
+    decoder pass (a broken engine fails them: tests/broken_plugins/broken_text_engine)."""
+    from interlock_conformance import certify
+
+    report = certify("interlock_genai", tmp_path_factory.mktemp("certify-genai") / "out")
+    assert report.verdict == "certified", [(r.id, [f.message for f in r.failures])
+                                           for r in report.failed()]
+    passed = {c.id.split("[")[0].rsplit("::", 1)[-1] for c in report.cases
+              if c.outcome == "passed" and c.kind == "text_engine"}
+    assert len(passed) == 4, sorted(passed)
