@@ -468,13 +468,17 @@ def test_predict_flattens_list_outputs_into_csv_columns(
     assert np.allclose(total, 1.0, atol=1e-6)
 
 
-def test_predict_into_a_directory_takes_the_output_format_flag(
+def test_predict_into_a_directory_writes_parquet_unless_told_and_says_so(
     trained: tuple[str, str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     data, store, _ = trained
+    default = tmp_path / "default"
+    code, _, err = run(["predict", "clf:1", data, str(default), "--store", store], capsys)
+    assert code == 0, err
+    assert "names no format: writing a directory of Parquet part files" in err
+    assert {p.suffix for p in default.iterdir() if not p.name.startswith(".")} == {".parquet"}
+    assert interlock.open_dataset(default).count_rows() == 500
     out = tmp_path / "scores"
-    code, _, err = run(["predict", "clf:1", data, str(out), "--store", store], capsys)
-    assert code == 2 and "pass --output-format NAME" in err and not out.exists()
     code, _, err = run(["predict", "clf:1", data, str(out), "--store", store,
                         "--output-format", "csv", "--flatten-lists"], capsys)
     assert code == 0, err

@@ -39,9 +39,8 @@ CASES: list[tuple[str, int, str]] = [
     ("quickstart {file}", 2, "DIRECTORY: '{file}' is a file"),
     ("plugins --bogus", 2, "No such option"),
     # predict's own flags, in the CLI's words (issue 14)
-    ("predict {missing}/art {data} {empty}/outdir", 2,
-     "'{empty}/outdir' names no format"),
-    ("predict {missing}/art {data} {empty}/out", 2, "pass --output-format NAME, one of arrow"),
+    ("predict {missing}/art {data} {empty}/outdir --output-format tsv", 2,
+     "--output-format: 'tsv' is not a format that writes; installed: arrow, csv"),
     ("predict {missing}/art {data} {empty}/o.parquet --flatten-lists", 2,
      "--flatten-lists: it applies to CSV output"),
     ("predict {missing}/art {data} {empty}/o.csv --cast a", 2, "'a' is not COLUMN=TYPE"),

@@ -109,21 +109,34 @@ def predict_command(artifact: str, dataset: str, output: str, as_json: bool,
         )
 
 
+#: The format of a new OUTPUT whose name tells none (a directory of part files).
+DEFAULT_DIRECTORY_FORMAT = "parquet"
+
+
 def _output_format(output: str, output_format: str | None, flatten_lists: bool) -> str | None:
     """The output's format name when it can be told before any work (None: left to the
     library, for an existing dataset). A new OUTPUT with no format extension and no
-    ``--output-format`` is a usage error naming the flag: there is no default format."""
+    ``--output-format`` is a directory of Parquet part files, and the command says so on
+    stderr before any work (the library itself has no default format, DS-012)."""
     import posixpath
 
     writers = [c for c in interlock.get_registry().all("dataset_format")
                if "write" in c.capabilities]
     chosen = output_format
+    if chosen is not None and chosen not in {c.name for c in writers}:
+        raise click.BadParameter(f"{chosen!r} is not a format that writes; installed: "
+                                 f"{', '.join(sorted(c.name for c in writers))}",
+                                 param_hint="--output-format")
     if chosen is None:
         name = posixpath.basename(output.rstrip("/")).lower()
         matching = [c.name for c in writers
                     if any(name.endswith(ext) for ext in c.extensions)]
         chosen = matching[0] if len(matching) == 1 else None
-        if not matching and not _exists(output):
+        if not matching and not _exists(output) and "parquet" in {c.name for c in writers}:
+            chosen = DEFAULT_DIRECTORY_FORMAT
+            click.echo(f"interlock: {output!r} names no format: writing a directory of Parquet "
+                       "part files (--output-format NAME chooses another)", err=True)
+        elif not matching and not _exists(output):
             extensions = ", ".join(ext for c in writers for ext in c.extensions)
             raise click.BadParameter(
                 f"{output!r} names no format ({extensions} end a file name; a directory has "
