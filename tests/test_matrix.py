@@ -1,4 +1,4 @@
-"""The interop matrix (conformance.md CONF-050 to CONF-057): the reference plugins work with
+"""The interop matrix (conformance.md CONF-050 to CONF-058): the reference plugins work with
 each other in every cell, and broken plugins installed beside them fail exactly their own cells,
 naming the requirement they break, while the cells of everything else still pass."""
 
@@ -30,6 +30,7 @@ INSTALLED_BROKEN = [
     "broken_rest_binary",  # server "rest-big-endian": SRV-086
     "broken_grpc_contents",  # server "grpc-typed-replies": SRV-101
     "broken_executor_rows",  # executor "fullbatches": BAT-020
+    "broken_text_engine",  # text engine "forgetful": TXT-071
     "broken_hook_name",  # does not load at all
 ]
 
@@ -37,7 +38,7 @@ INSTALLED_BROKEN = [
 #: Plugins left out of the broken run, to keep it short.
 _OTHER_VENDORS = ["interlock_dask", "interlock_ray", "interlock_mlflow", "interlock_delta",
                   "interlock_triton", "interlock_pytorch", "interlock_xgboost",
-                  "interlock_lightgbm", "interlock_openvino"]
+                  "interlock_lightgbm", "interlock_openvino", "interlock_genai"]
 
 
 @pytest.fixture(scope="module")
@@ -138,6 +139,18 @@ def test_exporters_servers_and_executors_with_every_runtime(
     assert result.section("executors").cell("local", "reference").status == "passed"
 
 
+@requirement("CONF-058", "TXT-071")
+def test_every_text_engine_answers_as_interlocks_own_loop_on_every_runtime(
+    reference: tuple[MatrixResult, Path],
+) -> None:
+    text = reference[0].section("text")
+    assert text.rows == ["onnxruntime-genai"] and {"onnxruntime", "reference"} <= set(
+        text.columns)
+    for runtime in text.columns:
+        cell = text.cell("onnxruntime-genai", runtime)
+        assert cell.status == "passed" and cell.checked, (runtime, cell.message)
+
+
 @requirement("CONF-057")
 def test_the_matrix_is_written_as_json_and_markdown(reference: tuple[MatrixResult, Path]) -> None:
     result, out = reference
@@ -214,6 +227,19 @@ def test_an_executor_that_drops_rows_fails(broken: tuple[int, MatrixResult, str,
     assert dropped.failed_requirement == "BAT-020"
     assert dropped.message == "48 rows were written for 50 input rows"
     assert executors.cell("local", "onnxruntime").status == "passed"
+
+
+@requirement("CONF-050", "CONF-058")
+def test_a_text_engine_that_drops_its_cache_fails(
+    broken: tuple[int, MatrixResult, str, Path],
+) -> None:
+    _, result, _, _ = broken
+    text = result.section("text")
+    assert text.rows == ["forgetful"]  # onnxruntime-genai is another vendor's: blocked here
+    for runtime in ("onnxruntime", "reference"):
+        cell = text.cell("forgetful", runtime)
+        assert cell.failed_requirement == "TXT-071", cell
+        assert "forgetful answered" in (cell.message or "")
 
 
 @requirement("CONF-050", "CONF-057")

@@ -1,7 +1,7 @@
-"""Text engines (spec: text.md TXT-070..TXT-072, plugins.md PLG-042) on a golden decoder built
-here (``_text_models``): the token source's contract, interlock's own loop's greedy tokens,
-refusing or honouring sampling as claimed, the artifact left as it was, and a missing library
-found at load."""
+"""Text engines (spec: text.md TXT-070..TXT-072, plugins.md PLG-042) on the suite's golden
+decoder (``interlock_conformance.golden_text``): the token source's contract, interlock's own
+loop's greedy tokens, refusing or honouring sampling as claimed, the artifact left as it was,
+and a missing library found at load."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from interlock_conformance.cases._dependencies import (
     optional_imports,
     run_probe,
 )
-from interlock_conformance.cases._text_models import PROMPTS, golden_text_artifact
+from interlock_conformance.golden_text import PROMPTS, golden_text_artifact
 from interlock_conformance.markers import component_kind, requirement
 
 pytestmark = component_kind("text_engine")

@@ -10,7 +10,8 @@ conformance.md, CONF-050 to CONF-057).
 
 The package holds the run and its result (:mod:`~interlock_conformance.matrix.run`), the cells
 and their context (:mod:`~interlock_conformance.matrix.cells`), one module per section
-(``datasets``, ``runtimes``: stores, runtimes and executors, ``exporters``, ``servers``) and
+(``datasets``, ``runtimes``: stores, runtimes and executors, ``exporters``, ``servers``,
+``text``) and
 the tables (:mod:`~interlock_conformance.matrix.render`). Names are imported on first use.
 """
 

@@ -67,6 +67,7 @@ SECTIONS: dict[str, str] = {
     "exporters": "CONF-054",
     "servers": "CONF-055",
     "executors": "CONF-056",
+    "text": "CONF-058",
 }
 
 #: What each section does, for the progress lines.
@@ -77,6 +78,7 @@ _SECTION_LABELS = {
     "exporters": "every exporter's models run by every runtime",
     "servers": "every runtime behind every server, called by a standard client",
     "executors": "every executor with every runtime",
+    "text": "every text engine against interlock's own loop on every runtime",
 }
 
 _PACKAGES = ("interlock", "pyarrow", "numpy", "onnx", "onnxruntime", "fsspec", "tritonclient")
@@ -185,6 +187,10 @@ def _runner(name: str) -> Callable[[MatrixContext], MatrixSection]:
         from interlock_conformance.matrix.exporters import exporter_section
 
         return exporter_section
+    if name == "text":
+        from interlock_conformance.matrix.text import text_section
+
+        return text_section
     from interlock_conformance.matrix import runtimes
 
     runners: dict[str, Callable[[MatrixContext], MatrixSection]] = {

@@ -285,6 +285,10 @@ class ModelRepository:
         self.batching = batching or BatchingOptions()
         #: The text engine that generates for text-generation artifacts (None: interlock's).
         self.text_engine = text_engine
+        if text_engine is not None:  # an unknown engine fails here, text models served or not
+            from interlock.plugins import get_registry
+
+            get_registry().get("text_engine", text_engine)
         self._workers = workers or min(8, max(2, os.cpu_count() or 2))
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None
         self._models: dict[str, dict[str, ServedModel]] = {}

@@ -161,8 +161,7 @@ def serve(
     None (the default) starts every installed server at its default port. ``max_batch_size``
     above 1 turns on dynamic batching. A connection idle (no request, no byte received) for
     ``keep_alive_s`` is closed. ``access_log``: one line per request on stderr.
-    ``text_engine`` names a text engine component (``"onnxruntime-genai"``, ...) that
-    generates for text-generation artifacts instead of interlock's own loop (text.md TXT-070).
+    ``text_engine``: a text engine (``"onnxruntime-genai"``) generates, not interlock's loop.
 
     With ``block=False`` the servers run on one event loop in a background thread and the
     returned :class:`RunningServer` has their addresses and a ``stop()``. With
@@ -177,14 +176,8 @@ def serve(
     from interlock.serving._batcher import BatchingOptions
     from interlock.serving._repository import ModelRepository
 
-    if text_engine is not None:  # an unknown engine fails here, text models served or not
-        from interlock.plugins import get_registry
-
-        get_registry().get("text_engine", text_engine)
-
-    batching = BatchingOptions(
-        max_batch_size=max_batch_size, max_batch_delay_ms=max_batch_delay_ms, max_queue=max_queue
-    )
+    batching = BatchingOptions(max_batch_size=max_batch_size,
+                               max_batch_delay_ms=max_batch_delay_ms, max_queue=max_queue)
     repository = ModelRepository(
         sources, store=store, runtime=runtime, device=device,
         runtime_options=runtime_options, batching=batching, text_engine=text_engine,
