@@ -199,3 +199,21 @@ def test_read_only_format_refuses_towrite(
     path = memory_root.removeprefix("memory://") + "/data"
     with pytest.raises(DatasetError):
         component.write(table.to_reader(), path, fs, options={})
+
+
+@requirement("DS-016")
+@capability("read", "write")
+def test_open_returns_an_interlock_dataset(
+    component: interlock.DatasetFormat, tmp_path: Path
+) -> None:
+    """The format's own ``open``, called as the core calls it on a dataset it wrote, returns an
+    ``interlock.Dataset``."""
+    import fsspec
+
+    uri = single_file(component, str(tmp_path))
+    write(component, pa.table({"x": [1, 2, 3]}), uri)
+    opened = component.open(uri, fsspec.filesystem("file"), uri=uri,
+                            options=component.parse_read_options({}))
+    assert isinstance(opened, interlock.Dataset), (
+        f"{component.name!r}.open({uri!r}) of a dataset it wrote returned "
+        f"{type(opened).__name__}, not an interlock.Dataset (dataset.md DS-016)")
