@@ -24,7 +24,7 @@ from typing import Any
 from interlock.plugins import PluginInfo
 
 __all__ = ["Outcome", "first_party", "missing_dependency_problem", "optional_imports",
-           "run_probe"]
+           "problems_when_hidden", "run_probe"]
 
 #: The child's frame: finders that record the imports of first-party code, or hide a module.
 _HEAD = r'''
@@ -218,3 +218,16 @@ def missing_dependency_problem(module: str, hidden: Outcome, plain: Outcome, *,
             return told + (f"the hint is {hint!r}; interlock's own plugins name the extra "
                            f"that installs it: pip install 'interlock[{'|'.join(wanted)}]'")
     return None
+
+
+def problems_when_hidden(action: str, spec: dict[str, Any], plain: Outcome, *,
+                         plugin: PluginInfo, names: dict[str, str], most: int = 8) -> list[str]:
+    """Run ``action`` again with each of (at most ``most`` of) the optional libraries that
+    ``plain`` imported hidden in turn; what breaks RT-007/PLG-042, one line each."""
+    problems = []
+    for module in optional_imports(plain)[:most]:
+        hidden = run_probe(action, spec, hide=module, plugin=plugin)
+        problem = missing_dependency_problem(module, hidden, plain, plugin=plugin, action=names)
+        if problem:
+            problems.append(problem)
+    return problems

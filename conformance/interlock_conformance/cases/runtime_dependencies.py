@@ -20,11 +20,7 @@ import numpy as np
 from interlock import Runtime
 from interlock.plugins import PluginInfo
 
-from interlock_conformance.cases._dependencies import (
-    missing_dependency_problem,
-    optional_imports,
-    run_probe,
-)
+from interlock_conformance.cases._dependencies import problems_when_hidden, run_probe
 from interlock_conformance.markers import component_kind, requirement
 from interlock_conformance.vectors import VectorIndex
 
@@ -70,13 +66,8 @@ def test_a_missing_library_makes_load_raise_missing_dependency_error(
         f"in a fresh interpreter, with every library installed, loading {name}:1 with runtime "
         f"{component.name!r} failed, so no library could be made missing: "
         + plain.describe(_ACTION))
-    problems = []
-    for module in optional_imports(plain)[:_MOST]:
-        hidden = run_probe(_LOAD_AND_INFER, spec, hide=module, plugin=plugin_info)
-        problem = missing_dependency_problem(module, hidden, plain, plugin=plugin_info,
-                                             action=_ACTION)
-        if problem:
-            problems.append(problem)
+    problems = problems_when_hidden(_LOAD_AND_INFER, spec, plain, plugin=plugin_info, names=_ACTION,
+                                    most=_MOST)
     assert not problems, (
         f"runtime {component.name!r}, loading {name}:1: " + "; ".join(problems)
         + " (runtime.md RT-007: when the library a runtime needs is not installed, load MUST "

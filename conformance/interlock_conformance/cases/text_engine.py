@@ -15,11 +15,7 @@ from interlock.errors import GenerationError
 from interlock.plugins import PluginInfo
 from interlock.text import SamplingParams, TextEngine, TextGenerator, TokenSampler, TokenSource
 
-from interlock_conformance.cases._dependencies import (
-    missing_dependency_problem,
-    optional_imports,
-    run_probe,
-)
+from interlock_conformance.cases._dependencies import problems_when_hidden, run_probe
 from interlock_conformance.golden_text import PROMPTS, golden_text_artifact
 from interlock_conformance.markers import component_kind, requirement
 
@@ -150,13 +146,8 @@ def test_a_missing_library_makes_load_raise_missing_dependency_error(
     assert plain.stage is None, (
         f"in a fresh interpreter, with every library installed, text engine {component.name!r} "
         "did not generate from golden-text:1: " + plain.describe(_ACTION))
-    problems = []
-    for module in optional_imports(plain)[:_MOST]:
-        hidden = run_probe(_LOAD_AND_GENERATE, spec, hide=module, plugin=plugin_info)
-        problem = missing_dependency_problem(module, hidden, plain, plugin=plugin_info,
-                                             action=_ACTION)
-        if problem:
-            problems.append(problem)
+    problems = problems_when_hidden(_LOAD_AND_GENERATE, spec, plain, plugin=plugin_info, names=_ACTION,
+                                    most=_MOST)
     assert not problems, (
         f"text engine {component.name!r}: " + "; ".join(problems)
         + " (plugins.md PLG-042: a missing optional dependency MUST raise "
