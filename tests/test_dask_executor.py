@@ -377,16 +377,6 @@ def test_the_cli_runs_a_job_on_dask_and_resumes_it(
 @requirement("TXT-060")
 def test_a_text_job_gives_the_rows_of_local(cluster: Cluster, tmp_path: Path) -> None:
     """Prompts to completions and texts to embeddings on the dask workers (text.md)."""
-    from test_text_batch import OPTIONS, check_completions, check_embeddings
-    from text_models import expected_text_outputs, text_batch_setup
+    from test_text_batch import check_text_jobs_on
 
-    text = text_batch_setup(tmp_path / "text")
-    expected = expected_text_outputs(text)
-    out = tmp_path / "completions.parquet"
-    interlock.predict_dataset(text["data"], "lm:1", str(out), store=text["store"],
-                              keep_columns=["id"], text_options=OPTIONS, **on(cluster))
-    check_completions(pq.read_table(out), expected)
-    out = tmp_path / "embeddings.parquet"
-    interlock.predict_dataset(text["data"], "enc:1", str(out), store=text["store"],
-                              text_options={"input_column": "prompt"}, **on(cluster))
-    check_embeddings(pq.read_table(out), expected)
+    check_text_jobs_on(on(cluster), tmp_path)

@@ -47,6 +47,21 @@ def check_embeddings(table: pa.Table, expected: dict[str, Any]) -> None:
             assert np.allclose(got, want, atol=1e-5)
 
 
+def check_text_jobs_on(executor: dict[str, Any], tmp_path: Path) -> None:
+    """Prompts to completions and texts to embeddings with ``executor`` (``executor=`` and
+    ``executor_options=`` of predict_dataset) give the rows of local (TXT-060)."""
+    text = text_batch_setup(tmp_path / "text")
+    expected = expected_text_outputs(text)
+    out = tmp_path / "completions.parquet"
+    interlock.predict_dataset(text["data"], "lm:1", str(out), store=text["store"],
+                              keep_columns=["id"], text_options=OPTIONS, **executor)
+    check_completions(pq.read_table(out), expected)
+    out = tmp_path / "embeddings.parquet"
+    interlock.predict_dataset(text["data"], "enc:1", str(out), store=text["store"],
+                              text_options={"input_column": "prompt"}, **executor)
+    check_embeddings(pq.read_table(out), expected)
+
+
 @requirement("TXT-060", "TXT-061")
 @pytest.mark.parametrize("batch_size", [2, 64])
 def test_prompts_become_completions_whatever_the_batching(
