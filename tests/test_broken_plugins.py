@@ -98,7 +98,6 @@ EXPECTED: dict[str, Breakage] = {
     "broken_exporter_claims": _breaks(
         "EXP-002", "can_export(None) returned True", blocks="EXP-021"
     ),
-    "broken_exporter_training": _breaks("EXP-043", "left them"),
     # executors
     "broken_executor_rows": _breaks("BAT-020", "the rows are out of order"),
     # text engines
