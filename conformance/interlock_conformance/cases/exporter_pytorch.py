@@ -96,3 +96,57 @@ def test_data_dependent_control_flow_is_refused(component: Exporter, tmp_path: P
     assert "ValueBranch" in str(caught.value) and caught.value.hint, str(caught.value)
     assert "\n" not in str(caught.value), "the message carries a traceback"
     assert interlock.open_store(str(store)).names() == []
+
+
+def _vectors(matrix: np.ndarray, **spans: tuple[int, int]) -> pa.Table:
+    """float64 fixed-size-list columns, each of the matrix's columns ``start:stop``."""
+    return pa.table({name: pa.FixedSizeListArray.from_arrays(
+        pa.array(np.ascontiguousarray(matrix[:, a:b]).reshape(-1)), b - a)
+        for name, (a, b) in spans.items()})
+
+
+@requirement("EXP-042")
+@capability(_PYTORCH)
+def test_arrow_samples_feed_inputs_by_the_column_rules(component: Exporter,
+                                                       tmp_path: Path) -> None:
+    """float64 scalar columns feed one float64 ``input`` cast inside the graph; several
+    vector columns feed one input each, named after the column, in column order; the
+    ``input_columns`` option decides instead when given. Predictions are the module's."""
+    single = _sample("regressor")
+    table = pa.table({f"f{i}": single.matrix[:, i] for i in range(single.matrix.shape[1])})
+    artifact = interlock.export(single.model, table, name="scalars", store=str(tmp_path),
+                                exporter=component.name)
+    bound = [(b.tensor, b.columns) for b in artifact.columns.inputs]
+    assert bound == [("input", list(table.column_names))], (
+        f"an Arrow sample of {table.num_columns} float64 columns was bound as {bound}; "
+        "exporter.md EXP-042 (EXP-031): one input 'input' gathering the columns in order")
+    dtype = artifact.signature.inputs[0].dtype
+    assert dtype == "float64", (
+        f"the input of float64 columns is {dtype}; EXP-042: inputs keep the columns' element "
+        "type and are cast inside the graph to the module's parameter dtype")
+    got = _column(interlock.load_predictor(artifact).predict(table), "output")
+    assert np.allclose(got.reshape(-1), np.asarray(single.expected["output"]).reshape(-1),
+                       rtol=1e-4, atol=1e-5), "the float64 columns' predictions differ"
+    two = _sample("two-inputs")
+    vectors = _vectors(two.matrix, dense=(0, 3), wide=(2, 4))
+    artifact = interlock.export(two.model, vectors, name="vectors", store=str(tmp_path),
+                                exporter=component.name)
+    bound = [(b.tensor, b.columns) for b in artifact.columns.inputs]
+    assert bound == [("dense", ["dense"]), ("wide", ["wide"])], (
+        f"two vector columns 'dense', 'wide' were bound as {bound}; EXP-042: one input each, "
+        "named after the column, in column order")
+    got = _column(interlock.load_predictor(artifact).predict(vectors), "score")
+    assert np.allclose(got.reshape(-1), np.asarray(two.expected["score"]).reshape(-1),
+                       rtol=1e-4, atol=1e-5), "the vector columns' predictions differ"
+    scalars = pa.table({f"f{i}": two.matrix[:, i] for i in range(4)})
+    chosen = interlock.export(two.model, scalars, name="chosen", store=str(tmp_path),
+                              exporter=component.name, options={
+                                  "input_columns": {"dense": ["f0", "f1", "f2"],
+                                                    "wide": ["f2", "f3"]}})
+    bound = [(b.tensor, b.columns) for b in chosen.columns.inputs]
+    assert bound == [("dense", ["f0", "f1", "f2"]), ("wide", ["f2", "f3"])], (
+        f"input_columns {{'dense': [f0, f1, f2], 'wide': [f2, f3]}} gave {bound}; EXP-042: "
+        "the option decides when given")
+    got = _column(interlock.load_predictor(chosen).predict(scalars), "score")
+    assert np.allclose(got.reshape(-1), np.asarray(two.expected["score"]).reshape(-1),
+                       rtol=1e-4, atol=1e-5), "the chosen columns' predictions differ"
