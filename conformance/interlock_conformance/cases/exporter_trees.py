@@ -1,7 +1,8 @@
 """Exporter cases for gradient-boosted trees (spec: exporter.md EXP-050): the framework's native
 booster and its scikit-learn wrapper are both exported, and the feature names a booster
 recorded are the artifact's input columns, in the booster's order, whatever the sample's order
-(EXP-034), while names the framework made up itself (LightGBM's ``Column_<i>``) are not.
+(EXP-034), while names the framework made up itself (LightGBM's ``Column_<i>``) are not; and
+the exported graph is checked against the framework on the sample (EXP-051).
 """
 
 from __future__ import annotations
@@ -79,3 +80,35 @@ def test_booster_and_wrapper_are_exported_with_the_boosters_names(
             f"{shuffled.column_names} with {component.name!r} gave input columns {got}, not "
             f"{want} (exporter.md EXP-050, EXP-034: the booster's recorded names decide, names "
             "the framework made up do not)")
+
+
+@requirement("EXP-051")
+@pytest.mark.parametrize("framework", [
+    pytest.param(name, marks=capability(f"framework:{name}")) for name in _FRAMEWORKS])
+def test_the_graph_is_checked_against_the_framework_on_the_sample(
+    component: Exporter, framework: str,
+) -> None:
+    """The metadata records the sample rows compared and the largest difference; with zero
+    tolerances, targets of a million (beyond float32's exact range) make the graph differ, and
+    the export is refused naming the output, the difference and the tolerance."""
+    pytest.importorskip(framework)
+    x, y, table = _data()
+    _, wrapper = _FRAMEWORKS[framework](x, y, False)
+    exported = component.export(wrapper, table, {})
+    parity = exported.metadata.get(component.name, {}).get("parity")
+    assert isinstance(parity, dict) and parity.get("rows") == table.num_rows and isinstance(
+        parity.get("largest_difference"), (int, float)), (
+        f"exporting a {framework} regressor on a {table.num_rows}-row sample recorded parity "
+        f"{parity!r} in metadata[{component.name!r}]; exporter.md EXP-051: 'parity' with the "
+        "'rows' compared and the 'largest_difference'")
+    outputs = [s.name for s in exported.signature.outputs]
+    _, large = _FRAMEWORKS[framework](x, y * 1e6 + 0.123, False)
+    with pytest.raises(Exception) as caught:  # noqa: PT011 - checked just below
+        component.export(large, table, {"parity_rtol": 0.0, "parity_atol": 0.0})
+    message = str(caught.value)
+    assert type(caught.value).__name__ == "ExportError", (
+        f"a graph that differs from the {framework} model (zero tolerances, targets near 1e6) "
+        f"raised {type(caught.value).__name__}: {message} (EXP-051: ExportError)")
+    assert any(name in message for name in outputs) and "0" in message, (
+        f"the parity refusal says {message!r}: EXP-051 wants the output ({outputs}), the "
+        "largest difference and the tolerance")
