@@ -192,9 +192,33 @@ class PyArrowDataset(Dataset):
         if cap is not None:
             options["batch_size"] = cap
         try:
+            if self._in_order:
+                return ds.Scanner.from_batches(self._ipc_batches(), schema=self.schema,
+                                               **options)
             return self._dataset.scanner(**options)
         except (pa.ArrowException, TypeError, ValueError) as exc:
             raise filter_error(self.uri, self.schema, filter, exc) from exc
+
+    @property
+    def _in_order(self) -> bool:
+        """Arrow IPC files with a dictionary column are read in order with ``pyarrow.ipc``:
+        pyarrow.dataset's IPC reader (pyarrow 26) misreads the dictionary deltas that DS-111
+        writes (wrong offsets, or a crash), while the file reader applies them in order."""
+        return isinstance(self._dataset.format, ds.IpcFileFormat) and any(
+            pa.types.is_dictionary(field.type) for field in self.schema)
+
+    def _ipc_batches(self) -> Iterator[pa.RecordBatch]:
+        schema = self.schema
+        for fragment in self._dataset.get_fragments():
+            keys = ds.get_partition_keys(fragment.partition_expression)
+            with self._dataset.filesystem.open_input_file(fragment.path) as handle:
+                reader = pa.ipc.open_file(handle)
+                for index in range(reader.num_record_batches):
+                    batch = reader.get_batch(index)
+                    columns = [batch.column(f.name) if f.name in batch.schema.names
+                               else pa.array([keys.get(f.name)] * batch.num_rows, f.type)
+                               for f in schema]
+                    yield pa.RecordBatch.from_arrays(columns, schema=schema)
 
     def _guarded(self, scanner: ds.Scanner, cap: int | None) -> Iterator[pa.RecordBatch]:
         """The scanner's batches, cut to ``cap`` rows, with read errors naming the URI."""
