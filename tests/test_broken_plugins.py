@@ -100,6 +100,7 @@ EXPECTED: dict[str, Breakage] = {
     ),
     # executors
     "broken_executor_rows": _breaks("BAT-020", "the rows are out of order"),
+    "broken_executor_session": _breaks("BAT-047", "still run after the block ended"),
     # text engines
     "broken_text_engine": _breaks("TXT-071", "interlock's own loop"),
     # servers. A server that answers every error 200 breaks each requirement that names the
