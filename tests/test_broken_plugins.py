@@ -148,7 +148,7 @@ def certifications(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Certif
     """Every broken plugin, certified."""
     root = tmp_path_factory.mktemp("certifications")
     # The slowest first, so that the pool does not end on one long run.
-    slow = ("broken_rest", "broken_grpc", "broken_exporter")
+    slow = ("broken_rest", "broken_grpc", "broken_exporter", "broken_executor_session")
     names = sorted(EXPECTED, key=lambda name: not name.startswith(slow))
     with ThreadPoolExecutor(max_workers=3) as pool:
         done = pool.map(lambda name: _certify(name, root), names)

@@ -59,7 +59,7 @@ def _interpreter_helper(pid: int) -> bool:
     return any(helper in command for helper in _HELPERS)
 
 
-def _gone(started: set[int], seconds: float = 15.0) -> set[int]:
+def _gone(started: set[int], seconds: float = 10.0) -> set[int]:
     """Which of ``started`` still run after up to ``seconds``."""
     deadline = time.monotonic() + seconds
     while (alive := started & _descendants()) and time.monotonic() < deadline:

@@ -1,7 +1,7 @@
 """An executor whose session starts a helper process and never stops it.
 
 Breaks BAT-047 (the engine a session keeps is stopped when the block ends). Jobs run as the
-reference local executor runs them, so nothing else fails. The helper sleeps 20 s, so that what
+reference local executor runs them, so nothing else fails. The helper sleeps 15 s, so that what
 it leaves behind goes away on its own.
 """
 
@@ -23,7 +23,7 @@ class LeakyExecutor(LocalExecutor):
 
     @contextlib.contextmanager
     def _session(self) -> Iterator[dict[str, Any]]:
-        subprocess.Popen([sys.executable, "-c", "import time; time.sleep(20)"])
+        subprocess.Popen([sys.executable, "-c", "import time; time.sleep(15)"])
         yield {}  # broken: the helper is never stopped
 
     def session(self, options: Any = None) -> Any:
