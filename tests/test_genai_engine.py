@@ -182,3 +182,14 @@ def test_the_plugin_is_certified(tmp_path_factory: pytest.TempPathFactory) -> No
         "test_top_k_one_draws_the_greedy_tokens",
         "test_one_seed_gives_one_answer_streamed_or_not",
     }, sorted(passed)
+
+
+@requirement("SRV-010", "TXT-073")
+def test_a_repository_refuses_an_engine_that_is_not_installed(
+    artifact: interlock.Artifact,
+) -> None:
+    from interlock.serving import ModelRepository
+
+    with pytest.raises(interlock.PluginError, match="no-such-engine") as caught:
+        ModelRepository([str(artifact.uri)], text_engine="no-such-engine")
+    assert "onnxruntime-genai" in str(caught.value)

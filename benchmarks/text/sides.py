@@ -133,9 +133,11 @@ def raw_side(model_path: str, layers: int, kv_heads: int, head_dim: int) -> Side
 
 
 def genai_raw_side(source: Any) -> Side:
-    """onnxruntime-genai's own greedy loop over the model the interlock engine loaded (one
+    """onnxruntime-genai's own greedy loop over the folder the interlock engine wrote (one
     shared ``og.Model``, a ``Generator`` per stream), without interlock around it."""
-    og, model = source._og, source._model
+    import onnxruntime_genai as og
+
+    model = og.Model(source.folder)
 
     def one(ids: list[int], new: int) -> Stream:
         started = time.perf_counter()
