@@ -251,7 +251,9 @@ def test_many_tiny_tensors_are_refused_before_decoding(served: Served) -> None:
             assert time.perf_counter() - start < 2.0
 
     try:
-        print(under_attack(served, attack, peak_mb=96))
+        # 150,000 parsed input messages per request: glibc keeps some of them after the burst
+        # (+36 MB seen in a CI run, against 32 for the other attacks).
+        print(under_attack(served, attack, peak_mb=96, after_mb=48))
     finally:
         channel.close()
 
